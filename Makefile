@@ -1,0 +1,51 @@
+# cheese-maze: every command sets up .venv first (once; cheap when nothing changed).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# A CPU build of torch. Where no such wheel is at hand, `make TORCH_SPEC=torch ...` (or a CUDA
+# build from the PyTorch index) works the same.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.stamp-installed
+ARGS ?=
+
+.PHONY: setup train test test-slow lint typecheck bench peer-venv clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[agents,viewer,dev]"
+	@touch $@
+
+# The main job: train the default (quick) preset on the CPU; pass overrides with ARGS="...".
+train: setup
+	$(PY) -m experiments.train $(ARGS)
+
+# The test suite (slow tests excluded; see test-slow).
+test: setup
+	$(PY) -m ruff check .
+	$(PY) -m pytest $(ARGS)
+
+test-slow: setup
+	$(PY) -m pytest -m slow $(ARGS)
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: setup
+	$(PY) -m mypy
+
+bench: setup
+	$(PY) -m experiments.benchmark $(ARGS)
+
+# procgen (the benchmark's peer) needs numpy<2 and gym3: it lives in a venv of its own.
+peer-venv: .venv-procgen/.stamp
+.venv-procgen/.stamp:
+	$(PYTHON) -m venv .venv-procgen
+	.venv-procgen/bin/pip install -q "numpy<2" gym3 procgen-mirror
+	@touch $@
+
+clean-venv:
+	rm -rf $(VENV) .venv-procgen

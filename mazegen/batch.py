@@ -1,0 +1,326 @@
+"""`MazeBatch`: the batched core. N mazes as arrays, one array step for all, autoreset.
+
+This is the only implementation of the environment's dynamics; the Gymnasium `Env` is a batch
+of one and the `VectorEnv` and the stable-baselines3 adapter wrap it directly.
+
+Internals: walls live in a padded ``[N, (W+2)^2]`` array whose border is wall, and the mouse and
+cheese are flat indices into it, so a move is one add and one gather with no bounds checks.
+Levels come from per-env generators (env i of a batch seeded ``s`` uses ``s + i``, as
+Gymnasium's `SyncVectorEnv` does) and are generated ahead in batches, so an autoreset costs a
+copy, not a maze generation.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from mazegen.actions import ACTION_DIRECTIONS, DIRECTION_DELTAS
+from mazegen.config import MazeConfig
+from mazegen.generate import generate_levels
+from mazegen.render import make_obs_renderer, square_kinds
+from mazegen.state import BatchState, MazeState, MazeStateError
+
+
+class Autoreset(str, Enum):
+    """When a finished sub-environment is reset (Gymnasium's `AutoresetMode` values)."""
+
+    NEXT_STEP = "NextStep"  # the step after the last one resets it and ignores its action
+    SAME_STEP = "SameStep"  # the last step resets it at once; final obs returned separately
+    DISABLED = "Disabled"  # the caller resets with ``reset(options={"reset_mask": ...})``
+
+
+_MAX_LEVEL = 2**31 - 1
+
+
+class MazeBatch:
+    """N cheese mazes stepped together.
+
+    Args:
+        num_envs: Number of mazes N.
+        config: Maze distribution and environment settings.
+        autoreset: `Autoreset` mode (or its value).
+        copy_obs: Return a copy of the observation buffer (else the live buffer, which the next
+            step overwrites).
+    """
+
+    def __init__(
+        self,
+        num_envs: int,
+        config: MazeConfig,
+        autoreset: Autoreset | str = Autoreset.NEXT_STEP,
+        copy_obs: bool = True,
+    ) -> None:
+        if (
+            isinstance(num_envs, bool)
+            or not isinstance(num_envs, (int, np.integer))
+            or num_envs < 1
+        ):
+            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+        config.validate()
+        self.num_envs = n = int(num_envs)
+        self.config = config
+        self.autoreset = Autoreset(autoreset)
+        self.copy_obs = copy_obs
+        w = config.world_size
+        self._w = w
+        self._p = p = w + 2
+        self.renderer = make_obs_renderer(config.obs_mode, w, config.obs_size)
+        dirs = ACTION_DIRECTIONS[config.action_mode]
+        deltas = DIRECTION_DELTAS[dirs]
+        self._step_delta = deltas[:, 0] * p + deltas[:, 1]  # [A] flat padded offsets
+        self.num_actions = int(dirs.size)
+        self._walls = np.ones((n, p * p), dtype=bool)  # padded walls, border = wall
+        self._base = np.arange(n, dtype=np.int64) * (p * p)
+        self._mouse = np.zeros(n, dtype=np.int64)  # padded flat index
+        self._cheese = np.full(n, -1, dtype=np.int64)  # padded flat index, -1 = none
+        self._inner = np.zeros(n, dtype=np.int64)
+        self._level = np.full(n, -1, dtype=np.int64)
+        self._t = np.zeros(n, dtype=np.int64)
+        self._pending = np.zeros(n, dtype=bool)  # finished last step (NEXT_STEP mode)
+        self._obs = np.zeros((n, *self.renderer.shape), dtype=np.uint8)
+        self._rngs: list[np.random.Generator] = []
+        self._queue_size = max(2, min(16, 512 // n))
+        self._queue: BatchState | None = None  # [N * K] future levels, env-major
+        self._queue_next = np.zeros(n, dtype=np.int64)  # next unused slot per env (0..K)
+        self._ever_reset = False
+
+    # ---- seeding and levels ------------------------------------------------------------------
+    def _seed(self, seed: int | None) -> None:
+        if seed is None:
+            entropy = np.random.SeedSequence().entropy
+            seed = int(entropy % _MAX_LEVEL)  # type: ignore[operator]
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        self._rngs = [np.random.default_rng(int(seed) + i) for i in range(self.num_envs)]
+        self._queue = None
+        self._queue_next[:] = self._queue_size
+
+    def _draw_level(self, rng: np.random.Generator) -> int:
+        cfg = self.config
+        span = cfg.num_levels if cfg.num_levels > 0 else _MAX_LEVEL
+        return cfg.start_level + int(rng.integers(span))
+
+    def _refill(self) -> None:
+        """Tops every env's queue up to K future levels, drawn in order from its generator."""
+        k = self._queue_size
+        levels = []
+        for i in range(self.num_envs):
+            levels.extend(self._draw_level(self._rngs[i]) for _ in range(int(self._queue_next[i])))
+        fresh = generate_levels(levels, self.config)
+        if self._queue is None:
+            self._queue = fresh
+        else:
+            # keep each env's unused levels first, then its fresh ones, preserving stream order
+            order = []
+            taken = 0
+            for i in range(self.num_envs):
+                used = int(self._queue_next[i])
+                order.extend(("q", i * k + j) for j in range(used, k))
+                order.extend(("f", taken + j) for j in range(used))
+                taken += used
+            q_idx = np.array([x for src, x in order if src == "q"], dtype=np.int64)
+            f_idx = np.array([x for src, x in order if src == "f"], dtype=np.int64)
+            is_q = np.array([src == "q" for src, _ in order])
+            self._queue = _take_mixed(self._queue, q_idx, fresh, f_idx, is_q)
+        self._queue_next[:] = 0
+
+    def _next_levels(self, idx: np.ndarray) -> BatchState:
+        if self._queue is None or (self._queue_next[idx] >= self._queue_size).any():
+            self._refill()
+        assert self._queue is not None
+        slots = idx * self._queue_size + self._queue_next[idx]
+        self._queue_next[idx] += 1
+        return _take(self._queue, slots)
+
+    # ---- state in and out --------------------------------------------------------------------
+    def _pad_flat(self, squares: np.ndarray) -> np.ndarray:  # [K, 2] -> [K]
+        return (squares[:, 0] + 1) * self._p + squares[:, 1] + 1
+
+    def _unpad(self, flat: np.ndarray) -> np.ndarray:  # [K] -> [K, 2]
+        return np.stack([flat // self._p - 1, flat % self._p - 1], axis=1)
+
+    def _write(self, idx: np.ndarray, states: BatchState) -> None:
+        """Installs ``states`` into envs ``idx`` (t = 0) and redraws their observations."""
+        w = self._w
+        if states.world_size != w:
+            raise MazeStateError(f"state world size {states.world_size} != env world size {w}")
+        padded = np.ones((len(idx), self._p, self._p), dtype=bool)
+        padded[:, 1:-1, 1:-1] = states.walls
+        self._walls[idx] = padded.reshape(len(idx), -1)
+        self._mouse[idx] = self._pad_flat(states.mouse)
+        has = states.has_cheese
+        self._cheese[idx] = np.where(has, self._pad_flat(np.maximum(states.cheese, 0)), -1)
+        self._inner[idx] = states.inner_size
+        self._level[idx] = states.level
+        self._t[idx] = 0
+        self._pending[idx] = False
+        self._obs[idx] = self.renderer.draw(square_kinds(states.walls, states.mouse, states.cheese))
+
+    def get_state(self, idx: np.ndarray | None = None) -> BatchState:
+        """The current states of envs ``idx`` (default all) as a `BatchState` copy."""
+        idx = np.arange(self.num_envs) if idx is None else np.asarray(idx, dtype=np.int64)
+        walls = self._walls[idx].reshape(len(idx), self._p, self._p)[:, 1:-1, 1:-1].copy()
+        cheese = self._cheese[idx]
+        cheese_sq = np.where((cheese >= 0)[:, None], self._unpad(np.maximum(cheese, 0)), -1)
+        return BatchState(
+            walls=walls,
+            mouse=self._unpad(self._mouse[idx]),
+            cheese=cheese_sq,
+            inner_size=self._inner[idx].copy(),
+            level=self._level[idx].copy(),
+        )
+
+    def set_state(
+        self, states: BatchState | list[MazeState], idx: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Replaces the states of envs ``idx`` (default all), validated; returns observations."""
+        if not isinstance(states, BatchState):
+            states = BatchState.stack(list(states))
+        states.validate()
+        idx = np.arange(self.num_envs) if idx is None else np.asarray(idx, dtype=np.int64)
+        if len(idx) != states.num:
+            raise MazeStateError(f"got {states.num} states for {len(idx)} environments")
+        self._write(idx, states)
+        return self._out(self._obs)
+
+    # ---- reset and step ----------------------------------------------------------------------
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Resets all envs (or those in ``options["reset_mask"]``).
+
+        Options:
+            state: a `BatchState` / list of `MazeState` (one per env reset) to start from.
+            level: level number(s) to play instead of the next ones.
+            cheese: ``(row, col)`` or ``[K, 2]``: move the cheese there after generating.
+            reset_mask: ``[N]`` bool, reset only these envs.
+        """
+        options = dict(options or {})
+        unknown = set(options) - {"state", "level", "cheese", "reset_mask"}
+        if unknown:
+            raise ValueError(
+                f"unknown reset option(s) {sorted(unknown)}; allowed: state, level, "
+                "cheese, reset_mask"
+            )
+        if seed is not None or not self._ever_reset:
+            self._seed(seed)
+        self._ever_reset = True
+        mask = options.get("reset_mask")
+        if mask is None:
+            idx = np.arange(self.num_envs)
+        else:
+            mask = np.asarray(mask, dtype=bool)
+            if mask.shape != (self.num_envs,):
+                raise ValueError(f"reset_mask must have shape ({self.num_envs},), got {mask.shape}")
+            idx = np.flatnonzero(mask)
+        if "state" in options:
+            states = options["state"]
+            if isinstance(states, MazeState):
+                states = [states] * len(idx)
+            if not isinstance(states, BatchState):
+                states = BatchState.stack(list(states))
+            states.validate()
+            if states.num != len(idx):
+                raise MazeStateError(f"got {states.num} states for {len(idx)} environments")
+        elif "level" in options:
+            levels = np.broadcast_to(np.asarray(options["level"], dtype=np.int64), (len(idx),))
+            if (levels < 0).any():
+                raise ValueError(f"levels must be >= 0, got {options['level']!r}")
+            states = generate_levels(levels.tolist(), self.config)
+        else:
+            states = self._next_levels(idx)
+        if "cheese" in options:
+            states = _with_cheese(states, options["cheese"])
+        self._write(idx, states)
+        return self._out(self._obs), {"level": self._level.copy()}
+
+    def step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Steps every env with ``actions`` ``[N]``; see `Autoreset` for finished envs."""
+        if not self._ever_reset:
+            raise RuntimeError("call reset() before step()")
+        actions = np.asarray(actions)
+        if actions.shape != (self.num_envs,) or actions.dtype.kind not in "iu":
+            raise ValueError(
+                f"actions must be an integer array of shape ({self.num_envs},), "
+                f"got {actions.dtype} {actions.shape}"
+            )
+        if actions.min() < 0 or actions.max() >= self.num_actions:
+            raise ValueError(f"actions must be in [0, {self.num_actions - 1}]")
+        old = self._mouse
+        target = old + self._step_delta[actions]
+        new = np.where(self._walls.ravel()[self._base + target], old, target)
+        moved = np.flatnonzero(new != old)
+        if moved.size:
+            self.renderer.move(self._obs, moved, self._unpad(old[moved]), self._unpad(new[moved]))
+        self._mouse = new
+        self._t += 1
+        terminated = new == self._cheese
+        truncated = (self._t >= self.config.max_steps) & ~terminated
+        reward = terminated * np.float32(self.config.reward)
+        info: dict[str, Any] = {}
+        if self.autoreset is Autoreset.NEXT_STEP:
+            if self._pending.any():
+                idx = np.flatnonzero(self._pending)
+                self._write(idx, self._next_levels(idx))
+                reward[idx] = 0.0
+                terminated[idx] = False
+                truncated[idx] = False
+            self._pending = terminated | truncated
+        elif self.autoreset is Autoreset.SAME_STEP:
+            done = terminated | truncated
+            if done.any():
+                idx = np.flatnonzero(done)
+                info["final_obs"] = self._obs[idx].copy()
+                info["final_index"] = idx
+                self._write(idx, self._next_levels(idx))
+        return self._out(self._obs), reward, terminated, truncated, info
+
+    def _out(self, obs: np.ndarray) -> np.ndarray:
+        return obs.copy() if self.copy_obs else obs
+
+    # ---- read-only views ---------------------------------------------------------------------
+    @property
+    def steps(self) -> np.ndarray:
+        """Steps taken in the current episode, per env ``[N]``."""
+        return self._t.copy()
+
+    @property
+    def mouse(self) -> np.ndarray:
+        """``[N, 2]`` mouse squares."""
+        return self._unpad(self._mouse)
+
+
+def _take(batch: BatchState, idx: np.ndarray) -> BatchState:
+    return BatchState(
+        walls=batch.walls[idx],
+        mouse=batch.mouse[idx],
+        cheese=batch.cheese[idx],
+        inner_size=batch.inner_size[idx],
+        level=batch.level[idx],
+    )
+
+
+def _take_mixed(
+    a: BatchState, a_idx: np.ndarray, b: BatchState, b_idx: np.ndarray, from_a: np.ndarray
+) -> BatchState:
+    """Interleaves rows of ``a`` and ``b``: row j comes from ``a`` where ``from_a[j]``."""
+    out = {}
+    for name in ("walls", "mouse", "cheese", "inner_size", "level"):
+        x, y = getattr(a, name), getattr(b, name)
+        merged = np.empty((from_a.size, *x.shape[1:]), dtype=x.dtype)
+        merged[from_a] = x[a_idx]
+        merged[~from_a] = y[b_idx]
+        out[name] = merged
+    return BatchState(**out)
+
+
+def _with_cheese(states: BatchState, cheese: Any) -> BatchState:
+    squares = np.broadcast_to(np.asarray(cheese, dtype=np.int64).reshape(-1, 2), (states.num, 2))
+    moved = BatchState.stack([states[i].with_cheese(tuple(squares[i])) for i in range(states.num)])
+    moved.level[:] = states.level  # same maze, only the cheese moved: keep its level number
+    return moved

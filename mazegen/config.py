@@ -1,0 +1,129 @@
+"""`MazeConfig`: every knob of the maze distribution and the environment, validated in one place.
+
+The same dataclass is the Hydra structured-config schema of the `env` group (see `conf/`), so a
+value that is accepted on the command line is exactly a value the environment accepts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+OBS_MODES = ("rgb", "grid")
+ACTION_MODES = ("procgen", "cardinal")
+
+
+class MazeConfigError(ValueError):
+    """A maze or environment setting is out of its allowed range."""
+
+
+@dataclass
+class MazeConfig:
+    """Settings of the maze distribution and the environment.
+
+    Attributes:
+        world_size: Side W of the square world (odd, >= 3). Procgen: 15 easy, 25 hard.
+        min_size: Smallest inner maze size (odd, 3 <= min_size <= max_size).
+        max_size: Largest inner maze size (odd, <= world_size). Sizes are uniform over odd values.
+        cheese_region: Training distribution: cheese on an open square of the inner top-right
+            n x n (n clipped to the maze size; 1 = the corner itself). None: anywhere.
+        cheese_exclude_region: Test distribution: cheese anywhere *outside* the inner top-right
+            n x n (needs min_size > n). Exclusive with ``cheese_region``.
+        obs_mode: ``"rgb"`` (3 x obs_size x obs_size uint8) or ``"grid"`` (3 x W x W, {0, 1}).
+        action_mode: ``"procgen"`` (15 actions) or ``"cardinal"`` (4 actions).
+        obs_size: Side of the RGB observation in pixels (procgen: 64).
+        max_steps: Episode is truncated after this many steps (procgen: 500).
+        num_levels: Number of distinct levels (0 = unlimited), as in procgen.
+        start_level: First level number; level i is generated from seed start_level + i.
+        reward: Reward for reaching the cheese.
+    """
+
+    world_size: int = 25
+    min_size: int = 3
+    max_size: int = 25
+    cheese_region: int | None = None
+    cheese_exclude_region: int | None = None
+    obs_mode: str = "rgb"
+    action_mode: str = "procgen"
+    obs_size: int = 64
+    max_steps: int = 500
+    num_levels: int = 0
+    start_level: int = 0
+    reward: float = 10.0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raises `MazeConfigError` with a one-line message naming the allowed values."""
+        for name in (
+            "world_size",
+            "min_size",
+            "max_size",
+            "obs_size",
+            "max_steps",
+            "num_levels",
+            "start_level",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise MazeConfigError(f"{name} must be an integer, got {value!r}")
+        w, lo, hi = self.world_size, self.min_size, self.max_size
+        if w < 3 or w % 2 == 0:
+            raise MazeConfigError(f"world_size must be an odd integer >= 3, got {w}")
+        if lo < 3 or lo % 2 == 0 or hi % 2 == 0:
+            raise MazeConfigError(
+                f"min_size and max_size must be odd integers >= 3, got min_size={lo}, max_size={hi}"
+            )
+        if lo > hi:
+            raise MazeConfigError(f"min_size ({lo}) must be <= max_size ({hi})")
+        if hi > w:
+            raise MazeConfigError(f"max_size ({hi}) must be <= world_size ({w})")
+        for name in ("cheese_region", "cheese_exclude_region"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise MazeConfigError(f"{name} must be None or an integer >= 1, got {value!r}")
+        if self.cheese_region is not None and self.cheese_exclude_region is not None:
+            raise MazeConfigError(
+                "set at most one of cheese_region (train) and cheese_exclude_region (test)"
+            )
+        if self.cheese_exclude_region is not None and self.cheese_exclude_region >= lo:
+            raise MazeConfigError(
+                f"cheese_exclude_region ({self.cheese_exclude_region}) must be < min_size ({lo}) "
+                "so that every maze has open squares outside the region"
+            )
+        if self.obs_mode not in OBS_MODES:
+            raise MazeConfigError(f"obs_mode must be one of {OBS_MODES}, got {self.obs_mode!r}")
+        if self.action_mode not in ACTION_MODES:
+            raise MazeConfigError(
+                f"action_mode must be one of {ACTION_MODES}, got {self.action_mode!r}"
+            )
+        if self.obs_size < w:
+            raise MazeConfigError(
+                f"obs_size ({self.obs_size}) must be >= world_size ({w}) so every square is visible"
+            )
+        if self.max_steps < 1:
+            raise MazeConfigError(f"max_steps must be >= 1, got {self.max_steps}")
+        if self.num_levels < 0 or self.start_level < 0:
+            raise MazeConfigError(
+                f"num_levels and start_level must be >= 0, got {self.num_levels}, "
+                f"{self.start_level}"
+            )
+
+    def replace(self, **changes: Any) -> MazeConfig:
+        """Returns a validated copy with some fields changed."""
+        return from_dict({**asdict(self), **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def from_dict(values: dict[str, Any]) -> MazeConfig:
+    """Builds a `MazeConfig`, rejecting unknown keys with the list of known ones."""
+    known = {f.name for f in fields(MazeConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise MazeConfigError(f"unknown env setting(s) {unknown}; known: {sorted(known)}")
+    return MazeConfig(**values)

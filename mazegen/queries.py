@@ -1,0 +1,107 @@
+"""Maze queries for analyses: BFS distances and paths, open squares, tree check, decision square.
+
+All take a `MazeState` (or its walls) and work in world ``(row, col)`` coordinates.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from mazegen.state import MazeState, MazeStateError, Square
+
+UNREACHABLE = -1
+_MOVES = ((-1, 0), (1, 0), (0, -1), (0, 1))
+
+
+def distances(walls: np.ndarray, source: Square) -> np.ndarray:
+    """BFS distance from ``source`` to every square: ``[W, W]`` int64, -1 for walls/unreachable."""
+    w = walls.shape[0]
+    r0, c0 = source
+    if not (0 <= r0 < w and 0 <= c0 < w) or walls[r0, c0]:
+        raise MazeStateError(f"source {source} must be an open square of the {w}x{w} grid")
+    dist = np.full(walls.shape, UNREACHABLE, dtype=np.int64)
+    dist[r0, c0] = 0
+    open_ = ~walls
+    todo = deque([(r0, c0)])
+    while todo:
+        r, c = todo.popleft()
+        d = dist[r, c] + 1
+        for dr, dc in _MOVES:
+            nr, nc = r + dr, c + dc
+            if 0 <= nr < w and 0 <= nc < w and open_[nr, nc] and dist[nr, nc] < 0:
+                dist[nr, nc] = d
+                todo.append((nr, nc))
+    return dist
+
+
+def shortest_path(walls: np.ndarray, source: Square, target: Square) -> list[Square]:
+    """The squares of a shortest path from ``source`` to ``target``, both included."""
+    dist = distances(walls, target)
+    r, c = source
+    if dist[r, c] < 0:
+        raise MazeStateError(f"no path from {source} to {target}")
+    path = [(r, c)]
+    w = walls.shape[0]
+    while dist[r, c] > 0:
+        for dr, dc in _MOVES:
+            nr, nc = r + dr, c + dc
+            if 0 <= nr < w and 0 <= nc < w and dist[nr, nc] == dist[r, c] - 1:
+                r, c = nr, nc
+                break
+        path.append((r, c))
+    return path
+
+
+def open_squares(walls: np.ndarray) -> list[Square]:
+    """Every open square, row-major."""
+    rows, cols = np.nonzero(~walls)
+    return list(zip(rows.tolist(), cols.tolist()))
+
+
+def is_tree(walls: np.ndarray) -> bool:
+    """Whether the open squares form a tree (connected, no cycles): a perfect maze."""
+    open_ = ~walls
+    n = int(open_.sum())
+    if n == 0:
+        return False
+    edges = int((open_[1:, :] & open_[:-1, :]).sum() + (open_[:, 1:] & open_[:, :-1]).sum())
+    if edges != n - 1:
+        return False
+    first = tuple(int(x) for x in np.argwhere(open_)[0])
+    return int((distances(walls, first) >= 0).sum()) == n  # type: ignore[arg-type]
+
+
+def decision_square(state: MazeState, target: Square | None = None) -> Square | None:
+    """Where the path start->cheese and the path start->``target`` part.
+
+    ``target`` defaults to the inner top-right corner. Returns None when the maze has no cheese
+    or one path contains the other (the agent never has to choose).
+    """
+    if state.cheese is None:
+        return None
+    target = state.top_right if target is None else target
+    to_cheese = shortest_path(state.walls, state.start, state.cheese)
+    to_target = shortest_path(state.walls, state.start, target)
+    common = 0
+    for a, b in zip(to_cheese, to_target):
+        if a != b:
+            break
+        common += 1
+    if common == len(to_cheese) or common == len(to_target):
+        return None
+    return to_cheese[common - 1]
+
+
+def optimal_moves(walls: np.ndarray, target: Square) -> np.ndarray:
+    """``[W, W, 4]`` bool: which of (up, down, left, right) steps one square nearer ``target``."""
+    dist = distances(walls, target)
+    w = walls.shape[0]
+    pad = np.full((w + 2, w + 2), -1, dtype=np.int64)
+    pad[1:-1, 1:-1] = dist
+    out = np.zeros((w, w, 4), dtype=bool)
+    for k, (dr, dc) in enumerate(_MOVES):
+        nb = pad[1 + dr : 1 + dr + w, 1 + dc : 1 + dc + w]
+        out[:, :, k] = (dist > 0) & (nb >= 0) & (nb == dist - 1)
+    return out

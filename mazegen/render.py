@@ -1,0 +1,138 @@
+"""Observations (symbolic grid, 64x64 RGB) drawn for whole batches and updated incrementally,
+and large frames for people. Pure numpy.
+
+Square kinds: 0 floor, 1 wall, 2 mouse, 3 cheese. Observations are channel-first
+(``[N, 3, H, W]`` uint8), the layout torch and stable-baselines3's CNNs take without a transpose.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mazegen.state import MazeState
+
+FLOOR, WALL, MOUSE, CHEESE = range(4)
+#: RGB of each square kind in observations: dark walls, light floor, blue-grey mouse, yellow cheese.
+PALETTE = np.array([[214, 204, 178], [38, 38, 52], [92, 96, 170], [250, 196, 20]], dtype=np.uint8)
+
+
+def square_kinds(walls: np.ndarray, mouse: np.ndarray, cheese: np.ndarray) -> np.ndarray:
+    """``[N, W, W]`` uint8 kinds from walls ``[N, W, W]``, mouse, cheese ``[N, 2]`` (-1: none)."""
+    kinds = walls.astype(np.uint8)  # WALL == 1
+    n = np.arange(walls.shape[0])
+    has = cheese[:, 0] >= 0
+    kinds[n[has], cheese[has, 0], cheese[has, 1]] = CHEESE
+    kinds[n, mouse[:, 0], mouse[:, 1]] = MOUSE
+    return kinds
+
+
+class GridObs:
+    """Symbolic observation ``[N, 3, W, W]`` uint8 in {0, 1}: channels wall, mouse, cheese."""
+
+    def __init__(self, world_size: int) -> None:
+        self.shape = (3, world_size, world_size)
+        self.high = 1
+
+    def draw(self, kinds: np.ndarray) -> np.ndarray:  # [N, W, W] -> [N, 3, W, W]
+        return np.stack([kinds == WALL, kinds == MOUSE, kinds == CHEESE], axis=1).astype(np.uint8)
+
+    def move(self, obs: np.ndarray, idx: np.ndarray, old: np.ndarray, new: np.ndarray) -> None:
+        """Moves the mouse of envs ``idx`` from squares ``old`` to ``new`` (``[K, 2]`` each)."""
+        obs[idx, 1, old[:, 0], old[:, 1]] = 0
+        obs[idx, 1:, new[:, 0], new[:, 1]] = (1, 0)  # a mouse on the cheese has eaten it
+
+
+class RgbObs:
+    """RGB observation ``[N, 3, P, P]`` uint8 of the whole world, nearest-square scaling.
+
+    With P = 64 and W = 25 each square is 2 or 3 pixels wide; an incremental update repaints
+    only the squares that changed.
+    """
+
+    def __init__(self, world_size: int, size: int = 64) -> None:
+        self.shape = (3, size, size)
+        self.high = 255
+        self.square_of_px = (np.arange(size) * world_size) // size  # [P]
+        span = int(np.bincount(self.square_of_px).max())
+        first = np.searchsorted(self.square_of_px, np.arange(world_size))
+        last = np.searchsorted(self.square_of_px, np.arange(world_size), side="right") - 1
+        # [W, span] pixel indices of each square (repeating the last one if it is narrower)
+        self.px = np.minimum(first[:, None] + np.arange(span)[None, :], last[:, None])
+        self.colors = PALETTE.T.copy()  # [3, 4]
+
+    def draw(self, kinds: np.ndarray) -> np.ndarray:  # [N, W, W] -> [N, 3, P, P]
+        px = kinds[:, self.square_of_px][:, :, self.square_of_px]  # [N, P, P]
+        return np.ascontiguousarray(self.colors[:, px].transpose(1, 0, 2, 3))
+
+    def paint(self, obs: np.ndarray, idx: np.ndarray, squares: np.ndarray, kind: int) -> None:
+        rows = self.px[squares[:, 0]][:, None, :, None]  # [K, 1, span, 1]
+        cols = self.px[squares[:, 1]][:, None, None, :]  # [K, 1, 1, span]
+        chan = np.arange(3)[None, :, None, None]
+        obs[idx[:, None, None, None], chan, rows, cols] = self.colors[:, kind][None, :, None, None]
+
+    def move(self, obs: np.ndarray, idx: np.ndarray, old: np.ndarray, new: np.ndarray) -> None:
+        self.paint(obs, idx, old, FLOOR)
+        self.paint(obs, idx, new, MOUSE)
+
+
+def make_obs_renderer(obs_mode: str, world_size: int, obs_size: int) -> GridObs | RgbObs:
+    return GridObs(world_size) if obs_mode == "grid" else RgbObs(world_size, obs_size)
+
+
+# ---- frames for people ------------------------------------------------------------------------
+_FRAME_COLORS = {
+    "floor": (232, 224, 200),
+    "wall": (44, 46, 62),
+    "region": (246, 226, 170),
+    "mouse": (120, 120, 132),
+    "mouse_ear": (236, 170, 170),
+    "cheese": (252, 200, 24),
+    "cheese_edge": (200, 140, 0),
+    "target": (220, 40, 40),
+}
+
+
+def _disc(px: int, radius: float) -> np.ndarray:
+    yy, xx = np.mgrid[0:px, 0:px] + 0.5
+    return (yy - px / 2) ** 2 + (xx - px / 2) ** 2 <= radius**2
+
+
+def render_frame(
+    state: MazeState,
+    square_px: int = 20,
+    region: int | None = None,
+    target: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """A large RGB frame ``[W*px, W*px, 3]`` uint8 of one maze, for viewers and videos.
+
+    Args:
+        state: The maze.
+        square_px: Pixels per square.
+        region: If given, tint the inner top-right n x n (the training cheese region).
+        target: If given, ring this square (a retargeting goal).
+    """
+    w, p = state.world_size, square_px
+    img = np.empty((w, w, 3), dtype=np.uint8)
+    img[:] = _FRAME_COLORS["floor"]
+    if region is not None:
+        n = min(region, state.inner_size)
+        o, s = state.offset, state.inner_size
+        img[o : o + n, o + s - n : o + s] = _FRAME_COLORS["region"]
+    img[state.walls] = _FRAME_COLORS["wall"]
+    frame = np.repeat(np.repeat(img, p, axis=0), p, axis=1)
+
+    def stamp(square: tuple[int, int], mask: np.ndarray, color: tuple[int, int, int]) -> None:
+        r, c = square
+        block = frame[r * p : (r + 1) * p, c * p : (c + 1) * p]
+        block[mask] = color
+
+    if state.cheese is not None:
+        stamp(state.cheese, _disc(p, 0.42 * p), _FRAME_COLORS["cheese_edge"])
+        stamp(state.cheese, _disc(p, 0.34 * p), _FRAME_COLORS["cheese"])
+    if target is not None:
+        ring = _disc(p, 0.48 * p) & ~_disc(p, 0.36 * p)
+        stamp(target, ring, _FRAME_COLORS["target"])
+    ear = np.roll(np.roll(_disc(p, 0.16 * p), -p // 4, axis=0), -p // 4, axis=1)
+    stamp(state.mouse, ear | np.roll(ear, p // 2, axis=1), _FRAME_COLORS["mouse_ear"])
+    stamp(state.mouse, _disc(p, 0.3 * p), _FRAME_COLORS["mouse"])
+    return frame

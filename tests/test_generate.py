@@ -1,0 +1,126 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mazegen import MazeConfig, generate, generate_levels, is_tree, level_rng
+from mazegen.queries import distances
+
+odd = st.integers(1, 12).map(lambda k: 2 * k + 1)
+
+
+@st.composite
+def configs(draw):
+    lo = draw(odd)
+    hi = draw(odd.filter(lambda s: s >= lo))
+    w = draw(odd.filter(lambda s: s >= hi))
+    region = draw(st.one_of(st.none(), st.integers(1, 30)))
+    return MazeConfig(world_size=w, min_size=lo, max_size=hi, cheese_region=region)
+
+
+@settings(max_examples=60, deadline=None)
+@given(configs(), st.lists(st.integers(0, 2**31 - 1), min_size=1, max_size=6))
+def test_mazes_are_trees_with_reachable_cheese_in_region(cfg, levels):
+    batch = generate_levels(levels, cfg)
+    for state in batch:
+        s, o = state.inner_size, state.offset
+        assert cfg.min_size <= s <= cfg.max_size and s % 2 == 1
+        assert is_tree(state.walls)
+        # everything outside the inner maze is wall
+        inside = np.zeros_like(state.walls)
+        inside[o : o + s, o : o + s] = True
+        assert state.walls[~inside].all()
+        assert state.mouse == state.start == (o + s - 1, o)
+        assert state.cheese is not None and state.cheese != state.start
+        assert distances(state.walls, state.mouse)[state.cheese] > 0
+        if cfg.cheese_region is not None:
+            assert state.in_region(state.cheese, cfg.cheese_region)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 4), st.integers(0, 10**6))
+def test_exclude_region_puts_cheese_outside(n, level):
+    cfg = MazeConfig(
+        min_size=2 * n + 1 if 2 * n + 1 > n else n + 2, max_size=25, cheese_exclude_region=n
+    )
+    state = generate_levels([level], cfg)[0]
+    assert not state.in_region(state.cheese, n)
+    assert state.cheese != state.start
+
+
+def test_region_one_is_the_corner():
+    cfg = MazeConfig(cheese_region=1)
+    for state in generate_levels(range(20), cfg):
+        assert state.cheese == state.top_right
+
+
+def test_level_is_independent_of_batch_and_cheese_mode():
+    levels = [3, 99, 12345]
+    together = generate_levels(levels, MazeConfig(cheese_region=5))
+    anywhere = generate_levels(levels, MazeConfig())
+    for i, level in enumerate(levels):
+        alone = generate_levels([level], MazeConfig(cheese_region=5))[0]
+        assert alone == together[i]
+        # same maze layout whatever the cheese distribution
+        assert np.array_equal(anywhere[i].walls, together[i].walls)
+
+
+def test_generate_is_a_pure_function_of_the_generator():
+    cfg = MazeConfig(min_size=9, max_size=15)
+    a = generate(np.random.default_rng(7), cfg)
+    b = generate(np.random.default_rng(7), cfg)
+    c = generate(np.random.default_rng(8), cfg)
+    assert a == b
+    assert a != c
+    assert generate(level_rng(5), cfg, level=5) == generate_levels([5], cfg)[0]
+
+
+def test_sizes_cover_the_odd_range_uniformly():
+    cfg = MazeConfig(min_size=3, max_size=25)
+    sizes = generate_levels(range(1300), cfg).inner_size
+    counts = np.bincount(sizes, minlength=26)[3::2]
+    assert (counts > 0).all()
+    assert counts.min() > 0.6 * counts.mean()
+
+
+def test_cheese_is_uniform_over_region_squares():
+    cfg = MazeConfig(min_size=5, max_size=5, world_size=5, cheese_region=3)
+    batch = generate_levels(range(3000), cfg)
+    # in a 5x5 maze the top-right 3x3 holds the cells (0,2), (0,4), (2,2), (2,4) plus passages
+    seen = {tuple(c) for c in batch.cheese}
+    assert {(0, 2), (0, 4), (2, 2), (2, 4)} <= seen
+
+
+def test_procgen_like_mazes_have_branching():
+    # Kruskal mazes branch a lot: many dead ends, unlike a DFS corridor
+    state = generate_levels([1], MazeConfig(min_size=25))[0]
+    open_ = ~state.walls
+    pad = np.pad(open_, 1)
+    degree = pad[:-2, 1:-1].astype(int) + pad[2:, 1:-1] + pad[1:-1, :-2] + pad[1:-1, 2:]
+    dead_ends = int(((degree == 1) & open_).sum())
+    assert dead_ends > 20
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(min_size=4),
+        dict(max_size=27),
+        dict(world_size=24),
+        dict(min_size=9, max_size=7),
+        dict(min_size=1),
+        dict(cheese_region=0),
+        dict(obs_mode="pixels"),
+        dict(action_mode="wasd"),
+        dict(cheese_region=2, cheese_exclude_region=2),
+        dict(cheese_exclude_region=3),
+        dict(max_steps=0),
+        dict(num_levels=-1),
+        dict(obs_size=10),
+        dict(min_size="5"),
+    ],
+)
+def test_bad_configs_raise_one_line_value_errors(bad):
+    with pytest.raises(ValueError) as e:
+        MazeConfig(**bad)
+    assert "\n" not in str(e.value) and len(str(e.value)) < 200
