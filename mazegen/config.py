@@ -112,6 +112,23 @@ class MazeConfig:
                 f"{self.start_level}"
             )
 
+    def test_distribution(self) -> MazeConfig:
+        """The held-out test distribution: the cheese anywhere outside the training region.
+
+        Mazes too small to have a square outside the region are left out (min_size is raised
+        to the smallest odd size above the region). Without a training region: unchanged.
+        """
+        n = self.cheese_region
+        if n is None:
+            return self
+        lo = max(self.min_size, n + 1 + n % 2)
+        if lo > self.max_size:
+            raise MazeConfigError(
+                f"cheese_region={n} covers every maze up to max_size={self.max_size}: "
+                "there is no test distribution outside it"
+            )
+        return self.replace(cheese_region=None, cheese_exclude_region=n, min_size=lo)
+
     def replace(self, **changes: Any) -> MazeConfig:
         """Returns a validated copy with some fields changed."""
         return from_dict({**asdict(self), **changes})

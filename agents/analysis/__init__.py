@@ -1,0 +1,1 @@
+"""Analyses of trained policies: divergence metrics, hooks, patches, steering vectors."""

@@ -1,0 +1,161 @@
+"""Structured configs of a training run: the Hydra schema and its validation.
+
+`TrainConfig` is registered with Hydra's ConfigStore (see `register_configs`), so unknown keys
+and ill-typed values are rejected before anything runs; `validate` then checks ranges and the
+combinations a type cannot express, each with a one-line message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mazegen.config import MazeConfig, MazeConfigError
+
+from agents.networks import NetworkConfig
+
+
+class ConfigError(ValueError):
+    """A training, evaluation or analysis setting is invalid."""
+
+
+@dataclass
+class PPOConfig:
+    """PPO hyperparameters (stable-baselines3 names). ``batch_size`` is the minibatch size."""
+
+    learning_rate: float = 5e-4
+    n_steps: int = 256
+    batch_size: int = 2048
+    n_epochs: int = 3
+    gamma: float = 0.999
+    gae_lambda: float = 0.95
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    clip_range: float = 0.2
+    max_grad_norm: float = 0.5
+    normalize_reward: bool = False
+    anneal_lr: bool = False
+
+
+@dataclass
+class AgentConfig:
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+
+
+@dataclass
+class EvalConfig:
+    """Held-out evaluation during training.
+
+    Attributes:
+        every_steps: Evaluate every this many environment steps (0: only at the end).
+        episodes: Mazes per distribution (train and test) at each evaluation.
+        final_episodes: Mazes per distribution for the final `metrics.json`.
+        start_level: First held-out level; training levels lie below it.
+        deterministic: Greedy actions instead of sampling (sampling is the default: greedy
+            memoryless policies loop).
+        video: Log a short rollout GIF strip to TensorBoard at each evaluation.
+    """
+
+    every_steps: int = 100_000
+    episodes: int = 200
+    final_episodes: int = 1000
+    start_level: int = 2**31
+    deterministic: bool = False
+    video: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """A training run.
+
+    Attributes:
+        name: Experiment name (the run folder's parent).
+        total_steps: Environment steps to train for.
+        num_envs: Parallel environments (one batched env).
+        seed: Seed of the environments, the network and PPO.
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when present).
+        torch_threads: Torch CPU threads (1 is safe on a shared 2-core machine).
+        checkpoint_every: Write a checkpoint every this many steps.
+        resume: A run folder to continue from its last checkpoint (its own config is used).
+        progress: Show a progress bar.
+    """
+
+    env: MazeConfig = field(default_factory=MazeConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    name: str = "quick"
+    total_steps: int = 1_000_000
+    num_envs: int = 64
+    seed: int = 0
+    device: str = "cpu"
+    torch_threads: int = 1
+    checkpoint_every: int = 100_000
+    resume: str | None = None
+    progress: bool = True
+
+
+def _positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"{name} must be a positive number, got {value!r}")
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Checks ranges and combinations; raises `ConfigError` with one line that says what to fix."""
+    try:
+        cfg.env.validate()
+    except MazeConfigError as e:
+        raise ConfigError(f"env: {e}") from None
+    for name in ("total_steps", "num_envs", "checkpoint_every", "torch_threads"):
+        _positive(name, getattr(cfg, name))
+    ppo = cfg.agent.ppo
+    for name in ("learning_rate", "n_steps", "batch_size", "n_epochs", "clip_range",
+                 "max_grad_norm"):
+        _positive(f"agent.ppo.{name}", getattr(ppo, name))
+    for name in ("gamma", "gae_lambda"):
+        if not 0 < getattr(ppo, name) <= 1:
+            raise ConfigError(f"agent.ppo.{name} must be in (0, 1], got {getattr(ppo, name)}")
+    rollout = ppo.n_steps * cfg.num_envs
+    if ppo.batch_size > rollout:
+        raise ConfigError(f"agent.ppo.batch_size ({ppo.batch_size}) must be <= n_steps x "
+                          f"num_envs ({rollout})")
+    if cfg.eval.every_steps < 0 or cfg.eval.episodes < 1 or cfg.eval.final_episodes < 1:
+        raise ConfigError("eval.every_steps must be >= 0 and eval.episodes, "
+                          "eval.final_episodes >= 1")
+    net = cfg.agent.network
+    if net.kind not in ("small", "impala"):
+        raise ConfigError(f"agent.network.kind must be 'small' or 'impala', got {net.kind!r}")
+    if net.kind == "small" and cfg.env.obs_mode == "rgb" and cfg.env.obs_size > 32:
+        raise ConfigError(
+            f"the small network works at full resolution and cannot take {cfg.env.obs_size}px "
+            "RGB observations; use env.obs_mode=grid or agent.network.kind=impala")
+    if cfg.device not in ("cpu", "cuda", "auto") and not cfg.device.startswith("cuda:"):
+        raise ConfigError(f"device must be cpu, cuda, cuda:N or auto, got {cfg.device!r}")
+    if cfg.eval.start_level <= cfg.env.start_level + max(cfg.env.num_levels - 1, 0) and \
+            cfg.env.num_levels > 0:
+        raise ConfigError("eval.start_level must lie above the training levels "
+                          f"[{cfg.env.start_level}, {cfg.env.start_level + cfg.env.num_levels})")
+
+
+def register_configs() -> None:
+    """Registers the schema with Hydra's ConfigStore as ``train_schema``."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+
+
+def to_train_config(cfg: Any) -> TrainConfig:
+    """An OmegaConf config (from Hydra or a run folder) -> a validated `TrainConfig`."""
+    from omegaconf import OmegaConf
+
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(TrainConfig), cfg)
+        obj = OmegaConf.to_object(merged)
+    except MazeConfigError as e:
+        raise ConfigError(f"env: {e}") from None
+    except Exception as e:  # omegaconf's validation errors
+        first = str(e).strip().splitlines()[0]
+        raise ConfigError(f"invalid config: {first}") from None
+    assert isinstance(obj, TrainConfig)
+    validate(obj)
+    return obj

@@ -1,0 +1,189 @@
+"""One batched rollout engine: a policy over a batch of given mazes, all stepped together.
+
+Used by the training callbacks, evaluation, patching and playback alike. A policy is any
+``act_fn(obs [B, C, H, W] uint8) -> action probabilities [B, A]``; `net_act_fn` makes one from
+a torch network (optionally under patches).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from mazegen import MazeBatch, MazeConfig
+from mazegen.actions import ACTION_DIRECTIONS
+from mazegen.batch import Autoreset
+from mazegen.state import BatchState
+
+ActFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class Episodes:
+    """Outcomes of one episode per maze (all arrays ``[N]`` unless noted).
+
+    Attributes:
+        states: The mazes at the start.
+        success: Reached the cheese.
+        steps: Steps taken (until the cheese or the time-out).
+        visited_region: Entered the top-right region at some step (before the episode ended).
+        region_first: Entered the top-right region before reaching the cheese (a failure that
+            visited the region counts too).
+        end_in_region: The episode ended with the mouse in the top-right region.
+        end_square: ``[N, 2]`` where the mouse was when the episode ended.
+        path: ``[T+1, N, 2]`` squares visited (only with ``record_path``); rows past an
+            episode's end repeat its last square.
+        directions: ``[T, N]`` direction index of each action taken (with ``record_path``).
+    """
+
+    states: BatchState
+    success: np.ndarray
+    steps: np.ndarray
+    visited_region: np.ndarray
+    region_first: np.ndarray
+    end_in_region: np.ndarray
+    end_square: np.ndarray
+    path: np.ndarray | None = None
+    directions: np.ndarray | None = None
+
+
+def region_masks(states: BatchState, n: int) -> np.ndarray:
+    """``[N, W, W]`` bool: the inner top-right n x n of each maze (n clipped to its size)."""
+    w = states.world_size
+    inner = states.inner_size
+    o = (w - inner) // 2
+    k = np.minimum(n, inner)
+    idx = np.arange(w)[None, :]
+    rows = (idx >= o[:, None]) & (idx < (o + k)[:, None])
+    cols = (idx >= (o + inner - k)[:, None]) & (idx < (o + inner)[:, None])
+    return rows[:, :, None] & cols[:, None, :]
+
+
+def rollout(act_fn: ActFn, states: BatchState, config: MazeConfig, *, region: int,
+            rng: np.random.Generator, deterministic: bool = False, max_steps: int | None = None,
+            record_path: bool = False, chunk: int = 1024) -> Episodes:
+    """Plays one episode from each state with ``act_fn``, all mazes stepped together.
+
+    Args:
+        act_fn: Policy: observations -> action probabilities.
+        states: Starting mazes ``[N]``.
+        config: Environment settings (observation and action modes, max_steps).
+        region: n of the top-right n x n region whose visits are recorded.
+        rng: Source of the sampled actions.
+        deterministic: Take the most probable action instead of sampling.
+        max_steps: Override ``config.max_steps``.
+        record_path: Keep every square visited and every direction taken.
+        chunk: Mazes stepped at once (memory bound).
+    """
+    parts = [_rollout(act_fn, _slice(states, s, min(s + chunk, states.num)), config, region, rng,
+                      deterministic, max_steps or config.max_steps, record_path)
+             for s in range(0, states.num, chunk)]
+    if len(parts) == 1:
+        return parts[0]
+    return _concat(parts, states)
+
+
+def _rollout(act_fn: ActFn, states: BatchState, config: MazeConfig, region: int,
+             rng: np.random.Generator, deterministic: bool, max_steps: int,
+             record_path: bool) -> Episodes:
+    n = states.num
+    env = MazeBatch(n, config.replace(max_steps=max_steps), autoreset=Autoreset.DISABLED,
+                    copy_obs=False)
+    obs, _ = env.reset(seed=0, options={"state": states})
+    mask = region_masks(states, region)
+    ar = np.arange(n)
+    active = np.ones(n, dtype=bool)
+    success = np.zeros(n, dtype=bool)
+    steps = np.zeros(n, dtype=np.int64)
+    visited = np.zeros(n, dtype=bool)
+    first = np.zeros(n, dtype=bool)
+    end = states.mouse.copy()
+    dirs_of = ACTION_DIRECTIONS[config.action_mode]
+    path = [states.mouse.copy()] if record_path else []
+    dirs: list[np.ndarray] = []
+    actions = np.zeros(n, dtype=np.int64)
+    for _ in range(max_steps):
+        idx = np.flatnonzero(active)
+        probs = act_fn(obs[idx])
+        if deterministic:
+            actions[idx] = probs.argmax(axis=1)
+        else:
+            cum = probs.cumsum(axis=1)
+            u = rng.random(idx.size)[:, None] * cum[:, -1:]
+            actions[idx] = np.minimum((cum < u).sum(axis=1), probs.shape[1] - 1)
+        obs, _, term, trunc, _ = env.step(actions)
+        pos = env.mouse
+        in_region = mask[ar, pos[:, 0], pos[:, 1]]
+        now = active & in_region
+        first |= now & ~success & ~term  # entering the region on the cheese itself is not "first"
+        visited |= now
+        steps[active] += 1
+        success |= active & term
+        done = active & (term | trunc)
+        end[done] = pos[done]
+        if record_path:
+            dirs.append(np.where(active, dirs_of[actions], -1))
+            path.append(np.where(active[:, None], pos, path[-1]))
+        active &= ~done
+        if not active.any():
+            break
+    end_in = mask[ar, end[:, 0], end[:, 1]]
+    return Episodes(
+        states=states, success=success, steps=steps, visited_region=visited, region_first=first,
+        end_in_region=end_in, end_square=end,
+        path=np.stack(path) if record_path else None,
+        directions=np.stack(dirs) if record_path and dirs else None,
+    )
+
+
+def _slice(states: BatchState, a: int, b: int) -> BatchState:
+    return BatchState(walls=states.walls[a:b], mouse=states.mouse[a:b],
+                      cheese=states.cheese[a:b], inner_size=states.inner_size[a:b],
+                      level=states.level[a:b])
+
+
+def _concat(parts: list[Episodes], states: BatchState) -> Episodes:
+    def cat(name: str) -> np.ndarray:
+        return np.concatenate([getattr(p, name) for p in parts])
+
+    out = Episodes(states=states, success=cat("success"), steps=cat("steps"),
+                   visited_region=cat("visited_region"), region_first=cat("region_first"),
+                   end_in_region=cat("end_in_region"), end_square=cat("end_square"))
+    if parts[0].path is not None:
+        t = max(p.path.shape[0] for p in parts)  # type: ignore[union-attr]
+        out.path = np.concatenate([_pad_time(p.path, t) for p in parts], axis=1)
+        out.directions = np.concatenate(
+            [_pad_time(p.directions, t - 1, fill=-1) for p in parts], axis=1)
+    return out
+
+
+def _pad_time(x: np.ndarray | None, t: int, fill: int | None = None) -> np.ndarray:
+    assert x is not None
+    if x.shape[0] == t:
+        return x
+    extra = np.repeat(x[-1:], t - x.shape[0], axis=0)
+    if fill is not None:
+        extra[:] = fill
+    return np.concatenate([x, extra])
+
+
+def net_act_fn(net: torch.nn.Module, device: str | torch.device = "cpu") -> ActFn:
+    """An ``act_fn`` from a network returning ``(logits, value)`` (e.g. `MazeNet`)."""
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            logits, _ = net(torch.as_tensor(obs, device=device))
+            return torch.softmax(logits.float(), dim=-1).cpu().numpy()
+
+    return act
+
+
+def random_act_fn(num_actions: int) -> ActFn:
+    """The uniform random policy (a baseline)."""
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        return np.full((obs.shape[0], num_actions), 1.0 / num_actions)
+
+    return act

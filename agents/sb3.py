@@ -1,0 +1,144 @@
+"""stable-baselines3 glue: a `VecEnv` over the batched maze, the features extractor, PPO."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from mazegen import MazeBatch, MazeConfig
+from mazegen.batch import Autoreset
+from stable_baselines3 import PPO
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.vec_env import VecEnv
+
+from agents.config import TrainConfig
+from agents.networks import MazeNet, NetworkConfig, make_embedder
+
+
+class MazeVecEnv(VecEnv):
+    """An SB3 `VecEnv` over one `MazeBatch`: one array step for all envs, no per-env loop.
+
+    Finished envs reset in the same step (SB3's convention); their last observation is in
+    ``infos[i]["terminal_observation"]`` and their return and length in ``infos[i]["episode"]``.
+    """
+
+    def __init__(self, config: MazeConfig, num_envs: int, seed: int = 0) -> None:
+        self.core = MazeBatch(num_envs, config, autoreset=Autoreset.SAME_STEP, copy_obs=False)
+        obs_space = gym.spaces.Box(0, self.core.renderer.high, self.core.renderer.shape, np.uint8)
+        self.render_mode = None
+        super().__init__(num_envs, obs_space, gym.spaces.Discrete(self.core.num_actions))
+        self._seed = seed
+        self._actions = np.zeros(num_envs, dtype=np.int64)
+        self._returns = np.zeros(num_envs, dtype=np.float64)
+        self._lengths = np.zeros(num_envs, dtype=np.int64)
+
+    def reset(self) -> np.ndarray:
+        seed = self._seeds[0] if self._seeds[0] is not None else self._seed
+        obs, _ = self.core.reset(seed=seed)
+        self._seed = None  # later resets continue the level streams
+        self._reset_seeds()
+        self._returns[:] = 0
+        self._lengths[:] = 0
+        return obs.copy()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions, dtype=np.int64).reshape(self.num_envs)
+
+    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        obs, reward, terminated, truncated, info = self.core.step(self._actions)
+        self._returns += reward
+        self._lengths += 1
+        dones = terminated | truncated
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        if "final_index" in info:
+            for j, i in enumerate(info["final_index"].tolist()):
+                infos[i] = {
+                    "terminal_observation": info["final_obs"][j],
+                    "TimeLimit.truncated": bool(truncated[i]),
+                    "episode": {"r": float(self._returns[i]), "l": int(self._lengths[i])},
+                    "is_success": bool(terminated[i]),
+                }
+            self._returns[dones] = 0
+            self._lengths[dones] = 0
+        return obs.copy(), reward.astype(np.float32), dones, infos
+
+    def close(self) -> None:
+        pass
+
+    def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+        n = len(self._get_indices(indices))
+        value = getattr(self, attr_name) if attr_name == "render_mode" else \
+            getattr(self.core, attr_name)
+        return [value] * n
+
+    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
+        setattr(self.core, attr_name, value)
+
+    def env_method(self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any
+                   ) -> list[Any]:
+        raise NotImplementedError("MazeVecEnv has no per-env objects; use .core")
+
+    def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
+        return [False] * len(self._get_indices(indices))
+
+    def get_images(self) -> list[np.ndarray]:
+        from mazegen import render_frame
+
+        return [render_frame(s) for s in self.core.get_state()]
+
+
+class MazeFeatures(BaseFeaturesExtractor):
+    """The maze network's embedder as an SB3 features extractor (input: raw uint8 obs)."""
+
+    def __init__(self, observation_space: gym.spaces.Box, network: dict[str, Any]) -> None:
+        cfg = NetworkConfig(**network)
+        super().__init__(observation_space, features_dim=cfg.fc)
+        shape = tuple(int(x) for x in observation_space.shape)
+        self.embedder = make_embedder(cfg, shape, float(observation_space.high.max()))
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.embedder(observations)
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def build_ppo(cfg: TrainConfig, env: VecEnv, tensorboard_log: str | None) -> PPO:
+    """A fresh PPO agent for ``cfg`` on ``env``."""
+    from dataclasses import asdict
+
+    ppo = cfg.agent.ppo
+    lr: Any = ppo.learning_rate
+    if ppo.anneal_lr:
+        start = ppo.learning_rate
+
+        def lr(progress_remaining: float) -> float:
+            return start * progress_remaining
+
+    policy_kwargs = dict(
+        features_extractor_class=MazeFeatures,
+        features_extractor_kwargs=dict(network=asdict(cfg.agent.network)),
+        net_arch=dict(pi=[], vf=[]),
+        normalize_images=False,  # the network scales its own input (hookable, self-contained)
+        share_features_extractor=True,
+    )
+    return PPO(
+        "CnnPolicy", env, learning_rate=lr, n_steps=ppo.n_steps, batch_size=ppo.batch_size,
+        n_epochs=ppo.n_epochs, gamma=ppo.gamma, gae_lambda=ppo.gae_lambda,
+        ent_coef=ppo.ent_coef, vf_coef=ppo.vf_coef, clip_range=ppo.clip_range,
+        max_grad_norm=ppo.max_grad_norm, policy_kwargs=policy_kwargs,
+        tensorboard_log=tensorboard_log, seed=cfg.seed, device=resolve_device(cfg.device),
+        verbose=0,
+    )
+
+
+def maze_net(model: PPO) -> MazeNet:
+    """A `MazeNet` view of a trained SB3 policy, sharing its modules (hooks act on the agent)."""
+    policy = model.policy
+    net = MazeNet(policy.features_extractor.embedder, policy.action_net, policy.value_net)
+    return net.eval()

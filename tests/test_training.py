@@ -1,0 +1,173 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from agents.runs import RunError, checkpoints, load_policy  # noqa: E402
+from agents.sb3 import maze_net  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["total_steps=4096", "num_envs=16", "agent.ppo.n_steps=64", "agent.ppo.batch_size=256",
+        "checkpoint_every=1024", "eval.every_steps=2048", "eval.episodes=20",
+        "eval.final_episodes=40", "progress=false"]
+
+
+def train_cli(*args, check=True, timeout=240):
+    env = dict(os.environ, HYDRA_FULL_ERROR="0")
+    out = subprocess.run([sys.executable, "-m", "experiments.train", *args], cwd=ROOT,
+                         capture_output=True, text=True, timeout=timeout, env=env)
+    if check and out.returncode != 0:
+        raise AssertionError(f"train failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    return out
+
+
+def tb_scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out: dict[str, list[tuple[int, float]]] = {}
+    for events in sorted((run / "tb").rglob("events.out.tfevents.*")):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        for tag in acc.Tags()["scalars"]:
+            out.setdefault(tag, []).extend((e.step, e.value) for e in acc.Scalars(tag))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    out = train_cli(*TINY, f"hydra.run.dir={run}")
+    assert "held-out P(cheese)" in out.stdout
+    return run
+
+
+def test_tiny_training_run_produces_complete_run_folder(tiny_run):
+    for name in ("config.yaml", "model.zip", "metrics.json", ".hydra/config.yaml"):
+        assert (tiny_run / name).is_file(), name
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert metrics["total_steps"] >= 4096
+    for who in ("policy", "random"):
+        for dist in ("train", "test"):
+            stats = metrics[who][dist]["p_cheese"]
+            assert stats["n"] == 40 and stats["lo"] <= stats["p"] <= stats["hi"]
+    assert checkpoints(tiny_run)[-1][0] >= 4096
+    scalars = tb_scalars(tiny_run)
+    for tag in ("eval/train/p_cheese", "eval/test/p_cheese", "eval/test/p_region_first",
+                "eval/test/p_end_in_region", "eval/train/steps", "train/value_loss"):
+        assert tag in scalars, tag
+    assert [s for s, _ in scalars["eval/test/p_cheese"]] == [2048, 4096]
+
+
+def test_checkpoints_load_and_act_identically(tiny_run):
+    last = checkpoints(tiny_run)[-1][1]
+    a = load_policy(tiny_run)  # model.zip
+    b = load_policy(last)
+    obs = np.random.default_rng(0).integers(0, 2, size=(32, 3, 9, 9)).astype(np.uint8)
+    import torch
+
+    with torch.no_grad():
+        la, va = maze_net(a.model)(torch.as_tensor(obs))
+        lb, vb = maze_net(b.model)(torch.as_tensor(obs))
+    assert torch.equal(la, lb) and torch.equal(va, vb)
+    assert a.config == b.config
+
+
+def test_kill_then_resume_continues_steps_and_events(tmp_path):
+    run = tmp_path / "killed"
+    args = [a for a in TINY if not a.startswith("total_steps")] + ["total_steps=40960",
+                                                                 f"hydra.run.dir={run}"]
+    proc = subprocess.Popen([sys.executable, "-m", "experiments.train", *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while time.time() < deadline and len(checkpoints(run)) < 2:
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = checkpoints(run)
+    assert saved, "no checkpoint was written before the kill"
+    assert not (run / "model.zip").exists()
+    killed_at = saved[-1][0]
+    assert killed_at < 40960
+    out = train_cli(f"resume={run}")
+    assert f"run folder: {run}" in out.stdout
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["total_steps"] == 40960  # the target, not counted twice
+    steps = [s for s, _ in tb_scalars(run)["eval/test/p_cheese"]]
+    assert steps == sorted(steps) and steps[-1] == 40960
+    assert any(s > killed_at for s in steps) and any(s <= killed_at for s in steps)
+    assert (run / ".hydra").is_dir() and (run / ".hydra-resume").is_dir()
+    assert len(list((run / "tb").iterdir())) == 1  # one curve, continued
+
+
+@pytest.mark.parametrize("args, message", [
+    (["total_steps=0"], "total_steps must be a positive number"),
+    (["total_steps=-5"], "total_steps must be a positive number"),
+    (["env.obs_mode=rgb"], "small network"),
+    (["env.min_size=4"], "odd"),
+    (["agent.ppo.batch_size=1000000"], "batch_size"),
+    (["device=tpu"], "device must be"),
+])
+def test_bad_values_fail_before_training_with_one_line(args, message, tmp_path):
+    run = tmp_path / "bad"
+    out = train_cli(*args, f"hydra.run.dir={run}", check=False)
+    assert out.returncode == 2, out.stderr
+    lines = [line for line in out.stderr.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0], out.stderr
+    assert not (run / "checkpoints").exists()
+
+
+def test_unknown_override_is_rejected_by_hydra(tmp_path):
+    out = train_cli("totl_steps=5", f"hydra.run.dir={tmp_path / 'x'}", check=False)
+    assert out.returncode != 0 and "totl_steps" in out.stderr
+    out = train_cli("num_envs=many", f"hydra.run.dir={tmp_path / 'y'}", check=False)
+    assert out.returncode != 0 and "num_envs" in out.stderr
+
+
+def test_bad_resume_folders(tmp_path, tiny_run):
+    out = train_cli(f"resume={tmp_path / 'nope'}", check=False)
+    assert out.returncode == 2 and "does not exist" in out.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = train_cli(f"resume={empty}", check=False)
+    assert out.returncode == 2 and "config.yaml is missing" in out.stderr
+    # a corrupt newest checkpoint is named, and the run folder is left as it was
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_run, broken)
+    newest = checkpoints(broken)[-1][1]
+    newest.write_bytes(b"truncated")
+    before = sorted(p.name for p in broken.rglob("*"))
+    out = train_cli(f"resume={broken}", check=False)
+    assert out.returncode == 2 and newest.name in out.stderr and "corrupt" in out.stderr or \
+        "not a valid model archive" in out.stderr
+    assert sorted(p.name for p in broken.rglob("*")) == before
+    # training into a folder that already holds a run refuses instead of overwriting it
+    out = train_cli(*TINY, f"hydra.run.dir={tiny_run}", check=False)
+    assert out.returncode == 2 and "already holds a run" in out.stderr
+
+
+def test_load_policy_errors(tmp_path, tiny_run):
+    with pytest.raises(RunError, match="does not exist"):
+        load_policy(tmp_path / "missing")
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(b"nope")
+    (tmp_path / "config.yaml").write_text((tiny_run / "config.yaml").read_text())
+    with pytest.raises(RunError, match="not a valid model archive"):
+        load_policy(bad)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.yaml").write_text(
+        (tiny_run / "config.yaml").read_text().replace("obs_mode: grid", "obs_mode: rgb")
+        .replace("kind: small", "kind: impala"))
+    (other / "model.zip").write_bytes((tiny_run / "model.zip").read_bytes())
+    with pytest.raises(RunError, match="pair the checkpoint"):
+        load_policy(other)
