@@ -41,7 +41,9 @@ def training_throughput(cfg: TrainConfig, steps: int, threads: int) -> dict[str,
         of that wall time spent stepping the environment).
     """
     torch.set_num_threads(threads)
-    env = _TimedVecEnv(MazeVecEnv(cfg.env, cfg.num_envs, seed=cfg.seed))
+    env = _TimedVecEnv(
+        MazeVecEnv(cfg.env, cfg.num_envs, seed=cfg.seed, reward_scale=cfg.agent.ppo.reward_scale)
+    )
     model = build_ppo(cfg, env, None)
     rollout = cfg.agent.ppo.n_steps * cfg.num_envs
     model.learn(rollout)  # warm-up: allocations, first optimizer step

@@ -6,8 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from mazegen import MazeConfig, generate_levels, render_frame
-from mazegen.state import BatchState
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Image
 
@@ -16,6 +14,8 @@ from agents.config import TrainConfig
 from agents.rollout import Episodes, net_act_fn, rollout
 from agents.runs import CHECKPOINTS, atomic_write_bytes, checkpoint_path, checkpoints, save_model
 from agents.sb3 import maze_net
+from mazegen import MazeConfig, generate_levels, render_frame
+from mazegen.state import BatchState
 
 
 class HeldOut:
@@ -38,9 +38,15 @@ class HeldOut:
         rng = np.random.default_rng(seed)
         try:
             return {
-                dist: rollout(act, states, self.train_cfg if dist == "train" else self.test_cfg,
-                              region=self.region, rng=rng, deterministic=self.deterministic,
-                              record_path=record_path)
+                dist: rollout(
+                    act,
+                    states,
+                    self.train_cfg if dist == "train" else self.test_cfg,
+                    region=self.region,
+                    rng=rng,
+                    deterministic=self.deterministic,
+                    record_path=record_path,
+                )
                 for dist, states in self.states.items()
             }
         finally:
@@ -53,7 +59,7 @@ def path_image(ep: Episodes, i: int, region: int, square_px: int = 12) -> np.nda
     frame = render_frame(state, square_px=square_px, region=region)
     if ep.path is not None:
         for r, c in {tuple(x) for x in ep.path[:, i].tolist()} - {state.mouse}:
-            block = frame[r * square_px:(r + 1) * square_px, c * square_px:(c + 1) * square_px]
+            block = frame[r * square_px : (r + 1) * square_px, c * square_px : (c + 1) * square_px]
             block[:] = (0.5 * block + 0.5 * np.array([80, 140, 255])).astype(np.uint8)
     return frame
 
@@ -80,17 +86,21 @@ class EvalCallback(BaseCallback):
         return True
 
     def evaluate(self) -> None:
-        episodes = self.held_out.run(self.model, seed=self.num_timesteps,
-                                     record_path=self.cfg.eval.video)
+        episodes = self.held_out.run(
+            self.model, seed=self.num_timesteps, record_path=self.cfg.eval.video
+        )
         for dist, ep in episodes.items():
             for key, value in scalar_view(summarize(ep), f"eval/{dist}").items():
                 self.logger.record(key, value)
         if self.cfg.eval.video:
             test = episodes["test"]
-            strip = np.concatenate([path_image(test, i, self.held_out.region)
-                                    for i in range(min(4, test.states.num))], axis=1)
-            self.logger.record("eval/test_paths", Image(strip, "HWC"),
-                               exclude=("stdout", "log", "json", "csv"))
+            strip = np.concatenate(
+                [path_image(test, i, self.held_out.region) for i in range(min(4, test.states.num))],
+                axis=1,
+            )
+            self.logger.record(
+                "eval/test_paths", Image(strip, "HWC"), exclude=("stdout", "log", "json", "csv")
+            )
         self.logger.dump(self.num_timesteps)
 
 
@@ -122,7 +132,7 @@ class CheckpointCallback(BaseCallback):
             import pickle
 
             atomic_write_bytes(path.with_suffix(".vecnorm.pkl"), pickle.dumps(vecnorm))
-        for _, old in checkpoints(self.run)[:-self.keep]:
+        for _, old in checkpoints(self.run)[: -self.keep]:
             old.unlink(missing_ok=True)
             old.with_suffix(".vecnorm.pkl").unlink(missing_ok=True)
         return path

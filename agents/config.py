@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mazegen.config import MazeConfig, MazeConfigError
-
 from agents.networks import NetworkConfig
+from mazegen.config import MazeConfig, MazeConfigError
 
 
 class ConfigError(ValueError):
@@ -21,7 +20,11 @@ class ConfigError(ValueError):
 
 @dataclass
 class PPOConfig:
-    """PPO hyperparameters (stable-baselines3 names). ``batch_size`` is the minibatch size."""
+    """PPO hyperparameters (stable-baselines3 names). ``batch_size`` is the minibatch size.
+
+    ``normalize_reward`` divides rewards by a running std of returns (SB3's VecNormalize, as in
+    Langosco et al.); ``reward_scale`` multiplies them by a constant (the env still pays 10).
+    """
 
     learning_rate: float = 5e-4
     n_steps: int = 256
@@ -34,6 +37,7 @@ class PPOConfig:
     clip_range: float = 0.2
     max_grad_norm: float = 0.5
     normalize_reward: bool = False
+    reward_scale: float = 1.0
     anneal_lr: bool = False
 
 
@@ -109,32 +113,46 @@ def validate(cfg: TrainConfig) -> None:
     for name in ("total_steps", "num_envs", "checkpoint_every", "torch_threads"):
         _positive(name, getattr(cfg, name))
     ppo = cfg.agent.ppo
-    for name in ("learning_rate", "n_steps", "batch_size", "n_epochs", "clip_range",
-                 "max_grad_norm"):
+    for name in (
+        "learning_rate",
+        "n_steps",
+        "batch_size",
+        "n_epochs",
+        "clip_range",
+        "max_grad_norm",
+        "reward_scale",
+    ):
         _positive(f"agent.ppo.{name}", getattr(ppo, name))
     for name in ("gamma", "gae_lambda"):
         if not 0 < getattr(ppo, name) <= 1:
             raise ConfigError(f"agent.ppo.{name} must be in (0, 1], got {getattr(ppo, name)}")
     rollout = ppo.n_steps * cfg.num_envs
     if ppo.batch_size > rollout:
-        raise ConfigError(f"agent.ppo.batch_size ({ppo.batch_size}) must be <= n_steps x "
-                          f"num_envs ({rollout})")
+        raise ConfigError(
+            f"agent.ppo.batch_size ({ppo.batch_size}) must be <= n_steps x num_envs ({rollout})"
+        )
     if cfg.eval.every_steps < 0 or cfg.eval.episodes < 1 or cfg.eval.final_episodes < 1:
-        raise ConfigError("eval.every_steps must be >= 0 and eval.episodes, "
-                          "eval.final_episodes >= 1")
+        raise ConfigError(
+            "eval.every_steps must be >= 0 and eval.episodes, eval.final_episodes >= 1"
+        )
     net = cfg.agent.network
     if net.kind not in ("small", "impala"):
         raise ConfigError(f"agent.network.kind must be 'small' or 'impala', got {net.kind!r}")
     if net.kind == "small" and cfg.env.obs_mode == "rgb" and cfg.env.obs_size > 32:
         raise ConfigError(
             f"the small network works at full resolution and cannot take {cfg.env.obs_size}px "
-            "RGB observations; use env.obs_mode=grid or agent.network.kind=impala")
+            "RGB observations; use env.obs_mode=grid or agent.network.kind=impala"
+        )
     if cfg.device not in ("cpu", "cuda", "auto") and not cfg.device.startswith("cuda:"):
         raise ConfigError(f"device must be cpu, cuda, cuda:N or auto, got {cfg.device!r}")
-    if cfg.eval.start_level <= cfg.env.start_level + max(cfg.env.num_levels - 1, 0) and \
-            cfg.env.num_levels > 0:
-        raise ConfigError("eval.start_level must lie above the training levels "
-                          f"[{cfg.env.start_level}, {cfg.env.start_level + cfg.env.num_levels})")
+    if (
+        cfg.eval.start_level <= cfg.env.start_level + max(cfg.env.num_levels - 1, 0)
+        and cfg.env.num_levels > 0
+    ):
+        raise ConfigError(
+            "eval.start_level must lie above the training levels "
+            f"[{cfg.env.start_level}, {cfg.env.start_level + cfg.env.num_levels})"
+        )
 
 
 def register_configs() -> None:
@@ -144,18 +162,22 @@ def register_configs() -> None:
     ConfigStore.instance().store(name="train_schema", node=TrainConfig)
 
 
-def to_train_config(cfg: Any) -> TrainConfig:
-    """An OmegaConf config (from Hydra or a run folder) -> a validated `TrainConfig`."""
+def to_object(cfg: Any, schema: type) -> Any:
+    """An OmegaConf config -> an instance of the dataclass ``schema`` (one-line errors)."""
     from omegaconf import OmegaConf
 
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(TrainConfig), cfg)
-        obj = OmegaConf.to_object(merged)
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), cfg))
     except MazeConfigError as e:
         raise ConfigError(f"env: {e}") from None
     except Exception as e:  # omegaconf's validation errors
         first = str(e).strip().splitlines()[0]
         raise ConfigError(f"invalid config: {first}") from None
+
+
+def to_train_config(cfg: Any) -> TrainConfig:
+    """An OmegaConf config (from Hydra or a run folder) -> a validated `TrainConfig`."""
+    obj = to_object(cfg, TrainConfig)
     assert isinstance(obj, TrainConfig)
     validate(obj)
     return obj

@@ -87,8 +87,9 @@ class ImpalaBlock(nn.Module):
 class ImpalaEmbedder(nn.Module):
     """IMPALA CNN: three `ImpalaBlock` (16s, 32s, 32s channels), relu, flatten, fc, relu."""
 
-    def __init__(self, in_shape: tuple[int, int, int], high: float, scale: int = 1,
-                 fc: int = 256) -> None:
+    def __init__(
+        self, in_shape: tuple[int, int, int], high: float, scale: int = 1, fc: int = 256
+    ) -> None:
         super().__init__()
         c, h, w = in_shape
         widths = (16 * scale, 32 * scale, 32 * scale)
@@ -114,8 +115,9 @@ class SmallEmbedder(nn.Module):
     Hooks: conv1..conv4, relu1_out..relu4_out, flatten, fc, relufc_out.
     """
 
-    def __init__(self, in_shape: tuple[int, int, int], high: float, channels: int = 32,
-                 fc: int = 256) -> None:
+    def __init__(
+        self, in_shape: tuple[int, int, int], high: float, channels: int = 32, fc: int = 256
+    ) -> None:
         super().__init__()
         c, h, w = in_shape
         self.scale_in = Scale(high)
@@ -134,8 +136,7 @@ class SmallEmbedder(nn.Module):
         return self.relufc_out(self.fc(self.flatten(x)))
 
 
-def make_embedder(config: NetworkConfig, in_shape: tuple[int, int, int], high: float
-                  ) -> nn.Module:
+def make_embedder(config: NetworkConfig, in_shape: tuple[int, int, int], high: float) -> nn.Module:
     """Builds the feature network named by ``config.kind``."""
     if config.kind == "impala":
         return ImpalaEmbedder(in_shape, high, scale=config.scale, fc=config.fc)

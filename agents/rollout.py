@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
 from mazegen import MazeBatch, MazeConfig
 from mazegen.actions import ACTION_DIRECTIONS
 from mazegen.batch import Autoreset
@@ -61,9 +62,18 @@ def region_masks(states: BatchState, n: int) -> np.ndarray:
     return rows[:, :, None] & cols[:, None, :]
 
 
-def rollout(act_fn: ActFn, states: BatchState, config: MazeConfig, *, region: int,
-            rng: np.random.Generator, deterministic: bool = False, max_steps: int | None = None,
-            record_path: bool = False, chunk: int = 1024) -> Episodes:
+def rollout(
+    act_fn: ActFn,
+    states: BatchState,
+    config: MazeConfig,
+    *,
+    region: int,
+    rng: np.random.Generator,
+    deterministic: bool = False,
+    max_steps: int | None = None,
+    record_path: bool = False,
+    chunk: int = 1024,
+) -> Episodes:
     """Plays one episode from each state with ``act_fn``, all mazes stepped together.
 
     Args:
@@ -77,20 +87,38 @@ def rollout(act_fn: ActFn, states: BatchState, config: MazeConfig, *, region: in
         record_path: Keep every square visited and every direction taken.
         chunk: Mazes stepped at once (memory bound).
     """
-    parts = [_rollout(act_fn, _slice(states, s, min(s + chunk, states.num)), config, region, rng,
-                      deterministic, max_steps or config.max_steps, record_path)
-             for s in range(0, states.num, chunk)]
+    parts = [
+        _rollout(
+            act_fn,
+            _slice(states, s, min(s + chunk, states.num)),
+            config,
+            region,
+            rng,
+            deterministic,
+            max_steps or config.max_steps,
+            record_path,
+        )
+        for s in range(0, states.num, chunk)
+    ]
     if len(parts) == 1:
         return parts[0]
     return _concat(parts, states)
 
 
-def _rollout(act_fn: ActFn, states: BatchState, config: MazeConfig, region: int,
-             rng: np.random.Generator, deterministic: bool, max_steps: int,
-             record_path: bool) -> Episodes:
+def _rollout(
+    act_fn: ActFn,
+    states: BatchState,
+    config: MazeConfig,
+    region: int,
+    rng: np.random.Generator,
+    deterministic: bool,
+    max_steps: int,
+    record_path: bool,
+) -> Episodes:
     n = states.num
-    env = MazeBatch(n, config.replace(max_steps=max_steps), autoreset=Autoreset.DISABLED,
-                    copy_obs=False)
+    env = MazeBatch(
+        n, config.replace(max_steps=max_steps), autoreset=Autoreset.DISABLED, copy_obs=False
+    )
     obs, _ = env.reset(seed=0, options={"state": states})
     mask = region_masks(states, region)
     ar = np.arange(n)
@@ -131,31 +159,47 @@ def _rollout(act_fn: ActFn, states: BatchState, config: MazeConfig, region: int,
             break
     end_in = mask[ar, end[:, 0], end[:, 1]]
     return Episodes(
-        states=states, success=success, steps=steps, visited_region=visited, region_first=first,
-        end_in_region=end_in, end_square=end,
+        states=states,
+        success=success,
+        steps=steps,
+        visited_region=visited,
+        region_first=first,
+        end_in_region=end_in,
+        end_square=end,
         path=np.stack(path) if record_path else None,
         directions=np.stack(dirs) if record_path and dirs else None,
     )
 
 
 def _slice(states: BatchState, a: int, b: int) -> BatchState:
-    return BatchState(walls=states.walls[a:b], mouse=states.mouse[a:b],
-                      cheese=states.cheese[a:b], inner_size=states.inner_size[a:b],
-                      level=states.level[a:b])
+    return BatchState(
+        walls=states.walls[a:b],
+        mouse=states.mouse[a:b],
+        cheese=states.cheese[a:b],
+        inner_size=states.inner_size[a:b],
+        level=states.level[a:b],
+    )
 
 
 def _concat(parts: list[Episodes], states: BatchState) -> Episodes:
     def cat(name: str) -> np.ndarray:
         return np.concatenate([getattr(p, name) for p in parts])
 
-    out = Episodes(states=states, success=cat("success"), steps=cat("steps"),
-                   visited_region=cat("visited_region"), region_first=cat("region_first"),
-                   end_in_region=cat("end_in_region"), end_square=cat("end_square"))
+    out = Episodes(
+        states=states,
+        success=cat("success"),
+        steps=cat("steps"),
+        visited_region=cat("visited_region"),
+        region_first=cat("region_first"),
+        end_in_region=cat("end_in_region"),
+        end_square=cat("end_square"),
+    )
     if parts[0].path is not None:
         t = max(p.path.shape[0] for p in parts)  # type: ignore[union-attr]
         out.path = np.concatenate([_pad_time(p.path, t) for p in parts], axis=1)
         out.directions = np.concatenate(
-            [_pad_time(p.directions, t - 1, fill=-1) for p in parts], axis=1)
+            [_pad_time(p.directions, t - 1, fill=-1) for p in parts], axis=1
+        )
     return out
 
 

@@ -113,8 +113,9 @@ def check_model_file(path: Path) -> None:
             names = set(z.namelist())
             bad = z.testzip()
     except (zipfile.BadZipFile, OSError) as e:
-        raise RunError(f"{path} is not a valid model archive ({e}); use an earlier checkpoint") \
-            from None
+        raise RunError(
+            f"{path} is not a valid model archive ({e}); use an earlier checkpoint"
+        ) from None
     if bad is not None or "policy.pth" not in names or "data" not in names:
         raise RunError(f"{path} is corrupt or incomplete; use an earlier checkpoint")
 
@@ -149,8 +150,10 @@ def resolve(path: str | os.PathLike[str] | None) -> tuple[Path, Path]:
     if p.is_file():
         run = p.parent.parent if p.parent.name == CHECKPOINTS else p.parent
         return run, p
-    raise RunError(f"{p} does not exist; give a run folder, a checkpoint .zip, or nothing for "
-                   "the shipped policy")
+    raise RunError(
+        f"{p} does not exist; give a run folder, a checkpoint .zip, or nothing for "
+        "the shipped policy"
+    )
 
 
 def load_policy(path: str | os.PathLike[str] | None = None, device: str = "cpu") -> LoadedPolicy:
@@ -163,8 +166,10 @@ def load_policy(path: str | os.PathLike[str] | None = None, device: str = "cpu")
     try:
         model = PPO.load(model_file, device=device)
     except Exception as e:
-        raise RunError(f"cannot load {model_file} ({type(e).__name__}: "
-                       f"{str(e).splitlines()[0] if str(e) else ''})") from None
+        raise RunError(
+            f"cannot load {model_file} ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''})"
+        ) from None
     check_compatible(model, cfg, model_file)
     return LoadedPolicy(model=model, config=cfg, source=model_file)
 
@@ -180,7 +185,8 @@ def check_compatible(model: Any, cfg: TrainConfig, where: Path) -> None:
         raise RunError(
             f"{where} takes observations {got_obs} and {int(model.action_space.n)} actions, but "
             f"the config's env gives {want_obs} and {probe.num_actions}; pair the checkpoint "
-            "with the run it came from")
+            "with the run it came from"
+        )
 
 
 def load_pretrained(device: str = "cpu") -> LoadedPolicy:

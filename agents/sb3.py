@@ -7,14 +7,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from mazegen import MazeBatch, MazeConfig
-from mazegen.batch import Autoreset
 from stable_baselines3 import PPO
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.config import TrainConfig
 from agents.networks import MazeNet, NetworkConfig, make_embedder
+from mazegen import MazeBatch, MazeConfig
+from mazegen.batch import Autoreset
 
 
 class MazeVecEnv(VecEnv):
@@ -22,14 +22,18 @@ class MazeVecEnv(VecEnv):
 
     Finished envs reset in the same step (SB3's convention); their last observation is in
     ``infos[i]["terminal_observation"]`` and their return and length in ``infos[i]["episode"]``.
+    Rewards passed to the learner are multiplied by ``reward_scale``.
     """
 
-    def __init__(self, config: MazeConfig, num_envs: int, seed: int = 0) -> None:
+    def __init__(
+        self, config: MazeConfig, num_envs: int, seed: int = 0, reward_scale: float = 1.0
+    ) -> None:
         self.core = MazeBatch(num_envs, config, autoreset=Autoreset.SAME_STEP, copy_obs=False)
         obs_space = gym.spaces.Box(0, self.core.renderer.high, self.core.renderer.shape, np.uint8)
         self.render_mode = None
         super().__init__(num_envs, obs_space, gym.spaces.Discrete(self.core.num_actions))
         self._seed = seed
+        self.reward_scale = reward_scale  # what the learner sees; episode returns stay unscaled
         self._actions = np.zeros(num_envs, dtype=np.int64)
         self._returns = np.zeros(num_envs, dtype=np.float64)
         self._lengths = np.zeros(num_envs, dtype=np.int64)
@@ -62,22 +66,26 @@ class MazeVecEnv(VecEnv):
                 }
             self._returns[dones] = 0
             self._lengths[dones] = 0
-        return obs.copy(), reward.astype(np.float32), dones, infos
+        return obs.copy(), (reward * self.reward_scale).astype(np.float32), dones, infos
 
     def close(self) -> None:
         pass
 
     def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
         n = len(self._get_indices(indices))
-        value = getattr(self, attr_name) if attr_name == "render_mode" else \
-            getattr(self.core, attr_name)
+        value = (
+            getattr(self, attr_name)
+            if attr_name == "render_mode"
+            else getattr(self.core, attr_name)
+        )
         return [value] * n
 
     def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
         setattr(self.core, attr_name, value)
 
-    def env_method(self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any
-                   ) -> list[Any]:
+    def env_method(
+        self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any
+    ) -> list[Any]:
         raise NotImplementedError("MazeVecEnv has no per-env objects; use .core")
 
     def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
@@ -128,11 +136,22 @@ def build_ppo(cfg: TrainConfig, env: VecEnv, tensorboard_log: str | None) -> PPO
         share_features_extractor=True,
     )
     return PPO(
-        "CnnPolicy", env, learning_rate=lr, n_steps=ppo.n_steps, batch_size=ppo.batch_size,
-        n_epochs=ppo.n_epochs, gamma=ppo.gamma, gae_lambda=ppo.gae_lambda,
-        ent_coef=ppo.ent_coef, vf_coef=ppo.vf_coef, clip_range=ppo.clip_range,
-        max_grad_norm=ppo.max_grad_norm, policy_kwargs=policy_kwargs,
-        tensorboard_log=tensorboard_log, seed=cfg.seed, device=resolve_device(cfg.device),
+        "CnnPolicy",
+        env,
+        learning_rate=lr,
+        n_steps=ppo.n_steps,
+        batch_size=ppo.batch_size,
+        n_epochs=ppo.n_epochs,
+        gamma=ppo.gamma,
+        gae_lambda=ppo.gae_lambda,
+        ent_coef=ppo.ent_coef,
+        vf_coef=ppo.vf_coef,
+        clip_range=ppo.clip_range,
+        max_grad_norm=ppo.max_grad_norm,
+        policy_kwargs=policy_kwargs,
+        tensorboard_log=tensorboard_log,
+        seed=cfg.seed,
+        device=resolve_device(cfg.device),
         verbose=0,
     )
 

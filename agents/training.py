@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 def _make_env(cfg: TrainConfig, seed: int) -> Any:
-    env: Any = MazeVecEnv(cfg.env, cfg.num_envs, seed=seed)
+    env: Any = MazeVecEnv(cfg.env, cfg.num_envs, seed=seed, reward_scale=cfg.agent.ppo.reward_scale)
     if cfg.agent.ppo.normalize_reward:
         from stable_baselines3.common.vec_env import VecNormalize
 
@@ -89,8 +89,13 @@ def train(cfg: TrainConfig, run: Path) -> dict[str, Any]:
     ckpt = CheckpointCallback(run, cfg.checkpoint_every)
     start = time.perf_counter()
     if remaining > 0:
-        model.learn(remaining, callback=[evaluator, ckpt], tb_log_name="PPO",
-                    reset_num_timesteps=reset, progress_bar=cfg.progress)
+        model.learn(
+            remaining,
+            callback=[evaluator, ckpt],
+            tb_log_name="PPO",
+            reset_num_timesteps=reset,
+            progress_bar=cfg.progress,
+        )
     seconds = time.perf_counter() - start
     ckpt.model = model
     ckpt.save()
@@ -112,8 +117,7 @@ def final_metrics(model: Any, cfg: TrainConfig) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     for dist, states in held.states.items():
         env_cfg = held.train_cfg if dist == "train" else held.test_cfg
-        out["random"][dist] = summarize(rollout(act, states, env_cfg, region=held.region,
-                                                rng=rng))
+        out["random"][dist] = summarize(rollout(act, states, env_cfg, region=held.region, rng=rng))
     out["region"] = held.region
     out["episodes_per_distribution"] = cfg.eval.final_episodes
     return out

@@ -21,10 +21,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=1.0, help="length of each timed window")
     p.add_argument("--repeats", type=int, default=3, help="timed windows per figure (median)")
     p.add_argument("--no-train", action="store_true", help="skip PPO training throughput")
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2],
-                   help="torch thread counts for the training figures")
-    p.add_argument("--procgen-python", default=".venv-procgen/bin/python",
-                   help="python of a venv with procgen-mirror (make peer-venv)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="torch thread counts for the training figures",
+    )
+    p.add_argument(
+        "--procgen-python",
+        default=".venv-procgen/bin/python",
+        help="python of a venv with procgen-mirror (make peer-venv)",
+    )
     p.add_argument("--json", help="also write the figures to this JSON file")
     args = p.parse_args(argv)
     if args.seconds <= 0 or args.repeats < 1 or any(t < 1 for t in args.threads):
@@ -40,30 +48,44 @@ def main(argv: list[str] | None = None) -> int:
     print("== environment (random actions, procgen hard mazes, median of windows) ==")
     for mode in ("rgb", "grid"):
         for n in (1, 64, 256):
-            show(f"mazegen {mode:4s} {n:>3} envs", env_steps_per_second(
-                n, hard.replace(obs_mode=mode), args.seconds, args.repeats), "steps/s")
-    show("mazegen generation, 25x25 mazes", mazes_per_second(
-        hard.replace(min_size=25), seconds=args.seconds, repeats=args.repeats), "mazes/s")
-    show("mazegen generation, sizes 3..25", mazes_per_second(
-        hard, seconds=args.seconds, repeats=args.repeats), "mazes/s")
-    peer = procgen_steps_per_second(Path(args.procgen_python), 64, "hard", args.seconds,
-                                    args.repeats)
+            show(
+                f"mazegen {mode:4s} {n:>3} envs",
+                env_steps_per_second(n, hard.replace(obs_mode=mode), args.seconds, args.repeats),
+                "steps/s",
+            )
+    show(
+        "mazegen generation, 25x25 mazes",
+        mazes_per_second(hard.replace(min_size=25), seconds=args.seconds, repeats=args.repeats),
+        "mazes/s",
+    )
+    show(
+        "mazegen generation, sizes 3..25",
+        mazes_per_second(hard, seconds=args.seconds, repeats=args.repeats),
+        "mazes/s",
+    )
+    peer = procgen_steps_per_second(
+        Path(args.procgen_python), 64, "hard", args.seconds, args.repeats
+    )
     show("procgen maze hard 64 envs (peer, same run)", peer, "steps/s")
     if peer:
         ratio = results["mazegen rgb   64 envs"] / peer  # type: ignore[operator]
         print(f"{'ratio mazegen rgb / procgen at 64 envs':<48} {ratio:>12.1f} x")
         results["ratio_rgb64_vs_procgen"] = ratio
     if not args.no_train:
+        from agents.benchmark import training_throughput
         from agents.config import AgentConfig, PPOConfig, TrainConfig
         from agents.networks import NetworkConfig
 
-        from agents.benchmark import training_throughput
-
         conf = Path(__file__).resolve().parent.parent / "conf"
         quick = _preset(conf, "quick")
-        impala = TrainConfig(env=hard, num_envs=16, agent=AgentConfig(
-            network=NetworkConfig(kind="impala", scale=4),
-            ppo=PPOConfig(n_steps=32, batch_size=256)))
+        impala = TrainConfig(
+            env=hard,
+            num_envs=16,
+            agent=AgentConfig(
+                network=NetworkConfig(kind="impala", scale=4),
+                ppo=PPOConfig(n_steps=32, batch_size=256),
+            ),
+        )
         print("== PPO training (stable-baselines3, CPU) ==")
         for threads in args.threads:
             r = training_throughput(quick, 40_000, threads)
@@ -72,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
             results[f"quick_env_share_t{threads}"] = r["env_share"]
         for threads in args.threads:
             r = training_throughput(impala, 1024, threads)
-            show(f"langosco IMPALA s=4, 64x64 RGB, {threads} thread(s)", r["steps_per_s"],
-                 "steps/s")
+            show(
+                f"langosco IMPALA s=4, 64x64 RGB, {threads} thread(s)", r["steps_per_s"], "steps/s"
+            )
             print(f"{'  share of wall time in the env':<48} {100 * r['env_share']:>12.2f} %")
             results[f"impala_env_share_t{threads}"] = r["env_share"]
     if args.json:

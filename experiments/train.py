@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import hydra
-from agents.config import register_configs, to_train_config
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from agents.config import register_configs, to_train_config
 from experiments._cli import fail_cleanly, register_resolvers
 
 register_resolvers()
@@ -29,10 +29,12 @@ def main(cfg: DictConfig) -> None:
         metrics = train(config, run)
         pol, rnd = metrics["policy"], metrics["random"]
         print(f"run folder: {run}")
-        print(f"held-out P(cheese): train distribution {pol['train']['p_cheese']['p']:.3f}, "
-              f"test distribution {pol['test']['p_cheese']['p']:.3f} "
-              f"(random policy {rnd['test']['p_cheese']['p']:.3f}); test episodes ending in "
-              f"the top-right region: {pol['test']['p_end_in_region']['p']:.3f}")
+        print(
+            f"held-out P(cheese): train distribution {pol['train']['p_cheese']['p']:.3f}, "
+            f"test distribution {pol['test']['p_cheese']['p']:.3f} "
+            f"(random policy {rnd['test']['p_cheese']['p']:.3f}); test episodes ending in "
+            f"the top-right region: {pol['test']['p_end_in_region']['p']:.3f}"
+        )
         print(f"TensorBoard: tensorboard --logdir {run / 'tb'}")
 
 

@@ -35,8 +35,9 @@ def _median_rate(fn, units: float, seconds: float, repeats: int) -> float:  # ty
     return statistics.median(rates)
 
 
-def env_steps_per_second(num_envs: int, config: MazeConfig, seconds: float = 1.0,
-                         repeats: int = 3) -> float:
+def env_steps_per_second(
+    num_envs: int, config: MazeConfig, seconds: float = 1.0, repeats: int = 3
+) -> float:
     """Steps/s of `MazeBatch` (next-step autoreset, copied observations) with random actions."""
     env = MazeBatch(num_envs, config)
     env.reset(seed=0)
@@ -52,8 +53,9 @@ def env_steps_per_second(num_envs: int, config: MazeConfig, seconds: float = 1.0
     return _median_rate(step, num_envs, seconds, repeats)
 
 
-def mazes_per_second(config: MazeConfig, batch: int = 1024, seconds: float = 1.0,
-                     repeats: int = 3) -> float:
+def mazes_per_second(
+    config: MazeConfig, batch: int = 1024, seconds: float = 1.0, repeats: int = 3
+) -> float:
     """Mazes/s of batched generation (fresh level numbers each call)."""
     start = [0]
 
@@ -84,13 +86,18 @@ print(json.dumps({"steps_per_s": statistics.median(rates)}))
 """
 
 
-def procgen_steps_per_second(python: Path, num_envs: int = 64, mode: str = "hard",
-                             seconds: float = 1.0, repeats: int = 3) -> float | None:
+def procgen_steps_per_second(
+    python: Path, num_envs: int = 64, mode: str = "hard", seconds: float = 1.0, repeats: int = 3
+) -> float | None:
     """procgen ``maze`` steps/s measured by ``python`` (a venv holding procgen), or None."""
     if not python.exists():
         return None
-    out = subprocess.run([str(python), "-c", PROCGEN_SCRIPT, str(num_envs), mode, str(seconds),
-                          str(repeats)], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [str(python), "-c", PROCGEN_SCRIPT, str(num_envs), mode, str(seconds), str(repeats)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if out.returncode != 0:
         return None
     return float(json.loads(out.stdout.strip().splitlines()[-1])["steps_per_s"])

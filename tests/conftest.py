@@ -1,6 +1,48 @@
 import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 # Headless everywhere: pygame windows go to SDL's dummy driver, torch uses one thread.
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = [
+    "total_steps=4096",
+    "num_envs=16",
+    "agent.ppo.n_steps=64",
+    "agent.ppo.batch_size=256",
+    "checkpoint_every=1024",
+    "eval.every_steps=2048",
+    "eval.episodes=20",
+    "eval.final_episodes=40",
+    "progress=false",
+]
+
+
+def train_cli(*args, check=True, timeout=240):
+    env = dict(os.environ, HYDRA_FULL_ERROR="0")
+    out = subprocess.run(
+        [sys.executable, "-m", "experiments.train", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    if check and out.returncode != 0:
+        raise AssertionError(f"train failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    out = train_cli(*TINY, f"hydra.run.dir={run}")
+    assert "held-out P(cheese)" in out.stdout
+    return run

@@ -8,25 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, TINY, train_cli
 
 pytest.importorskip("torch")
 
 from agents.runs import RunError, checkpoints, load_policy  # noqa: E402
 from agents.sb3 import maze_net  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-TINY = ["total_steps=4096", "num_envs=16", "agent.ppo.n_steps=64", "agent.ppo.batch_size=256",
-        "checkpoint_every=1024", "eval.every_steps=2048", "eval.episodes=20",
-        "eval.final_episodes=40", "progress=false"]
-
-
-def train_cli(*args, check=True, timeout=240):
-    env = dict(os.environ, HYDRA_FULL_ERROR="0")
-    out = subprocess.run([sys.executable, "-m", "experiments.train", *args], cwd=ROOT,
-                         capture_output=True, text=True, timeout=timeout, env=env)
-    if check and out.returncode != 0:
-        raise AssertionError(f"train failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-    return out
 
 
 def tb_scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
@@ -41,14 +28,6 @@ def tb_scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
     return out
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("runs") / "tiny"
-    out = train_cli(*TINY, f"hydra.run.dir={run}")
-    assert "held-out P(cheese)" in out.stdout
-    return run
-
-
 def test_tiny_training_run_produces_complete_run_folder(tiny_run):
     for name in ("config.yaml", "model.zip", "metrics.json", ".hydra/config.yaml"):
         assert (tiny_run / name).is_file(), name
@@ -60,8 +39,14 @@ def test_tiny_training_run_produces_complete_run_folder(tiny_run):
             assert stats["n"] == 40 and stats["lo"] <= stats["p"] <= stats["hi"]
     assert checkpoints(tiny_run)[-1][0] >= 4096
     scalars = tb_scalars(tiny_run)
-    for tag in ("eval/train/p_cheese", "eval/test/p_cheese", "eval/test/p_region_first",
-                "eval/test/p_end_in_region", "eval/train/steps", "train/value_loss"):
+    for tag in (
+        "eval/train/p_cheese",
+        "eval/test/p_cheese",
+        "eval/test/p_region_first",
+        "eval/test/p_end_in_region",
+        "eval/train/steps",
+        "train/value_loss",
+    ):
         assert tag in scalars, tag
     assert [s for s, _ in scalars["eval/test/p_cheese"]] == [2048, 4096]
 
@@ -82,10 +67,16 @@ def test_checkpoints_load_and_act_identically(tiny_run):
 
 def test_kill_then_resume_continues_steps_and_events(tmp_path):
     run = tmp_path / "killed"
-    args = [a for a in TINY if not a.startswith("total_steps")] + ["total_steps=40960",
-                                                                 f"hydra.run.dir={run}"]
-    proc = subprocess.Popen([sys.executable, "-m", "experiments.train", *args], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = [a for a in TINY if not a.startswith("total_steps")] + [
+        "total_steps=40960",
+        f"hydra.run.dir={run}",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "experiments.train", *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 180
     while time.time() < deadline and len(checkpoints(run)) < 2:
         time.sleep(0.2)
@@ -107,14 +98,17 @@ def test_kill_then_resume_continues_steps_and_events(tmp_path):
     assert len(list((run / "tb").iterdir())) == 1  # one curve, continued
 
 
-@pytest.mark.parametrize("args, message", [
-    (["total_steps=0"], "total_steps must be a positive number"),
-    (["total_steps=-5"], "total_steps must be a positive number"),
-    (["env.obs_mode=rgb"], "small network"),
-    (["env.min_size=4"], "odd"),
-    (["agent.ppo.batch_size=1000000"], "batch_size"),
-    (["device=tpu"], "device must be"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["total_steps=0"], "total_steps must be a positive number"),
+        (["total_steps=-5"], "total_steps must be a positive number"),
+        (["env.obs_mode=rgb"], "small network"),
+        (["env.min_size=4"], "odd"),
+        (["agent.ppo.batch_size=1000000"], "batch_size"),
+        (["device=tpu"], "device must be"),
+    ],
+)
 def test_bad_values_fail_before_training_with_one_line(args, message, tmp_path):
     run = tmp_path / "bad"
     out = train_cli(*args, f"hydra.run.dir={run}", check=False)
@@ -147,8 +141,12 @@ def test_bad_resume_folders(tmp_path, tiny_run):
     newest.write_bytes(b"truncated")
     before = sorted(p.name for p in broken.rglob("*"))
     out = train_cli(f"resume={broken}", check=False)
-    assert out.returncode == 2 and newest.name in out.stderr and "corrupt" in out.stderr or \
-        "not a valid model archive" in out.stderr
+    assert (
+        out.returncode == 2
+        and newest.name in out.stderr
+        and "corrupt" in out.stderr
+        or "not a valid model archive" in out.stderr
+    )
     assert sorted(p.name for p in broken.rglob("*")) == before
     # training into a folder that already holds a run refuses instead of overwriting it
     out = train_cli(*TINY, f"hydra.run.dir={tiny_run}", check=False)
@@ -166,8 +164,11 @@ def test_load_policy_errors(tmp_path, tiny_run):
     other = tmp_path / "other"
     other.mkdir()
     (other / "config.yaml").write_text(
-        (tiny_run / "config.yaml").read_text().replace("obs_mode: grid", "obs_mode: rgb")
-        .replace("kind: small", "kind: impala"))
+        (tiny_run / "config.yaml")
+        .read_text()
+        .replace("obs_mode: grid", "obs_mode: rgb")
+        .replace("kind: small", "kind: impala")
+    )
     (other / "model.zip").write_bytes((tiny_run / "model.zip").read_bytes())
     with pytest.raises(RunError, match="pair the checkpoint"):
         load_policy(other)

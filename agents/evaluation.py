@@ -1,0 +1,224 @@
+"""`experiments.evaluate`'s logic: evaluate a policy (or every run of a sweep) into a folder."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from agents.analysis.divergence import evaluate_divergence
+from agents.analysis.plots import (
+    plot_decision_square,
+    plot_p_cheese_vs_distance,
+    plot_region_sweep,
+    plot_regression,
+)
+from agents.config import ConfigError
+from agents.rollout import net_act_fn
+from agents.runs import MODEL, RunError, atomic_write_json, checkpoints, load_policy
+from agents.sb3 import maze_net
+
+EVAL_DIR = "eval"
+EVAL_JSON = "eval.json"
+
+
+@dataclass
+class EvaluateConfig:
+    """Settings of ``python -m experiments.evaluate``.
+
+    Attributes:
+        run: A run folder, a checkpoint, or None for the shipped policy.
+        out: Output folder (default ``<run>/eval``; ``outputs/eval/pretrained`` for the shipped
+            policy).
+        episodes: Held-out mazes per distribution.
+        start_level: First held-out level (None: the run's ``eval.start_level``).
+        seed: Seed of sampled actions and of the moved cheese positions.
+        deterministic: Greedy actions instead of sampled ones.
+        divergence_mazes: Paired mazes whose action distributions are compared on every square.
+        resamples: Bootstrap resamples of the behavioural regression.
+        sweep: A multirun folder: evaluate every run in it and plot P(cheese) against region.
+        torch_threads: Torch CPU threads.
+    """
+
+    run: str | None = None
+    out: str | None = None
+    episodes: int = 1000
+    start_level: int | None = None
+    seed: int = 0
+    deterministic: bool = False
+    divergence_mazes: int = 200
+    resamples: int = 50
+    sweep: str | None = None
+    torch_threads: int = 1
+
+
+def validate(cfg: EvaluateConfig) -> None:
+    for name in ("episodes", "divergence_mazes", "torch_threads"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.resamples < 0:
+        raise ConfigError(f"resamples must be >= 0, got {cfg.resamples}")
+    if cfg.run is not None and cfg.sweep is not None:
+        raise ConfigError("give either run=<folder> or sweep=<multirun folder>, not both")
+
+
+def evaluate_run(
+    cfg: EvaluateConfig, run: str | None = None, out: Path | None = None
+) -> tuple[dict[str, Any], Path]:
+    """Evaluates one policy; writes ``eval.json`` and the plots; returns (result, folder)."""
+    torch.set_num_threads(cfg.torch_threads)
+    policy = load_policy(run)
+    tcfg = policy.config
+    region = tcfg.env.cheese_region if tcfg.env.cheese_region is not None else 1
+    if out is None:
+        out = (
+            Path("outputs/eval/pretrained")
+            if run is None
+            else policy.source.parent.parent / EVAL_DIR
+            if policy.source.parent.name == "checkpoints"
+            else policy.source.parent / EVAL_DIR
+        )
+    act = net_act_fn(maze_net(policy.model), policy.model.device)
+    start = time.perf_counter()
+    result = evaluate_divergence(
+        act,
+        tcfg.env.replace(num_levels=0, start_level=0),
+        region,
+        cfg.episodes,
+        cfg.start_level if cfg.start_level is not None else tcfg.eval.start_level,
+        seed=cfg.seed,
+        deterministic=cfg.deterministic,
+        divergence_mazes=min(cfg.divergence_mazes, cfg.episodes),
+        resamples=cfg.resamples,
+    )
+    result["seconds"] = round(time.perf_counter() - start, 2)
+    result["source"] = str(policy.source)
+    result["schema"] = SCHEMA
+    out.mkdir(parents=True, exist_ok=True)
+    plot_p_cheese_vs_distance(result, out / "p_cheese_vs_distance.png")
+    plot_decision_square(result, out / "decision_square.png")
+    plot_regression(result, out / "regression_coefficients.png")
+    atomic_write_json(out / EVAL_JSON, _clean(result))
+    return result, out
+
+
+def summary_table(result: dict[str, Any]) -> str:
+    """A short text table comparing the distributions."""
+    cols = ("train", "test", "paired_train", "paired_test")
+    rows = [
+        ("P(cheese)", "p_cheese"),
+        ("P(top-right first)", "p_region_first"),
+        ("P(ends in top-right)", "p_end_in_region"),
+        ("P(time-out)", "p_timeout"),
+    ]
+    lines = [f"{'':<24}" + "".join(f"{c:>15}" for c in cols)]
+    for label, key in rows:
+        lines.append(
+            f"{label:<24}"
+            + "".join(
+                f"{result[c][key]['p']:>9.3f}±{(result[c][key]['hi'] - result[c][key]['lo']) / 2:.3f}"
+                for c in cols
+            )
+        )
+    lines.append(
+        f"{'mean steps':<24}" + "".join(f"{result[c]['steps']['mean']:>15.1f}" for c in cols)
+    )
+    dec = result["test"]["decision_subset"]
+    lines.append(
+        f"test mazes with a decision square: {dec['n']}, P(cheese) "
+        f"{dec['p_cheese']['p']:.3f}; at the decision square toward cheese "
+        f"{result['test']['decision_square']['p_cheese']['p']:.3f}, toward top-right "
+        f"{result['test']['decision_square']['p_top_right']['p']:.3f}"
+    )
+    reg = result["regression"]
+    if reg.get("cv_accuracy") is not None:
+        top = sorted(reg["coefficients"].items(), key=lambda kv: -abs(kv[1]))[:2]
+        lines.append(
+            f"regression accuracy {reg['cv_accuracy']:.3f} vs base rate "
+            f"{reg['base_rate']:.3f}; strongest: " + ", ".join(f"{k} {v:+.2f}" for k, v in top)
+        )
+    div = result["paired"]["action_divergence"]
+    lines.append(
+        f"paired mazes: action TV over squares {div['tv_mean_over_squares']['mean']:.3f},"
+        f" at the decision square {div['tv_at_decision_square']['mean']:.3f}"
+    )
+    return "\n".join(lines)
+
+
+def evaluate_sweep(cfg: EvaluateConfig) -> tuple[list[dict[str, Any]], Path]:
+    """Evaluates every run of a multirun folder; plots P(cheese) against the training region."""
+    assert cfg.sweep is not None
+    root = Path(cfg.sweep).expanduser()
+    if not root.is_dir():
+        raise RunError(f"sweep folder {root} does not exist")
+    runs = sorted(
+        p for p in root.iterdir() if p.is_dir() and ((p / MODEL).is_file() or checkpoints(p))
+    )
+    if not runs:
+        raise RunError(f"sweep folder {root} holds no trained runs (no {MODEL} in its subfolders)")
+    rows = []
+    for run in runs:
+        result, _ = evaluate_run(cfg, str(run))
+        region = int(result["region"])
+        rows.append(
+            {
+                "run": str(run),
+                "region": region,
+                "train": result["train"]["p_cheese"],
+                "test": result["test"]["p_cheese"],
+                "test_decision_subset": result["test"]["decision_subset"]["p_cheese"],
+            }
+        )
+        print(
+            f"region {region}: train {result['train']['p_cheese']['p']:.3f}, "
+            f"test {result['test']['p_cheese']['p']:.3f}  ({run.name})",
+            flush=True,
+        )
+    out = Path(cfg.out) if cfg.out else root / EVAL_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    plot_region_sweep(rows, out / "p_cheese_vs_region.png")
+    atomic_write_json(out / "sweep.json", {"runs": rows})
+    return rows, out
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-ready copy: drops private keys, NaN -> None."""
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items() if not str(k).startswith("_")}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if hasattr(obj, "item"):
+        return _clean(obj.item())
+    return obj
+
+
+SCHEMA = {
+    "train / test": "held-out mazes of the training distribution (cheese in the top-right n x n) "
+    "and of the test distribution (cheese anywhere outside it)",
+    "paired_train / paired_test": "the same training-distribution mazes, with the cheese where "
+    "it was and moved to a uniform open square outside the region",
+    "p_*": "{p, lo, hi, n}: a rate with its 95% Wilson interval",
+    "p_cheese": "reached the cheese within max_steps",
+    "p_region_first": "entered the top-right region before reaching the cheese",
+    "p_visit_region": "entered the top-right region at some step",
+    "p_end_in_region": "the episode ended with the mouse in the top-right region",
+    "p_timeout": "did not reach the cheese (truncated)",
+    "steps": "{mean, lo, hi, n}: episode length",
+    "ratio_steps_to_bfs": "steps / shortest-path length, successful episodes",
+    "decision_subset": "the rates on mazes that have a decision square (cheese off the path to "
+    "the top-right corner)",
+    "decision_square": "first move off the decision square: toward cheese / top-right / back",
+    "p_cheese_by_distance_from_top_right": "P(cheese) in quantile bins of the cheese's Euclidean "
+    "distance from the inner top-right corner",
+    "paired.action_divergence": "total variation and KL(train || moved) between the policy's "
+    "direction distributions with the mouse on each open square",
+    "regression": "L1 logistic regression of success on standardized maze features (test "
+    "mazes with a decision square): cv accuracy vs base rate, coefficients, "
+    "bootstrap stability",
+}
