@@ -117,13 +117,7 @@ def summary_table(result: dict[str, Any]) -> str:
     ]
     lines = [f"{'':<24}" + "".join(f"{c:>15}" for c in cols)]
     for label, key in rows:
-        lines.append(
-            f"{label:<24}"
-            + "".join(
-                f"{result[c][key]['p']:>9.3f}±{(result[c][key]['hi'] - result[c][key]['lo']) / 2:.3f}"
-                for c in cols
-            )
-        )
+        lines.append(f"{label:<24}" + "".join(_pm(result[c][key]) for c in cols))
     lines.append(
         f"{'mean steps':<24}" + "".join(f"{result[c]['steps']['mean']:>15.1f}" for c in cols)
     )
@@ -147,6 +141,10 @@ def summary_table(result: dict[str, Any]) -> str:
         f" at the decision square {div['tv_at_decision_square']['mean']:.3f}"
     )
     return "\n".join(lines)
+
+
+def _pm(stats: dict[str, float]) -> str:
+    return f"{stats['p']:>9.3f}±{(stats['hi'] - stats['lo']) / 2:.3f}"
 
 
 def evaluate_sweep(cfg: EvaluateConfig) -> tuple[list[dict[str, Any]], Path]:
