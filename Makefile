@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.stamp-installed
 ARGS ?=
 
-.PHONY: setup train test test-slow lint typecheck bench peer-venv clean-venv
+.PHONY: setup train test test-slow lint typecheck bench peer-venv clean-venv pretrained
 
 setup: $(STAMP)
 
@@ -49,3 +49,9 @@ peer-venv: .venv-procgen/.stamp
 
 clean-venv:
 	rm -rf $(VENV) .venv-procgen
+
+# Retrain the shipped policy with the default preset and copy it into the package.
+pretrained: setup
+	rm -rf outputs/pretrained
+	$(PY) -m experiments.train hydra.run.dir=outputs/pretrained
+	cp outputs/pretrained/model.zip outputs/pretrained/config.yaml outputs/pretrained/metrics.json agents/pretrained/

@@ -1,8 +1,9 @@
 """One batched rollout engine: a policy over a batch of given mazes, all stepped together.
 
 Used by the training callbacks, evaluation, patching and playback alike. A policy is any
-``act_fn(obs [B, C, H, W] uint8) -> action probabilities [B, A]``; `net_act_fn` makes one from
-a torch network (optionally under patches).
+``act_fn(obs [B, C, H, W] uint8, idx [B]) -> action probabilities [B, A]``, where ``idx`` says
+which of the rolled-out mazes the rows are (so per-maze patches can line up with them);
+`net_act_fn` makes one from a torch network.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import torch
 from mazegen import MazeBatch, MazeConfig
 from mazegen.actions import ACTION_DIRECTIONS
 from mazegen.batch import Autoreset
-from mazegen.state import BatchState
+from mazegen.render import make_obs_renderer, square_kinds
+from mazegen.state import BatchState, MazeState
 
-ActFn = Callable[[np.ndarray], np.ndarray]
+ActFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Episodes:
         path: ``[T+1, N, 2]`` squares visited (only with ``record_path``); rows past an
             episode's end repeat its last square.
         directions: ``[T, N]`` direction index of each action taken (with ``record_path``).
+        reached_goal: Reached the ``goal`` square given to `rollout` (else all False).
     """
 
     states: BatchState
@@ -46,6 +49,7 @@ class Episodes:
     region_first: np.ndarray
     end_in_region: np.ndarray
     end_square: np.ndarray
+    reached_goal: np.ndarray | None = None
     path: np.ndarray | None = None
     directions: np.ndarray | None = None
 
@@ -73,6 +77,7 @@ def rollout(
     max_steps: int | None = None,
     record_path: bool = False,
     chunk: int = 1024,
+    goal: np.ndarray | None = None,
 ) -> Episodes:
     """Plays one episode from each state with ``act_fn``, all mazes stepped together.
 
@@ -86,6 +91,8 @@ def rollout(
         max_steps: Override ``config.max_steps``.
         record_path: Keep every square visited and every direction taken.
         chunk: Mazes stepped at once (memory bound).
+        goal: ``[N, 2]`` target squares: an episode also ends when the mouse reaches its goal
+            (recorded in ``reached_goal``); used to measure retargeting.
     """
     parts = [
         _rollout(
@@ -97,6 +104,8 @@ def rollout(
             deterministic,
             max_steps or config.max_steps,
             record_path,
+            s,
+            None if goal is None else np.asarray(goal)[s : s + chunk],
         )
         for s in range(0, states.num, chunk)
     ]
@@ -114,6 +123,8 @@ def _rollout(
     deterministic: bool,
     max_steps: int,
     record_path: bool,
+    offset: int = 0,
+    goal: np.ndarray | None = None,
 ) -> Episodes:
     n = states.num
     env = MazeBatch(
@@ -124,6 +135,7 @@ def _rollout(
     ar = np.arange(n)
     active = np.ones(n, dtype=bool)
     success = np.zeros(n, dtype=bool)
+    at_goal = np.zeros(n, dtype=bool)
     steps = np.zeros(n, dtype=np.int64)
     visited = np.zeros(n, dtype=bool)
     first = np.zeros(n, dtype=bool)
@@ -134,7 +146,7 @@ def _rollout(
     actions = np.zeros(n, dtype=np.int64)
     for _ in range(max_steps):
         idx = np.flatnonzero(active)
-        probs = act_fn(obs[idx])
+        probs = act_fn(obs[idx], idx + offset)
         if deterministic:
             actions[idx] = probs.argmax(axis=1)
         else:
@@ -150,6 +162,10 @@ def _rollout(
         steps[active] += 1
         success |= active & term
         done = active & (term | trunc)
+        if goal is not None:
+            hit = active & (pos == goal).all(axis=1)
+            at_goal |= hit
+            done |= hit
         end[done] = pos[done]
         if record_path:
             dirs.append(np.where(active, dirs_of[actions], -1))
@@ -213,10 +229,37 @@ def _pad_time(x: np.ndarray | None, t: int, fill: int | None = None) -> np.ndarr
     return np.concatenate([x, extra])
 
 
+def policy_at_squares(
+    act_fn: ActFn,
+    state: MazeState,
+    squares: list[tuple[int, int]],
+    config: MazeConfig,
+    index: int = 0,
+) -> np.ndarray:
+    """``[K, A]`` action probabilities with the mouse placed on each of ``squares`` of ``state``
+    (everything else unchanged); ``index`` is passed to ``act_fn`` as the maze's index."""
+    batch = BatchState.stack(
+        [
+            MazeState(
+                walls=state.walls,
+                mouse=sq,
+                cheese=state.cheese,
+                inner_size=state.inner_size,
+                level=state.level,
+                _checked=True,
+            )
+            for sq in squares
+        ]
+    )
+    renderer = make_obs_renderer(config.obs_mode, config.world_size, config.obs_size)
+    obs = renderer.draw(square_kinds(batch.walls, batch.mouse, batch.cheese))
+    return act_fn(obs, np.full(len(squares), index))
+
+
 def net_act_fn(net: torch.nn.Module, device: str | torch.device = "cpu") -> ActFn:
     """An ``act_fn`` from a network returning ``(logits, value)`` (e.g. `MazeNet`)."""
 
-    def act(obs: np.ndarray) -> np.ndarray:
+    def act(obs: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
         with torch.no_grad():
             logits, _ = net(torch.as_tensor(obs, device=device))
             return torch.softmax(logits.float(), dim=-1).cpu().numpy()
@@ -227,7 +270,7 @@ def net_act_fn(net: torch.nn.Module, device: str | torch.device = "cpu") -> ActF
 def random_act_fn(num_actions: int) -> ActFn:
     """The uniform random policy (a baseline)."""
 
-    def act(obs: np.ndarray) -> np.ndarray:
+    def act(obs: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
         return np.full((obs.shape[0], num_actions), 1.0 / num_actions)
 
     return act

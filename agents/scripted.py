@@ -29,7 +29,7 @@ def _toward(action_mode: str, pick_target) -> ActFn:  # type: ignore[no-untyped-
     n_actions = num_actions(action_mode)
     table = DIRECTION_ACTIONS[action_mode]
 
-    def act(obs: np.ndarray) -> np.ndarray:
+    def act(obs: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
         if obs.ndim != 4 or obs.shape[1] != 3 or obs.max() > 1:
             raise ValueError("scripted policies read grid observations (obs_mode='grid')")
         probs = np.zeros((obs.shape[0], n_actions))

@@ -16,12 +16,11 @@ import numpy as np
 
 from agents.analysis.metrics import mean_ci, rate, summarize
 from agents.analysis.regression import behavioural_regression
-from agents.rollout import ActFn, Episodes, rollout
+from agents.rollout import ActFn, Episodes, policy_at_squares, rollout
 from mazegen import MazeConfig, generate_levels
 from mazegen.actions import direction_probs
 from mazegen.queries import decision_square, distances, open_squares, shortest_path
-from mazegen.render import make_obs_renderer, square_kinds
-from mazegen.state import BatchState, MazeState
+from mazegen.state import BatchState
 
 
 @dataclass
@@ -125,23 +124,6 @@ def outside_region_cheese(states: BatchState, region: int, rng: np.random.Genera
     return out
 
 
-def _mouse_on(s: MazeState, squares: list[tuple[int, int]]) -> BatchState:
-    """Copies of maze ``s`` with the mouse on each of ``squares``."""
-    return BatchState.stack(
-        [
-            MazeState(
-                walls=s.walls,
-                mouse=sq,
-                cheese=s.cheese,
-                inner_size=s.inner_size,
-                level=s.level,
-                _checked=True,
-            )
-            for sq in squares
-        ]
-    )
-
-
 def action_divergence(
     act_fn: ActFn,
     pairs: tuple[BatchState, BatchState],
@@ -151,17 +133,16 @@ def action_divergence(
     """TV and KL between the policy's direction distributions in paired mazes, with the mouse
     on every open square (but the two cheese squares); averaged over squares and at the
     decision square."""
-    renderer = make_obs_renderer(config.obs_mode, config.world_size, config.obs_size)
     tv_all, kl_all, tv_dsq, kl_dsq = [], [], [], []
     for i in range(pairs[0].num):
         a, b = pairs[0][i], pairs[1][i]
         squares = [sq for sq in open_squares(a.walls) if sq not in (a.cheese, b.cheese)]
         p, q = (
             direction_probs(
-                act_fn(renderer.draw(square_kinds(m.walls, m.mouse, m.cheese))), config.action_mode
+                policy_at_squares(act_fn, m, squares, config, index=i), config.action_mode
             )
             + 1e-8
-            for m in (_mouse_on(a, squares), _mouse_on(b, squares))
+            for m in (a, b)
         )
         tv = 0.5 * np.abs(p - q).sum(axis=1)
         kl = (p * np.log(p / q)).sum(axis=1)

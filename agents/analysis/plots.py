@@ -103,3 +103,80 @@ def plot_region_sweep(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
     _save(fig, path)
+
+
+def _maze_axes(ax: Any, state: Any, region: int | None = None) -> None:
+    from mazegen import render_frame
+
+    frame = render_frame(state, square_px=8, region=region)
+    w = state.world_size
+    ax.imshow(frame, extent=(-0.5, w - 0.5, w - 0.5, -0.5))
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_vector_fields(
+    state: Any,
+    fields: dict[str, np.ndarray],
+    squares: list[tuple[int, int]],
+    path: Path,
+    region: int | None = None,
+) -> None:
+    """Side-by-side action-probability arrows on every open square.
+
+    Args:
+        fields: label -> ``[K, 5]`` direction probabilities (up, down, left, right, noop).
+        squares: The K squares.
+    """
+    plt = _figure()
+    fig, axes = plt.subplots(1, len(fields), figsize=(4.2 * len(fields), 4.4))
+    axes = np.atleast_1d(axes)
+    sq = np.array(squares)
+    for ax, (label, p) in zip(axes, fields.items()):
+        _maze_axes(ax, state, region)
+        dx = p[:, 3] - p[:, 2]
+        dy = p[:, 0] - p[:, 1]
+        ax.quiver(
+            sq[:, 1],
+            sq[:, 0],
+            dx,
+            dy,
+            color="tab:red",
+            angles="xy",
+            scale_units="xy",
+            scale=1.6,
+            width=0.006,
+        )
+        ax.set_title(label, fontsize=9)
+    _save(fig, path)
+
+
+def plot_heatmaps(maps: dict[str, np.ndarray], path: Path, title: str) -> None:
+    """One heatmap per label (``[W, W]``, NaN where undefined), shared 0..1 colour scale."""
+    plt = _figure()
+    fig, axes = plt.subplots(1, len(maps), figsize=(3.2 * len(maps), 3.4))
+    axes = np.atleast_1d(axes)
+    im = None
+    for ax, (label, m) in zip(axes, maps.items()):
+        im = ax.imshow(m, vmin=0, vmax=1, cmap="viridis")
+        ax.set_title(label, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=10)
+    if im is not None:
+        fig.colorbar(im, ax=list(axes), shrink=0.8)
+    _save(fig, path)
+
+
+def plot_channel_maps(state: Any, maps: dict[str, np.ndarray], path: Path) -> None:
+    """The maze and, per label, an activation map ``[h, w]``."""
+    plt = _figure()
+    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(2.8 * (len(maps) + 1), 3.0))
+    _maze_axes(axes[0], state)
+    axes[0].set_title("maze", fontsize=9)
+    for ax, (label, m) in zip(axes[1:], maps.items()):
+        ax.imshow(m, cmap="RdBu_r", vmin=-np.abs(m).max() - 1e-9, vmax=np.abs(m).max() + 1e-9)
+        ax.set_title(label, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    _save(fig, path)

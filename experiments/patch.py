@@ -1,0 +1,39 @@
+"""Hook, patch and steer the policy: ``python -m experiments.patch <analysis> [key=value ...]``.
+
+Analyses: cheese-vector, top-right-vector, find-channels, retarget, vector-field, hooks. With no
+``run=``, analyses the shipped policy. Writes report.json, PNGs and summary.md.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig
+
+from agents.config import to_object
+from agents.patching import PatchConfig, run_analysis
+from experiments._cli import fail_cleanly
+
+ConfigStore.instance().store(name="patch_schema", node=PatchConfig)
+
+
+@hydra.main(version_base=None, config_path="../conf", config_name="patch")
+def main(cfg: DictConfig) -> None:
+    with fail_cleanly():
+        report, out = run_analysis(to_object(cfg, PatchConfig))
+        print(report["summary"])
+        print(f"report: {out} ({report['seconds']} s)")
+
+
+def positional_analysis(argv: list[str]) -> list[str]:
+    """``patch retarget x=1`` -> ``patch analysis=retarget x=1``."""
+    if len(argv) > 1 and "=" not in argv[1] and not argv[1].startswith("-"):
+        return [argv[0], f"analysis={argv[1]}", *argv[2:]]
+    return argv
+
+
+if __name__ == "__main__":
+    sys.argv = positional_analysis(sys.argv)
+    main()
