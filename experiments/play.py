@@ -1,0 +1,103 @@
+"""Watch and steer rollouts: ``python -m experiments.play [run=...] [mode=watch|human|record]``.
+
+``watch`` (default) opens a pygame window with the policy stepping live; ``human`` lets you move
+the mouse with the arrow keys; ``record`` writes ``episodes`` episodes to ``out`` (.gif / .mp4)
+without a screen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig
+
+from agents.config import ConfigError, to_object
+from experiments._cli import fail_cleanly
+
+
+@dataclass
+class PlayConfig:
+    """Settings of the viewer.
+
+    Attributes:
+        run: Run folder or checkpoint (None: the shipped policy).
+        mode: ``watch``, ``human`` (play yourself) or ``record`` (headless video).
+        distribution: ``train`` or ``test`` mazes to start with.
+        episodes: Episodes to record (record mode).
+        out: Video path for record mode (.gif or .mp4).
+        fps: Frames per second of the recorded video.
+        save_dir: Where the ``s`` key saves states and screenshots.
+        seed: Seed of the sampled actions.
+    """
+
+    run: str | None = None
+    mode: str = "watch"
+    distribution: str = "test"
+    episodes: int = 3
+    out: str = "outputs/play/rollout.gif"
+    fps: int = 8
+    save_dir: str = "outputs/play"
+    seed: int = 0
+
+
+ConfigStore.instance().store(name="play_schema", node=PlayConfig)
+
+
+@hydra.main(version_base=None, config_path="../conf", config_name="play")
+def main(cfg: DictConfig) -> None:
+    with fail_cleanly():
+        config = to_object(cfg, PlayConfig)
+        run(config)
+
+
+def run(config: PlayConfig) -> None:
+    from agents.play import DisplayError, PlaySession, patch_factories, record, run_window
+    from agents.rollout import net_act_fn
+    from agents.runs import load_policy
+    from agents.sb3 import maze_net
+
+    if config.mode not in ("watch", "human", "record"):
+        raise ConfigError(f"mode must be watch, human or record, got {config.mode!r}")
+    if config.distribution not in ("train", "test"):
+        raise ConfigError(f"distribution must be train or test, got {config.distribution!r}")
+    if config.episodes < 1 or config.fps < 1:
+        raise ConfigError("episodes and fps must be >= 1")
+    policy = load_policy(config.run)
+    net = maze_net(policy.model)
+    act = None if config.mode == "human" else net_act_fn(net)
+    session = PlaySession(
+        policy.config.env,
+        act,
+        seed=config.seed,
+        patch_factory=patch_factories(net, policy.config.env),
+    )
+    if config.distribution != session.distribution:
+        session.toggle_distribution()
+    if config.mode == "record":
+        out = Path(config.out)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            probe = out.parent / f".{out.name}.probe"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            raise ConfigError(
+                f"cannot write to {out.parent} ({e.strerror}); pick another out="
+            ) from None
+        try:
+            n = record(session, out, config.episodes, config.fps)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        print(f"wrote {n} frames of {config.episodes} episode(s) to {out}")
+        return
+    try:
+        run_window(session, Path(config.save_dir))
+    except DisplayError as e:
+        raise ConfigError(str(e)) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+pytest.importorskip("torch")
+pygame = pytest.importorskip("pygame")
+
+from agents.play import (  # noqa: E402
+    SQUARE_PX,
+    DisplayError,
+    PlaySession,
+    record,
+    run_window,
+)
+from agents.scripted import oracle_act_fn, top_right_act_fn  # noqa: E402
+from mazegen import MazeConfig  # noqa: E402
+from mazegen.queries import open_squares  # noqa: E402
+from mazegen.render import _FRAME_COLORS  # noqa: E402
+
+CFG = MazeConfig(
+    world_size=9,
+    min_size=7,
+    max_size=9,
+    cheese_region=2,
+    obs_mode="grid",
+    action_mode="cardinal",
+    max_steps=60,
+)
+
+
+def session(act=None):
+    return PlaySession(CFG, act if act is not None else top_right_act_fn("cardinal"))
+
+
+def drive(s, *batches, tmp_path=None):
+    """Runs the window for one frame per batch of synthesized events."""
+    queue = [list(b) for b in batches]
+    run_window(
+        s,
+        tmp_path or ROOT / "outputs" / "test-play",
+        max_frames=len(queue),
+        events=lambda: queue.pop(0) if queue else [],
+    )
+
+
+def click(square, button=1):
+    r, c = square
+    pos = (c * SQUARE_PX + SQUARE_PX // 2, r * SQUARE_PX + SQUARE_PX // 2)
+    return pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=pos, button=button)
+
+
+def key(k):
+    return pygame.event.Event(pygame.KEYDOWN, key=k, mod=0, unicode="")
+
+
+def cell(img, square, px=SQUARE_PX):
+    r, c = square
+    return img[r * px : (r + 1) * px, c * px : (c + 1) * px]
+
+
+def test_click_moves_cheese_in_state_and_frame(tmp_path):
+    s = session()
+    s.paused = True
+    target = next(
+        sq for sq in open_squares(s.state.walls) if sq not in (s.state.mouse, s.state.cheese)
+    )
+    drive(s, [click(target)], tmp_path=tmp_path)
+    assert s.state.cheese == target
+    block = cell(s.frame(), target)
+    assert (block == _FRAME_COLORS["cheese"]).all(axis=-1).any()
+    # right-click moves the mouse
+    other = next(
+        sq for sq in open_squares(s.state.walls) if sq not in (s.state.mouse, s.state.cheese)
+    )
+    drive(s, [click(other, button=3)], tmp_path=tmp_path)
+    assert s.state.mouse == other
+    # a click on a wall is refused with a message, nothing moves
+    wall = tuple(int(x) for x in np.argwhere(s.state.walls)[0])
+    drive(s, [click(wall)], tmp_path=tmp_path)
+    assert s.state.cheese == target and "wall" in s.message
+
+
+def test_pause_stops_and_single_step_advances_one(tmp_path):
+    s = session()
+    s.speed = 200
+    drive(s, [key(pygame.K_SPACE)], [], [], tmp_path=tmp_path)
+    assert s.paused
+    before = s.steps
+    drive(s, [], [], [], tmp_path=tmp_path)
+    assert s.steps == before
+    drive(s, [key(pygame.K_PERIOD)], tmp_path=tmp_path)
+    assert s.steps == before + 1
+    drive(s, [key(pygame.K_SPACE)], [], [], tmp_path=tmp_path)  # resume: steps again
+    assert not s.paused and s.steps > before + 1
+
+
+def test_vector_field_draws_an_arrow_on_every_open_square():
+    s = session(oracle_act_fn("cardinal"))
+    plain = s.frame()
+    s.show_field = True
+    arrows = s.frame()
+    squares, probs = s.field_probs()
+    assert len(squares) == len(open_squares(s.state.walls)) - 1  # all but the cheese square
+    for sq in squares:
+        changed = (cell(arrows, sq) != cell(plain, sq)).any(axis=-1)
+        assert changed.sum() >= 3, sq
+
+
+def test_play_yourself_arrow_keys_move_the_mouse(tmp_path):
+    s = PlaySession(CFG, None)
+    start = s.state.mouse
+    drive(s, [key(pygame.K_UP)], tmp_path=tmp_path)  # up from the bottom-left start is open
+    moved = s.state.mouse
+    assert s.steps == 1
+    assert moved == (start[0] - 1, start[1]) or (
+        moved == start and s.state.walls[start[0] - 1, start[1]]
+    )
+
+
+def test_record_writes_expected_number_of_frames(tmp_path):
+    import imageio.v2 as imageio
+
+    from mazegen import generate_levels
+    from mazegen.queries import distances
+
+    s = session(oracle_act_fn("cardinal"))
+    mazes = generate_levels([s.level, s.level + 1], s.env_config)
+    # the oracle walks shortest paths: (path length + 1) frames per episode
+    expected = sum(int(distances(m.walls, m.mouse)[m.cheese]) + 1 for m in mazes)
+    out = tmp_path / "run.gif"
+    n = record(s, out, episodes=2, fps=10)
+    assert n == expected
+    assert len(imageio.mimread(out)) == expected
+    with pytest.raises(ValueError, match="gif or .mp4"):
+        record(s, tmp_path / "run.avi", episodes=1)
+
+
+def test_save_writes_state_and_screenshot(tmp_path):
+    from mazegen import MazeState
+
+    s = session()
+    drive(s, [key(pygame.K_s)], tmp_path=tmp_path)
+    npz = list(tmp_path.glob("*.npz"))
+    assert npz and MazeState.load(npz[0]) == s.state and list(tmp_path.glob("*.png"))
+
+
+def test_no_display_says_so_and_suggests_record(monkeypatch, tmp_path):
+    monkeypatch.delenv("SDL_VIDEODRIVER", raising=False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(DisplayError, match="mode=record"):
+        run_window(session(), tmp_path, max_frames=1)
+
+
+def play_cli(*args):
+    env = dict(os.environ)
+    env.pop("DISPLAY", None)
+    env.pop("SDL_VIDEODRIVER", None)
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.play", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+
+
+def test_play_cli_record_and_errors(tmp_path):
+    out = play_cli("mode=record", "episodes=1", f"out={tmp_path / 'a.gif'}")
+    assert out.returncode == 0 and (tmp_path / "a.gif").stat().st_size > 0, out.stderr
+    out = play_cli()  # watch mode with no display
+    assert out.returncode == 2 and "no display" in out.stderr and "record" in out.stderr
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    if os.access(locked, os.W_OK):  # root ignores permissions: use a file as the parent
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        target = blocker / "a.gif"
+    else:
+        target = locked / "a.gif"
+    out = play_cli("mode=record", f"out={target}")
+    assert out.returncode == 2 and "cannot write" in out.stderr
+    out = play_cli("run=/nonexistent")
+    assert out.returncode == 2 and "does not exist" in out.stderr
+
+
+def test_patch_toggles_with_the_shipped_policy(tmp_path):
+    from agents import load_pretrained
+    from agents.play import patch_factories
+    from agents.rollout import net_act_fn
+    from agents.sb3 import maze_net
+
+    policy = load_pretrained()
+    net = maze_net(policy.model)
+    s = PlaySession(
+        policy.config.env, net_act_fn(net), patch_factory=patch_factories(net, policy.config.env)
+    )
+    drive(s, [key(pygame.K_SPACE)], [key(pygame.K_t)], tmp_path=tmp_path)
+    assert s.patch == "retarget" and s.awaiting_target
+    target = next(sq for sq in open_squares(s.state.walls) if sq != s.state.mouse)
+    drive(s, [click(target)], tmp_path=tmp_path)
+    assert s.target == target and not s.awaiting_target and s.state.cheese != target
+    assert "patch retarget" in "\n".join(s.hud_lines())
+    _, patched = s.field_probs()
+    s.patch = None
+    _, plain = s.field_probs()
+    s.patch = "retarget"
+    assert np.abs(patched - plain).max() > 0.05  # the patch changes the policy somewhere
+    drive(s, [key(pygame.K_c)], tmp_path=tmp_path)
+    assert s.patch == "cheese_vector"
