@@ -252,7 +252,6 @@ def _decision_subset_effect(
     net: Any, hook: str, states: Any, s: Setting, coeff: float
 ) -> dict[str, Any]:
     from agents.analysis.divergence import maze_facts
-    from agents.analysis.steering import _take
 
     keep = np.flatnonzero(maze_facts(states).has_decision)
     if keep.size == 0:
@@ -260,7 +259,7 @@ def _decision_subset_effect(
     return vector_effects(
         net,
         hook,
-        _take(states, keep),
+        states.take(keep),
         s,
         {"unpatched": (0.0, 0.0), f"cheese vector x{coeff:g}": (coeff, 0.0)},
     )

@@ -193,8 +193,13 @@ class PlaySession:
         self._refresh_probs()
 
     def set_target(self, square: tuple[int, int]) -> None:
-        if not self.state.is_open(square):
-            self.message = f"target {square} is on a wall; click an open square"
+        from agents.analysis.hooks import HookError
+        from agents.analysis.steering import check_target
+
+        try:
+            check_target(self.state, square)
+        except HookError as e:
+            self.message = str(e)
             return
         self.target = square
         self.awaiting_target = False

@@ -97,7 +97,7 @@ def rollout(
     parts = [
         _rollout(
             act_fn,
-            _slice(states, s, min(s + chunk, states.num)),
+            states.take(slice(s, s + chunk)),
             config,
             region,
             rng,
@@ -182,18 +182,9 @@ def _rollout(
         region_first=first,
         end_in_region=end_in,
         end_square=end,
+        reached_goal=at_goal,
         path=np.stack(path) if record_path else None,
         directions=np.stack(dirs) if record_path and dirs else None,
-    )
-
-
-def _slice(states: BatchState, a: int, b: int) -> BatchState:
-    return BatchState(
-        walls=states.walls[a:b],
-        mouse=states.mouse[a:b],
-        cheese=states.cheese[a:b],
-        inner_size=states.inner_size[a:b],
-        level=states.level[a:b],
     )
 
 
@@ -209,6 +200,7 @@ def _concat(parts: list[Episodes], states: BatchState) -> Episodes:
         region_first=cat("region_first"),
         end_in_region=cat("end_in_region"),
         end_square=cat("end_square"),
+        reached_goal=cat("reached_goal"),
     )
     if parts[0].path is not None:
         t = max(p.path.shape[0] for p in parts)  # type: ignore[union-attr]
@@ -238,19 +230,7 @@ def policy_at_squares(
 ) -> np.ndarray:
     """``[K, A]`` action probabilities with the mouse placed on each of ``squares`` of ``state``
     (everything else unchanged); ``index`` is passed to ``act_fn`` as the maze's index."""
-    batch = BatchState.stack(
-        [
-            MazeState(
-                walls=state.walls,
-                mouse=sq,
-                cheese=state.cheese,
-                inner_size=state.inner_size,
-                level=state.level,
-                _checked=True,
-            )
-            for sq in squares
-        ]
-    )
+    batch = BatchState.mouse_on(state, squares)
     renderer = make_obs_renderer(config.obs_mode, config.world_size, config.obs_size)
     obs = renderer.draw(square_kinds(batch.walls, batch.mouse, batch.cheese))
     return act_fn(obs, np.full(len(squares), index))

@@ -106,7 +106,7 @@ class MazeBatch:
     def _refill(self) -> None:
         """Tops every env's queue up to K future levels, drawn in order from its generator."""
         k = self._queue_size
-        levels = []
+        levels: list[int] = []
         for i in range(self.num_envs):
             levels.extend(self._draw_level(self._rngs[i]) for _ in range(int(self._queue_next[i])))
         fresh = generate_levels(levels, self.config)
@@ -114,7 +114,7 @@ class MazeBatch:
             self._queue = fresh
         else:
             # keep each env's unused levels first, then its fresh ones, preserving stream order
-            order = []
+            order: list[tuple[str, int]] = []
             taken = 0
             for i in range(self.num_envs):
                 used = int(self._queue_next[i])
@@ -133,7 +133,7 @@ class MazeBatch:
         assert self._queue is not None
         slots = idx * self._queue_size + self._queue_next[idx]
         self._queue_next[idx] += 1
-        return _take(self._queue, slots)
+        return self._queue.take(slots)
 
     # ---- state in and out --------------------------------------------------------------------
     def _pad_flat(self, squares: np.ndarray) -> np.ndarray:  # [K, 2] -> [K]
@@ -293,16 +293,6 @@ class MazeBatch:
     def mouse(self) -> np.ndarray:
         """``[N, 2]`` mouse squares."""
         return self._unpad(self._mouse)
-
-
-def _take(batch: BatchState, idx: np.ndarray) -> BatchState:
-    return BatchState(
-        walls=batch.walls[idx],
-        mouse=batch.mouse[idx],
-        cheese=batch.cheese[idx],
-        inner_size=batch.inner_size[idx],
-        level=batch.level[idx],
-    )
 
 
 def _take_mixed(

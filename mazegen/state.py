@@ -26,7 +26,7 @@ class MazeStateError(ValueError):
 
 def _square(value: object, what: str) -> Square:
     try:
-        r, c = (int(v) for v in value)  # type: ignore[union-attr]
+        r, c = (int(v) for v in value)  # type: ignore[attr-defined]
     except (TypeError, ValueError):
         raise MazeStateError(
             f"{what} must be a (row, col) pair of integers, got {value!r}"
@@ -297,6 +297,32 @@ class BatchState:
             ),
             inner_size=np.array([s.inner_size for s in states], dtype=np.int64),
             level=np.array([s.level for s in states], dtype=np.int64),
+        )
+
+    def take(self, idx: np.ndarray | list[int] | slice) -> BatchState:
+        """The mazes at ``idx`` (indices, a mask or a slice) as a new batch."""
+        return BatchState(
+            walls=self.walls[idx],
+            mouse=self.mouse[idx],
+            cheese=self.cheese[idx],
+            inner_size=self.inner_size[idx],
+            level=self.level[idx],
+        )
+
+    @staticmethod
+    def mouse_on(state: MazeState, squares: list[Square]) -> BatchState:
+        """Copies of ``state`` with the mouse on each of ``squares`` (open squares, not checked
+        again: for probing a policy square by square)."""
+        n = len(squares)
+        return BatchState(
+            walls=np.broadcast_to(state.walls, (n, *state.walls.shape)).copy(),
+            mouse=np.array(squares, dtype=np.int64).reshape(n, 2),
+            cheese=np.tile(
+                np.array(state.cheese if state.cheese is not None else NO_CHEESE, dtype=np.int64),
+                (n, 1),
+            ),
+            inner_size=np.full(n, state.inner_size, dtype=np.int64),
+            level=np.full(n, state.level, dtype=np.int64),
         )
 
     def validate(self) -> None:

@@ -172,3 +172,39 @@ def test_load_policy_errors(tmp_path, tiny_run):
     (other / "model.zip").write_bytes((tiny_run / "model.zip").read_bytes())
     with pytest.raises(RunError, match="pair the checkpoint"):
         load_policy(other)
+
+
+def test_submitit_local_multirun_sweeps_two_tiny_runs(tmp_path):
+    sweep = tmp_path / "sweep"
+    out = train_cli(
+        "-m",
+        "hydra/launcher=local",
+        "env.cheese_region=1,2",
+        *TINY,
+        f"hydra.sweep.dir={sweep}",
+        timeout=600,
+    )
+    runs = sorted(p for p in sweep.iterdir() if p.is_dir() and (p / "metrics.json").is_file())
+    assert len(runs) == 2, out.stdout + out.stderr
+    regions = sorted(load_policy(r).config.env.cheese_region for r in runs)
+    assert regions == [1, 2]
+    # the sweep's evaluation command reads every run of it
+    ev = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.evaluate",
+            f"sweep={sweep}",
+            "episodes=30",
+            "divergence_mazes=5",
+            "resamples=2",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert ev.returncode == 0, ev.stderr
+    assert (sweep / "eval" / "p_cheese_vs_region.png").is_file()
+    table = json.loads((sweep / "eval" / "sweep.json").read_text())
+    assert sorted(r["region"] for r in table["runs"]) == [1, 2]

@@ -252,7 +252,10 @@ def evaluate_divergence(
         "p_lost_by_moving": rate(same & ~moved),
         "action_divergence": action_divergence(
             act_fn,
-            (_head(train_states, divergence_mazes), _head(paired_test, divergence_mazes)),
+            (
+                train_states.take(slice(0, divergence_mazes)),
+                paired_test.take(slice(0, divergence_mazes)),
+            ),
             train_cfg,
             facts["paired_test"].decision[:divergence_mazes],
         ),
@@ -279,14 +282,4 @@ def _subset(ep: Episodes, m: np.ndarray) -> Episodes:
         region_first=ep.region_first[m],
         end_in_region=ep.end_in_region[m],
         end_square=ep.end_square[m],
-    )
-
-
-def _head(states: BatchState, n: int) -> BatchState:
-    return BatchState(
-        walls=states.walls[:n],
-        mouse=states.mouse[:n],
-        cheese=states.cheese[:n],
-        inner_size=states.inner_size[:n],
-        level=states.level[:n],
     )

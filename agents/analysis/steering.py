@@ -267,6 +267,16 @@ def find_cheese_channels(
 
 
 # ---- retargeting ------------------------------------------------------------------------------
+def check_target(state: MazeState, square: tuple[int, int]) -> None:
+    """Raises `HookError` unless ``square`` is an open square of the maze."""
+    w = state.world_size
+    r, c = square
+    if not (0 <= r < w and 0 <= c < w):
+        raise HookError(f"target {square} is off the {w}x{w} grid")
+    if state.walls[r, c]:
+        raise HookError(f"target {square} is on a wall; pick an open square")
+
+
 def targets_of(states: BatchState, region: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every (maze, open square) pair but the start and the cheese: ``maze index [K]``,
     ``target squares [K, 2]``, ``near_top_right [K]`` (target in the inner top-right quadrant)."""
@@ -288,29 +298,29 @@ def path_probability(
     """``[K]`` normalized path probability: geometric mean, along the shortest path from the
     mouse to the target, of the policy's probability of the direction of the path's next step
     (summed over the actions of that direction)."""
-    rows, obs_states, want = [], [], []
+    rows: list[int] = []
+    at: list[tuple[int, int]] = []
+    want: list[int] = []
     for k in range(states.num):
         s = states[k]
         path = shortest_path(s.walls, s.mouse, tuple(targets[k]))
         for a, b in zip(path, path[1:]):
             if b == s.cheese:
                 break
-            obs_states.append(
-                MazeState(
-                    walls=s.walls,
-                    mouse=a,
-                    cheese=s.cheese,
-                    inner_size=s.inner_size,
-                    level=s.level,
-                    _checked=True,
-                )
-            )
+            at.append(a)
             rows.append(k)
             want.append(DIRECTION_OF_STEP[(b[0] - a[0], b[1] - a[1])])
     out = np.ones(states.num)
     if not rows:
         return out
-    batch = BatchState.stack(obs_states)
+    sub = states.take(np.array(rows))
+    batch = BatchState(
+        walls=sub.walls,
+        mouse=np.array(at, dtype=np.int64),
+        cheese=sub.cheese,
+        inner_size=sub.inner_size,
+        level=sub.level,
+    )
     rows_a = np.array(rows)
     logp = np.zeros(states.num)
     count = np.zeros(states.num)
@@ -360,7 +370,7 @@ def retarget_interventions(
         inner_size=states.inner_size,
         level=states.level,
     )
-    shape = tuple(activations(net, hook, _take(states, [0]), config).shape[1:])
+    shape = tuple(activations(net, hook, states.take([0]), config).shape[1:])
     pos = map_position(targets, config.world_size, shape)
     plain = patched_act_fn(net, lambda idx: {})
     delta = activations(net, hook, moved, config) - activations(net, hook, states, config)
@@ -377,16 +387,6 @@ def retarget_interventions(
         ),
     }
     return out
-
-
-def _take(states: BatchState, idx: list[int] | np.ndarray) -> BatchState:
-    return BatchState(
-        walls=states.walls[idx],
-        mouse=states.mouse[idx],
-        cheese=states.cheese[idx],
-        inner_size=states.inner_size[idx],
-        level=states.level[idx],
-    )
 
 
 def retarget(

@@ -1,0 +1,214 @@
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from agents.analysis.hooks import HookError, hook_shapes, hooks, run_with_cache  # noqa: E402
+from agents.analysis.patches import (  # noqa: E402
+    add_vector,
+    mean_ablate,
+    resample,
+    set_channels,
+    zero,
+)
+from agents.analysis.steering import (  # noqa: E402
+    check_target,
+    find_cheese_channels,
+    map_position,
+    patched_act_fn,
+    without_cheese,
+)
+from agents.networks import MazeNet, NetworkConfig, make_embedder  # noqa: E402
+from agents.rollout import rollout  # noqa: E402
+from mazegen import MazeConfig, generate_levels  # noqa: E402
+from mazegen.queries import optimal_moves  # noqa: E402
+
+SMALL_HOOKS = [
+    "embedder.scale_in",
+    "embedder.conv1",
+    "embedder.relu1_out",
+    "embedder.conv2",
+    "embedder.relu2_out",
+    "embedder.conv3",
+    "embedder.relu3_out",
+    "embedder.conv4",
+    "embedder.relu4_out",
+    "embedder.flatten",
+    "embedder.fc",
+    "embedder.relufc_out",
+    "fc_policy",
+    "fc_value",
+]
+
+
+def make_net(kind, shape, scale=1, actions=15):
+    emb = make_embedder(NetworkConfig(kind=kind, channels=8, scale=scale), shape, 255.0)
+    torch.manual_seed(0)
+    return MazeNet(emb, torch.nn.Linear(256, actions), torch.nn.Linear(256, 1)).eval()
+
+
+def test_small_network_hook_names_and_shapes_are_stable():
+    net = make_net("small", (3, 9, 9), actions=4)
+    shapes = hook_shapes(net, torch.zeros(2, 3, 9, 9))
+    assert list(shapes) == SMALL_HOOKS
+    assert shapes["embedder.relu3_out"] == (8, 9, 9) and shapes["fc_policy"] == (4,)
+
+
+def test_impala_hooks_include_the_2023_layer_with_its_shape():
+    net = make_net("impala", (3, 64, 64), scale=4)
+    shapes = hook_shapes(net, torch.zeros(1, 3, 64, 64))
+    assert shapes["embedder.block2.res1.resadd_out"] == (128, 16, 16)
+    assert shapes["embedder.block1.maxpool_out"] == (64, 32, 32)
+    assert shapes["embedder.block3.res2.resadd_out"] == (128, 8, 8)
+    for block in (1, 2, 3):
+        for res in (1, 2):
+            for part in ("relu1_out", "conv1", "relu2_out", "conv2", "resadd_out"):
+                assert f"embedder.block{block}.res{res}.{part}" in shapes
+    n_convs = sum(1 for k in shapes if k.split(".")[-1].startswith("conv"))
+    assert n_convs == 15  # "15 conv layers"
+    params = sum(p.numel() for p in net.embedder.parameters())
+    assert 2.5e6 < params < 4.5e6  # ~3.5M with the heads in the original
+
+
+def test_cache_identity_and_zero_patches():
+    net = make_net("small", (3, 9, 9), actions=4)
+    obs = torch.randint(0, 2, (5, 3, 9, 9)).float()
+    (logits, value), cache = run_with_cache(net, obs, ["embedder.relu2_out", "embedder.fc"])
+    assert cache["embedder.relu2_out"].shape == (5, 8, 9, 9)
+    assert cache["embedder.fc"].shape == (5, 256)
+    (l2, v2), _ = run_with_cache(net, obs, [], patches={"embedder.relu2_out": lambda x: x})
+    assert torch.equal(logits, l2) and torch.equal(value, v2)
+    (l3, _), _ = run_with_cache(net, obs, [], patches={"embedder.relu2_out": zero()})
+    assert not torch.allclose(logits, l3)
+
+
+def test_hooks_are_removed_after_an_exception():
+    net = make_net("small", (3, 9, 9), actions=4)
+    obs = torch.zeros(1, 3, 9, 9)
+    before = net(obs)[0]
+    with pytest.raises(RuntimeError, match="boom"), hooks(net, patches={"embedder.conv1": zero()}):
+        raise RuntimeError("boom")
+    assert all(not m._forward_hooks for m in net.modules())
+    assert torch.equal(net(obs)[0], before)
+
+
+def test_patches_compose_left_to_right_and_cache_sees_the_result():
+    net = make_net("small", (3, 9, 9), actions=4)
+    obs = torch.ones(1, 3, 9, 9)
+    fns = [lambda x: x + 1.0, lambda x: x * 2.0]
+    _, cache = run_with_cache(net, obs, ["embedder.relu1_out"])
+    _, patched = run_with_cache(
+        net, obs, ["embedder.relu1_out"], patches={"embedder.relu1_out": fns}
+    )
+    assert torch.allclose(patched["embedder.relu1_out"], (cache["embedder.relu1_out"] + 1) * 2)
+
+
+def test_patch_primitives():
+    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float).reshape(2, 3, 4, 4)
+    v = torch.ones(3, 4, 4)
+    assert torch.equal(add_vector(v, -2.0)(x), x - 2)
+    assert torch.equal(mean_ablate(x.mean(0))(x)[1], x.mean(0))
+    other = -x
+    r = resample(other, channels=[1])(x)
+    assert torch.equal(r[:, 1], other[:, 1]) and torch.equal(r[:, 0], x[:, 0])
+    s = set_channels([2], (1, 3), 9.0)(x)
+    assert (s[:, 2, 1, 3] == 9).all() and (s != x).sum() == 2
+    per = set_channels([0], [(0, 0), (3, 3)], 5.0)(x)
+    assert per[0, 0, 0, 0] == 5 and per[1, 0, 3, 3] == 5 and per[1, 0, 0, 0] != 5
+
+
+def test_bad_hook_inputs_give_one_line_errors():
+    net = make_net("small", (3, 9, 9), actions=4)
+    obs = torch.zeros(1, 3, 9, 9)
+    with pytest.raises(HookError, match="did you mean embedder.relu3_out"):
+        run_with_cache(net, obs, ["embedder.relu3"])
+    with pytest.raises(HookError, match="vector has shape"):
+        run_with_cache(net, obs, [], patches={"embedder.relu3_out": add_vector(torch.ones(5))})
+    with pytest.raises(HookError, match="out of range"):
+        run_with_cache(
+            net, obs, [], patches={"embedder.relu3_out": set_channels([99], (0, 0), 1.0)}
+        )
+    with pytest.raises(HookError, match="outside the 9x9"):
+        run_with_cache(net, obs, [], patches={"embedder.relu3_out": set_channels([0], (9, 0), 1.0)})
+    state = generate_levels([1], MazeConfig(world_size=9, min_size=5, max_size=9))[0]
+    wall = tuple(int(v) for v in np.argwhere(state.walls)[0])
+    with pytest.raises(HookError, match="on a wall"):
+        check_target(state, wall)
+
+
+class PlantedEmbedder(torch.nn.Module):
+    """conv1's channel 2 copies the cheese channel; the others see walls and the mouse."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 4, 1, bias=False)
+        with torch.no_grad():
+            self.conv1.weight.zero_()
+            self.conv1.weight[0, 0] = 1.0  # walls
+            self.conv1.weight[1, 1] = 1.0  # mouse
+            self.conv1.weight[2, 2] = 1.0  # cheese -> the planted channel
+            self.conv1.weight[3, 0] = -0.5
+        self.relu1_out = torch.nn.ReLU()
+
+    def forward(self, x):
+        return self.relu1_out(self.conv1(x.float()))
+
+
+class GoToPeak(torch.nn.Module):
+    """A scripted readout: logits for the move that walks toward channel 2's peak."""
+
+    def forward(self, feats):
+        logits = torch.full((feats.shape[0], 4), -20.0)
+        for i in range(feats.shape[0]):
+            walls = feats[i, 0].numpy() > 0.5
+            mouse = tuple(int(v) for v in np.argwhere(feats[i, 1].numpy() > 0.5)[0])
+            if feats[i, 2].max() <= 0:
+                continue
+            peak = tuple(int(v) for v in np.unravel_index(int(feats[i, 2].argmax()), walls.shape))
+            moves = optimal_moves(walls, peak)[mouse] if peak != mouse else np.zeros(4, bool)
+            if moves.any():
+                direction = int(np.argmax(moves))  # up, down, left, right
+                logits[i, (2, 1, 0, 3)[direction]] = 20.0  # cardinal: left, down, up, right
+        return logits
+
+
+class PlantedNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embedder = PlantedEmbedder()
+        self.fc_policy = GoToPeak()
+        self.p = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, obs):
+        feats = self.embedder(obs)
+        return self.fc_policy(feats), torch.zeros(obs.shape[0])
+
+
+def test_channel_discovery_finds_the_planted_channel_and_retargeting_moves_the_readout():
+    cfg = MazeConfig(
+        world_size=9, min_size=5, max_size=9, obs_mode="grid", action_mode="cardinal", max_steps=60
+    )
+    net = PlantedNet()
+    states = generate_levels(range(40), cfg)
+    found = find_cheese_channels(net, "embedder.relu1_out", states, cfg)
+    assert found["top"][0]["channel"] == 2 and found["top"][0]["tracking_accuracy"] == 1.0
+    # retarget: the planted channel set high at a target square leads the readout there
+    targets = []
+    for s in states:
+        far = [sq for sq in map(tuple, np.argwhere(~s.walls)) if sq not in (s.start, s.cheese)]
+        targets.append(far[len(far) // 2])
+    targets = np.array(targets)
+    pos = map_position(targets, cfg.world_size, (4, 9, 9))
+    act = patched_act_fn(net, lambda idx: {"embedder.relu1_out": set_channels([2], pos[idx], 5.0)})
+    no_cheese = without_cheese(states)  # only the patch says where to go
+    ep = rollout(act, no_cheese, cfg, region=1, rng=np.random.default_rng(0), goal=targets)
+    assert ep.reached_goal.all()
+    plain = rollout(
+        patched_act_fn(net, lambda idx: {}),
+        no_cheese,
+        cfg,
+        region=1,
+        rng=np.random.default_rng(0),
+        goal=targets,
+    )
+    assert plain.reached_goal.mean() < 0.5  # unpatched, the readout wanders
