@@ -54,3 +54,54 @@ def training_throughput(cfg: TrainConfig, steps: int, threads: int) -> dict[str,
     done = max(steps, rollout)
     done = -(-done // rollout) * rollout  # SB3 finishes whole rollouts
     return {"steps_per_s": done / total, "env_share": env.seconds / total}
+
+
+def hook_overhead(
+    net: torch.nn.Module, obs: torch.Tensor, hook: str, repeats: int = 30
+) -> dict[str, float]:
+    """Forward-pass time without hooks, with one cached hook, and with one patch + one cache.
+
+    Returns milliseconds per forward (median over ``repeats``) and the overheads in percent.
+    """
+    import statistics
+
+    from agents.analysis.hooks import hooks
+
+    def timed(ctx: Any) -> float:
+        times = []
+        with torch.no_grad():
+            for _ in range(repeats):
+                start = time.perf_counter()
+                with ctx():
+                    net(obs)
+                times.append(time.perf_counter() - start)
+        return statistics.median(times) * 1e3
+
+    import contextlib
+
+    timed(contextlib.nullcontext)  # warm-up
+    plain = timed(contextlib.nullcontext)
+    cached = timed(lambda: hooks(net, cache=[hook]))
+    patched = timed(lambda: hooks(net, cache=[hook], patches={hook: lambda x: x * 1.0}))
+    return {
+        "plain_ms": plain,
+        "cache_ms": cached,
+        "patch_ms": patched,
+        "cache_overhead_pct": 100 * (cached / plain - 1),
+        "patch_overhead_pct": 100 * (patched / plain - 1),
+    }
+
+
+def evaluation_seconds(episodes: int = 1000) -> dict[str, float]:
+    """Wall time of the full divergence evaluation of the shipped policy."""
+    from agents.analysis.divergence import evaluate_divergence
+    from agents.rollout import net_act_fn
+    from agents.runs import load_pretrained
+    from agents.sb3 import maze_net
+
+    policy = load_pretrained()
+    env = policy.config.env.replace(num_levels=0, start_level=0)
+    act = net_act_fn(maze_net(policy.model))
+    start = time.perf_counter()
+    evaluate_divergence(act, env, env.cheese_region or 1, episodes, policy.config.eval.start_level)
+    return {"episodes_per_distribution": episodes, "seconds": time.perf_counter() - start}

@@ -12,13 +12,14 @@ from omegaconf import OmegaConf
 @contextlib.contextmanager
 def fail_cleanly() -> Iterator[None]:
     """Turns the project's input errors into ``error: <one line>`` and exit status 2."""
+    from agents.analysis.hooks import HookError
     from agents.config import ConfigError
     from agents.runs import RunError
     from mazegen import MazeConfigError, MazeStateError
 
     try:
         yield
-    except (ConfigError, RunError, MazeConfigError, MazeStateError) as e:
+    except (ConfigError, RunError, HookError, MazeConfigError, MazeStateError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
 

@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         default=".venv-procgen/bin/python",
         help="python of a venv with procgen-mirror (make peer-venv)",
     )
+    p.add_argument(
+        "--no-eval", action="store_true", help="skip the evaluation timing and the hook overhead"
+    )
     p.add_argument("--json", help="also write the figures to this JSON file")
     args = p.parse_args(argv)
     if args.seconds <= 0 or args.repeats < 1 or any(t < 1 for t in args.threads):
@@ -99,6 +102,30 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"{'  share of wall time in the env':<48} {100 * r['env_share']:>12.2f} %")
             results[f"impala_env_share_t{threads}"] = r["env_share"]
+    if not args.no_eval:
+        import torch
+
+        from agents.benchmark import evaluation_seconds, hook_overhead
+        from agents.networks import MazeNet, NetworkConfig, make_embedder
+
+        torch.set_num_threads(args.threads[0])
+        print("== analysis ==")
+        ev = evaluation_seconds(1000)
+        print(
+            f"{'evaluate shipped policy, 1,000 mazes/distribution':<48} {ev['seconds']:>12.1f} s",
+            flush=True,
+        )
+        results["evaluate_seconds_1000"] = ev["seconds"]
+        emb = make_embedder(NetworkConfig(kind="impala", scale=4), (3, 64, 64), 255.0)
+        net = MazeNet(emb, torch.nn.Linear(256, 15), torch.nn.Linear(256, 1)).eval()
+        obs = torch.randint(0, 255, (64, 3, 64, 64)).float()
+        h = hook_overhead(net, obs, "embedder.block2.res1.resadd_out", repeats=10)
+        print(f"{'IMPALA s=4 forward, batch 64':<48} {h['plain_ms']:>12.1f} ms")
+        print(
+            f"{'  + cache one hook / + patch and cache':<48} "
+            f"{h['cache_overhead_pct']:>+11.1f} % / {h['patch_overhead_pct']:+.1f} %"
+        )
+        results.update({f"hook_{k}": v for k, v in h.items()})
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0

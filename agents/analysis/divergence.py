@@ -108,20 +108,25 @@ def choice_rates(choices: np.ndarray) -> dict[str, Any]:
     }
 
 
-def outside_region_cheese(states: BatchState, region: int, rng: np.random.Generator) -> BatchState:
-    """The same mazes with the cheese moved to a uniform open square outside the region."""
-    moved = []
-    for s in states:
+def outside_region_cheese(
+    states: BatchState, region: int, rng: np.random.Generator
+) -> tuple[np.ndarray, BatchState]:
+    """The mazes that have an open square outside the region, with the cheese moved to a
+    uniform one of those: ``(indices kept [K], moved states [K])``."""
+    kept, moved = [], []
+    for i, s in enumerate(states):
         options = [
-            (r, c)
+            (int(r), int(c))
             for r, c in zip(*np.nonzero(~s.walls))
             if (r, c) != s.start and not s.in_region((r, c), region)
         ]
-        target = options[int(rng.integers(len(options)))]
-        moved.append(s.with_cheese((int(target[0]), int(target[1]))))
+        if options:
+            kept.append(i)
+            moved.append(s.with_cheese(options[int(rng.integers(len(options)))]))
+    idx = np.array(kept, dtype=np.int64)
     out = BatchState.stack(moved)
-    out.level[:] = states.level
-    return out
+    out.level[:] = states.level[idx]
+    return idx, out
 
 
 def action_divergence(
@@ -206,7 +211,8 @@ def evaluate_divergence(
     levels = range(start_level, start_level + episodes)
     train_states = generate_levels(levels, train_cfg)
     test_states = generate_levels(levels, test_cfg)
-    paired_test = outside_region_cheese(train_states, region, rng)
+    kept, paired_test = outside_region_cheese(train_states, region, rng)
+    paired_train = train_states.take(kept)
 
     def play(states: BatchState, cfg: MazeConfig) -> Episodes:
         return rollout(
@@ -228,14 +234,14 @@ def evaluate_divergence(
     runs = {
         "train": (train_states, train_cfg),
         "test": (test_states, test_cfg),
-        "paired_train": (train_states, train_cfg),
+        "paired_train": (paired_train, train_cfg),
         "paired_test": (paired_test, train_cfg),
     }
     eps: dict[str, Episodes] = {}
     facts: dict[str, MazeFacts] = {}
     for name, (states, cfg) in runs.items():
         eps[name] = play(states, cfg)
-        facts[name] = facts["train"] if name == "paired_train" else maze_facts(states)
+        facts[name] = maze_facts(states)
         f = facts[name]
         block: dict[str, Any] = {**summarize(eps[name]), **steps_vs_shortest(eps[name], f)}
         if name in ("test", "paired_test"):
@@ -253,7 +259,7 @@ def evaluate_divergence(
         "action_divergence": action_divergence(
             act_fn,
             (
-                train_states.take(slice(0, divergence_mazes)),
+                paired_train.take(slice(0, divergence_mazes)),
                 paired_test.take(slice(0, divergence_mazes)),
             ),
             train_cfg,

@@ -135,7 +135,7 @@ def plot_vector_fields(
     for ax, (label, p) in zip(axes, fields.items()):
         _maze_axes(ax, state, region)
         dx = p[:, 3] - p[:, 2]
-        dy = p[:, 0] - p[:, 1]
+        dy = p[:, 1] - p[:, 0]  # rows grow downward, as in the image
         ax.quiver(
             sq[:, 1],
             sq[:, 0],

@@ -1,0 +1,96 @@
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+pytest.importorskip("torch")
+
+from agents.config import to_train_config  # noqa: E402
+from agents.patching import ANALYSES, PatchConfig, run_analysis  # noqa: E402
+from agents.runs import save_model, write_config  # noqa: E402
+from agents.sb3 import MazeVecEnv, build_ppo  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def impala_run(tmp_path_factory):
+    """An (untrained) langosco-preset IMPALA policy in a run folder: the analyses must run on
+    the procgen-scale network too."""
+    from hydra import compose, initialize_config_dir
+
+    from agents.config import register_configs
+    from experiments._cli import register_resolvers
+
+    register_resolvers()
+    register_configs()
+    with initialize_config_dir(str(ROOT / "conf"), version_base=None):
+        raw = compose(
+            "config",
+            overrides=[
+                "experiment=langosco",
+                "agent.network.scale=1",
+                "num_envs=2",
+                "agent.ppo.n_steps=8",
+                "agent.ppo.batch_size=16",
+                "env.max_size=9",
+                "env.max_steps=40",
+            ],
+        )
+    cfg = to_train_config(raw)
+    run = tmp_path_factory.mktemp("impala")
+    write_config(run, cfg)
+    save_model(build_ppo(cfg, MazeVecEnv(cfg.env, 2), None), run / "model.zip")
+    return run
+
+
+@pytest.mark.parametrize("analysis", [a for a in ANALYSES if a != "retarget"])
+def test_analyses_run_on_the_impala_network(impala_run, analysis, tmp_path):
+    report, out = run_analysis(
+        PatchConfig(analysis=analysis, run=str(impala_run), mazes=6, out=str(tmp_path / analysis))
+    )
+    assert report["hook"] == "embedder.block2.res1.resadd_out"
+    assert (out / "report.json").is_file() and (out / "summary.md").is_file()
+    if analysis == "hooks":
+        assert report["hooks"]["embedder.block2.res1.resadd_out"] == [32, 16, 16]
+
+
+def test_retarget_on_the_shipped_policy_reports_every_intervention(tmp_path):
+    report, out = run_analysis(PatchConfig(analysis="retarget", mazes=4, out=str(tmp_path)))
+    inter = report["retarget"]["interventions"]
+    assert {"none", "cheese_moved", "channels"} <= set(inter)
+    for r in inter.values():
+        assert 0 <= r["success"]["p"] <= 1 and 0 < r["path_probability"] <= 1
+        assert (
+            r["success_near_top_right"]["n"] + r["success_far_from_top_right"]["n"]
+            == r["success"]["n"]
+            == report["retarget"]["targets"]
+        )
+    # the real cheese on the target is followed at least as often as no intervention
+    assert inter["cheese_moved"]["success"]["p"] >= inter["none"]["success"]["p"] - 0.05
+    assert (out / "retarget_heatmaps.png").is_file()
+
+
+def patch_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.patch", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_patch_cli_positional_analysis_and_errors(tmp_path):
+    out = patch_cli("cheese-vector", "mazes=20", f"out={tmp_path}")
+    assert out.returncode == 0, out.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    eff = report["effects"]
+    assert set(eff) == {"unpatched", "cheese vector x-1", "cheese vector x+1"}
+    assert (tmp_path / "vector_field.png").stat().st_size > 1000
+    bad = patch_cli("cheese-vectr")
+    assert bad.returncode == 2 and "analysis must be one of" in bad.stderr
+    bad = patch_cli("hooks", "hook=embedder.relu9_out")
+    assert bad.returncode == 2 and "did you mean" in bad.stderr
+    bad = patch_cli("retarget", "channels=[99]", "mazes=2")
+    assert bad.returncode == 2 and "out of range" in bad.stderr
