@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.analysis.hooks import check_names, hook_shapes
+from agents.analysis.hooks import HookError, check_names, hook_shapes
 from agents.analysis.plots import plot_channel_maps, plot_heatmaps, plot_vector_fields
 from agents.analysis.steering import (
     Setting,
@@ -309,6 +309,10 @@ def _retarget(
     test_cfg = env.test_distribution()
     found = find_cheese_channels(net, hook, generate_levels(levels, test_cfg), test_cfg)
     channels = list(cfg.channels) or [r["channel"] for r in found["top"][: cfg.num_channels]]
+    n_channels = found["channels_in_layer"]
+    bad = [c for c in channels if not 0 <= c < n_channels]
+    if bad:
+        raise HookError(f"channel(s) {bad} out of range: {hook} has {n_channels} channels")
     largest = float(np.max(found["_with"][:, channels]))
     value = cfg.value if cfg.value is not None else 2.0 * largest
     base = generate_levels(levels, env)  # training-distribution mazes: cheese near the corner
