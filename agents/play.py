@@ -22,7 +22,7 @@ from mazegen.batch import Autoreset
 from mazegen.queries import open_squares
 from mazegen.state import BatchState, MazeState, MazeStateError
 
-SQUARE_PX = 24
+MAZE_PX = 480  # the maze is drawn about this many pixels wide
 HUD_WIDTH = 300
 CONTROLS = (
     ("space", "pause / resume"),
@@ -95,6 +95,11 @@ class PlaySession:
     @property
     def state(self) -> MazeState:
         return self.env.get_state()[0]
+
+    @property
+    def square_px(self) -> int:
+        """Pixels per square in the window."""
+        return max(12, MAZE_PX // self.config.world_size)
 
     def restart(self) -> None:
         """Back to the start of the current maze (with its edits)."""
@@ -216,8 +221,9 @@ class PlaySession:
         probs = policy_at_squares(act, state, squares, self.config)
         return squares, direction_probs(probs, self.config.action_mode)
 
-    def frame(self, square_px: int = SQUARE_PX) -> np.ndarray:
+    def frame(self, square_px: int | None = None) -> np.ndarray:
         """The maze as drawn (``[H, W, 3]``), with the vector field if it is on."""
+        square_px = square_px or self.square_px
         region = self.config.cheese_region
         img = render_frame(self.state, square_px=square_px, region=region, target=self.target)
         if self.show_field:
@@ -324,7 +330,8 @@ def run_window(
         )
     pg.display.init()
     pg.font.init()
-    w = session.config.world_size * SQUARE_PX
+    px = session.square_px
+    w = session.config.world_size * px
     try:
         screen = pg.display.set_mode((w + HUD_WIDTH, max(w, 420)))
     except pg.error as e:
@@ -368,7 +375,7 @@ def run_window(
                 elif ev.type == pg.MOUSEBUTTONDOWN:
                     x, y = ev.pos
                     if x < w and y < w:
-                        square = (y // SQUARE_PX, x // SQUARE_PX)
+                        square = (y // px, x // px)
                         if session.awaiting_target:
                             session.set_target(square)
                         elif ev.button == 1:

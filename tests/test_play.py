@@ -10,7 +10,6 @@ pytest.importorskip("torch")
 pygame = pytest.importorskip("pygame")
 
 from agents.play import (  # noqa: E402
-    SQUARE_PX,
     DisplayError,
     PlaySession,
     record,
@@ -21,6 +20,7 @@ from mazegen import MazeConfig  # noqa: E402
 from mazegen.queries import open_squares  # noqa: E402
 from mazegen.render import _FRAME_COLORS  # noqa: E402
 
+PX = 480 // 9  # the window's pixels per square for a 9 x 9 world
 CFG = MazeConfig(
     world_size=9,
     min_size=7,
@@ -47,9 +47,9 @@ def drive(s, *batches, tmp_path=None):
     )
 
 
-def click(square, button=1):
+def click(square, button=1, px=PX):
     r, c = square
-    pos = (c * SQUARE_PX + SQUARE_PX // 2, r * SQUARE_PX + SQUARE_PX // 2)
+    pos = (c * px + px // 2, r * px + px // 2)
     return pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=pos, button=button)
 
 
@@ -57,7 +57,7 @@ def key(k):
     return pygame.event.Event(pygame.KEYDOWN, key=k, mod=0, unicode="")
 
 
-def cell(img, square, px=SQUARE_PX):
+def cell(img, square, px=PX):
     r, c = square
     return img[r * px : (r + 1) * px, c * px : (c + 1) * px]
 
