@@ -208,3 +208,15 @@ def test_submitit_local_multirun_sweeps_two_tiny_runs(tmp_path):
     assert (sweep / "eval" / "p_cheese_vs_region.png").is_file()
     table = json.loads((sweep / "eval" / "sweep.json").read_text())
     assert sorted(r["region"] for r in table["runs"]) == [1, 2]
+
+
+@pytest.mark.slow
+def test_default_preset_learns_and_misgeneralizes(tmp_path):
+    """The README's main job, end to end (about 4-5 minutes on 2 CPU cores)."""
+    run = tmp_path / "default"
+    train_cli(f"hydra.run.dir={run}", "progress=false", timeout=1500)
+    m = json.loads((run / "metrics.json").read_text())["policy"]
+    assert m["train"]["p_cheese"]["p"] >= 0.9
+    assert m["train"]["p_cheese"]["p"] - m["test"]["p_cheese"]["p"] > 0.2
+    failures = 1 - m["test"]["p_cheese"]["p"]
+    assert m["test"]["p_end_in_region"]["p"] > 0.5 * failures
