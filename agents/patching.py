@@ -131,58 +131,38 @@ def run_analysis(cfg: PatchConfig) -> tuple[dict[str, Any], Path]:
         obs = torch.zeros((1, *policy.model.observation_space.shape))
         report["hooks"] = {k: list(v) for k, v in hook_shapes(net, obs).items()}
         lines = [f"- `{k}`: {v}" for k, v in report["hooks"].items()]
-    elif cfg.analysis == "cheese-vector":
+    elif cfg.analysis in ("cheese-vector", "top-right-vector"):
         states = generate_levels(levels, test_cfg)
         s = Setting(test_cfg, region, rng)
-        report["effects"] = vector_effects(
-            net,
-            hook,
-            states,
-            s,
+        cheese = cfg.analysis == "cheese-vector"
+        coeffs = (
             {
                 "unpatched": (0.0, 0.0),
                 f"cheese vector x{cfg.coeff:g}": (cfg.coeff, 0.0),
                 "cheese vector x+1": (1.0, 0.0),
-            },
-        )
-        report["decision_subset"] = _decision_subset_effect(net, hook, states, s, cfg.coeff)
-        report["transfer"] = cheese_vector_transfer(net, hook, states, s)
-        lines = _effect_lines(report["effects"]) + _effect_lines(
-            report["decision_subset"], "cheese off the path to the corner: "
-        )
-        lines += [
-            f"- transfer, cheese moved {d} squares: P(cheese) "
-            f"{r['unpatched']['p']:.3f} -> {r['patched']['p']:.3f} (n={r['n']})"
-            for d, r in report["transfer"]["by_shift"].items()
-        ]
-        _vector_field_png(
-            net,
-            hook,
-            states,
-            s,
-            cfg,
-            out / "vector_field.png",
-            cheese_vector(net, hook, states, test_cfg),
-            "cheese vector",
-        )
-    elif cfg.analysis == "top-right-vector":
-        states = generate_levels(levels, test_cfg)
-        s = Setting(test_cfg, region, rng)
-        report["effects"] = vector_effects(
-            net,
-            hook,
-            states,
-            s,
-            {
+            }
+            if cheese
+            else {
                 "unpatched": (0.0, 0.0),
                 "top-right x+1": (0.0, 1.0),
                 "top-right x-1": (0.0, -1.0),
                 "cheese x-1": (-1.0, 0.0),
                 "cheese x-1 + top-right x+1": (-1.0, 1.0),
                 "cheese x+1 + top-right x-1": (1.0, -1.0),
-            },
+            }
         )
+        report["effects"] = vector_effects(net, hook, states, s, coeffs)
         lines = _effect_lines(report["effects"])
+        if cheese:
+            report["decision_subset"] = _decision_subset_effect(net, hook, states, s, cfg.coeff)
+            report["transfer"] = cheese_vector_transfer(net, hook, states, s)
+            lines += _effect_lines(report["decision_subset"], "cheese off the path to the corner: ")
+            lines += [
+                f"- transfer, cheese moved {d} squares: P(cheese) "
+                f"{r['unpatched']['p']:.3f} -> {r['patched']['p']:.3f} (n={r['n']})"
+                for d, r in report["transfer"]["by_shift"].items()
+            ]
+        vectors = (cheese_vector if cheese else top_right_vector)(net, hook, states, test_cfg)
         _vector_field_png(
             net,
             hook,
@@ -190,9 +170,9 @@ def run_analysis(cfg: PatchConfig) -> tuple[dict[str, Any], Path]:
             s,
             cfg,
             out / "vector_field.png",
-            top_right_vector(net, hook, states, test_cfg),
-            "top-right vector",
-            coeff=-1.0,
+            vectors,
+            "cheese vector" if cheese else "top-right vector",
+            coeff=None if cheese else -1.0,
         )
     elif cfg.analysis == "find-channels":
         states = generate_levels(levels, test_cfg)

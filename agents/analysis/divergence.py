@@ -42,20 +42,20 @@ class MazeFacts:
         return np.array([d is not None for d in self.decision])
 
 
+_GEOMETRY = (
+    "path_to_cheese",
+    "dsq_to_cheese",
+    "dsq_to_corner",
+    "cheese_to_corner_path",
+    "cheese_to_corner_euclid",
+    "dsq_to_cheese_euclid",
+    "start_to_cheese_euclid",
+)
+
+
 def maze_facts(states: BatchState) -> MazeFacts:
     n = states.num
-    f = {
-        k: np.full(n, -1.0)
-        for k in (
-            "path_to_cheese",
-            "dsq_to_cheese",
-            "dsq_to_corner",
-            "cheese_to_corner_path",
-            "cheese_to_corner_euclid",
-            "dsq_to_cheese_euclid",
-            "start_to_cheese_euclid",
-        )
-    }
+    f = {k: np.full(n, -1.0) for k in _GEOMETRY}
     decisions: list[tuple[int, int] | None] = []
     for i, s in enumerate(states):
         assert s.cheese is not None
@@ -183,15 +183,7 @@ def p_cheese_by_distance(ep: Episodes, facts: MazeFacts, bins: int = 6) -> dict[
     return {"bins": out}
 
 
-REGRESSION_FEATURES = (
-    "dsq_to_cheese",
-    "dsq_to_corner",
-    "cheese_to_corner_path",
-    "cheese_to_corner_euclid",
-    "dsq_to_cheese_euclid",
-    "start_to_cheese_euclid",
-    "inner_size",
-)
+REGRESSION_FEATURES = tuple(k for k in _GEOMETRY if k != "path_to_cheese") + ("inner_size",)
 
 
 def evaluate_divergence(
