@@ -25,6 +25,7 @@ train: setup
 # The test suite (slow tests excluded; see test-slow).
 test: setup
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest $(ARGS)
 
 test-slow: setup

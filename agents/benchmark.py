@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import numpy as np
 import torch
 from stable_baselines3.common.vec_env import VecEnvWrapper
 
@@ -20,7 +19,7 @@ class _TimedVecEnv(VecEnvWrapper):
         super().__init__(venv)
         self.seconds = 0.0
 
-    def reset(self) -> np.ndarray:
+    def reset(self) -> Any:
         t = time.perf_counter()
         obs = self.venv.reset()
         self.seconds += time.perf_counter() - t

@@ -416,7 +416,7 @@ def record(
     if path.suffix.lower() not in (".gif", ".mp4"):
         raise ValueError(f"record output must end in .gif or .mp4, got {path.name}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    frames = []
+    frames: list[Any] = []
     limit = max_steps or session.config.max_steps
     for e in range(episodes):
         if e:

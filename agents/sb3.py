@@ -32,7 +32,7 @@ class MazeVecEnv(VecEnv):
         obs_space = gym.spaces.Box(0, self.core.renderer.high, self.core.renderer.shape, np.uint8)
         self.render_mode = None
         super().__init__(num_envs, obs_space, gym.spaces.Discrete(self.core.num_actions))
-        self._seed = seed
+        self._seed: int | None = seed
         self.reward_scale = reward_scale  # what the learner sees; episode returns stay unscaled
         self._actions = np.zeros(num_envs, dtype=np.int64)
         self._returns = np.zeros(num_envs, dtype=np.float64)
@@ -72,7 +72,7 @@ class MazeVecEnv(VecEnv):
         pass
 
     def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
-        n = len(self._get_indices(indices))
+        n = len(list(self._get_indices(indices)))
         value = (
             getattr(self, attr_name)
             if attr_name == "render_mode"
@@ -89,7 +89,7 @@ class MazeVecEnv(VecEnv):
         raise NotImplementedError("MazeVecEnv has no per-env objects; use .core")
 
     def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
-        return [False] * len(self._get_indices(indices))
+        return [False] * len(list(self._get_indices(indices)))
 
     def get_images(self) -> list[np.ndarray]:
         from mazegen import render_frame
@@ -103,7 +103,8 @@ class MazeFeatures(BaseFeaturesExtractor):
     def __init__(self, observation_space: gym.spaces.Box, network: dict[str, Any]) -> None:
         cfg = NetworkConfig(**network)
         super().__init__(observation_space, features_dim=cfg.fc)
-        shape = tuple(int(x) for x in observation_space.shape)
+        c, h, w = (int(x) for x in observation_space.shape)
+        shape = (c, h, w)
         self.embedder = make_embedder(cfg, shape, float(observation_space.high.max()))
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
@@ -158,6 +159,6 @@ def build_ppo(cfg: TrainConfig, env: VecEnv, tensorboard_log: str | None) -> PPO
 
 def maze_net(model: PPO) -> MazeNet:
     """A `MazeNet` view of a trained SB3 policy, sharing its modules (hooks act on the agent)."""
-    policy = model.policy
+    policy: Any = model.policy
     net = MazeNet(policy.features_extractor.embedder, policy.action_net, policy.value_net)
     return net.eval()

@@ -85,8 +85,8 @@ def hooks(
     handles = []
     try:
         for name in dict.fromkeys([*patches, *cache]):
-            fns = patches.get(name, ())
-            fns = list(fns) if isinstance(fns, (list, tuple)) else [fns]
+            given = patches.get(name, ())
+            fns: list[PatchFn] = list(given) if isinstance(given, (list, tuple)) else [given]  # type: ignore[list-item]
             keep = name in cache
 
             def hook(
