@@ -12,7 +12,7 @@ from stable_baselines3.common.logger import Image
 from agents.analysis.metrics import scalar_view, summarize
 from agents.config import TrainConfig
 from agents.rollout import Episodes, net_act_fn, rollout
-from agents.runs import CHECKPOINTS, atomic_write_bytes, checkpoint_path, checkpoints, save_model
+from agents.runs import atomic_write_bytes, checkpoint_path, checkpoints, save_model
 from agents.sb3 import maze_net
 from mazegen import MazeConfig, generate_levels, render_frame
 from mazegen.state import BatchState
@@ -138,4 +138,4 @@ class CheckpointCallback(BaseCallback):
         return path
 
 
-__all__ = ["CHECKPOINTS", "CheckpointCallback", "EvalCallback", "HeldOut", "path_image"]
+__all__ = ["CheckpointCallback", "EvalCallback", "HeldOut", "path_image"]

@@ -113,18 +113,16 @@ class MazeBatch:
         if self._queue is None:
             self._queue = fresh
         else:
-            # keep each env's unused levels first, then its fresh ones, preserving stream order
-            order: list[tuple[str, int]] = []
-            taken = 0
-            for i in range(self.num_envs):
-                used = int(self._queue_next[i])
-                order.extend(("q", i * k + j) for j in range(used, k))
-                order.extend(("f", taken + j) for j in range(used))
-                taken += used
-            q_idx = np.array([x for src, x in order if src == "q"], dtype=np.int64)
-            f_idx = np.array([x for src, x in order if src == "f"], dtype=np.int64)
-            is_q = np.array([src == "q" for src, _ in order])
-            self._queue = _take_mixed(self._queue, q_idx, fresh, f_idx, is_q)
+            # env i keeps its unused levels first, then its fresh ones: stream order is preserved
+            used = self._queue_next[:, None]  # [N, 1]
+            j = np.arange(k)[None, :]  # [1, K]
+            from_old = (j < k - used).ravel()
+            old_idx = (np.arange(self.num_envs)[:, None] * k + used + j).ravel()
+            fresh_start = np.concatenate([[0], np.cumsum(self._queue_next)[:-1]])[:, None]
+            fresh_idx = (fresh_start + j - (k - used)).ravel()
+            self._queue = _take_mixed(
+                self._queue, old_idx[from_old], fresh, fresh_idx[~from_old], from_old
+            )
         self._queue_next[:] = 0
 
     def _next_levels(self, idx: np.ndarray) -> BatchState:

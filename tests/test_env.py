@@ -58,7 +58,8 @@ def test_same_seed_same_everything(obs_mode):
 
 
 def test_vector_env_matches_single_envs_step_for_step():
-    cfg = MazeConfig(obs_mode="rgb", min_size=3, max_size=9, max_steps=25)
+    # short episodes: each env resets ~40 times, so its level queue is refilled several times
+    cfg = MazeConfig(obs_mode="rgb", min_size=3, max_size=9, max_steps=7)
     n = 4
     venv = CheeseMazeVectorEnv(n, cfg, autoreset_mode="SameStep")
     singles = [CheeseMazeEnv(cfg) for _ in range(n)]
@@ -78,7 +79,7 @@ def test_vector_env_matches_single_envs_step_for_step():
                 assert np.array_equal(info["final_obs"][i], o)
                 o, _ = e.reset()
             assert np.array_equal(vobs[i], o)
-    assert dones > 10
+    assert dones > 4 * 2 * 16  # more resets than two queue refills per env
 
 
 def _solve_actions(state, mode="procgen"):
