@@ -21,6 +21,7 @@ from mazegen.actions import DIRECTION_ACTIONS, direction_probs
 from mazegen.batch import Autoreset
 from mazegen.queries import open_squares
 from mazegen.state import BatchState, MazeState, MazeStateError
+from mazegen.viewer import DisplayUnavailableError
 
 MAZE_PX = 480  # the maze is drawn about this many pixels wide
 HUD_WIDTH = 300
@@ -300,8 +301,7 @@ def draw_arrows(
         img[int(cy) - 1 : int(cy) + 2, int(cx) - 1 : int(cx) + 2] = color
 
 
-class DisplayError(RuntimeError):
-    """No display to open the viewer on."""
+DisplayError = DisplayUnavailableError  # no display (or no pygame) for the window
 
 
 def run_window(
