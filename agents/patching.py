@@ -64,6 +64,8 @@ class PatchConfig:
         value: Value the channels are set to at the target (None: 2x their largest activation).
         amplify: Coefficient of the "virtual cheese" vector intervention.
         coeff: Coefficient of the steering vector (cheese vector: subtracted with -1).
+        budget_factor: Retargeting succeeds when the target is reached within this many times
+            its shortest-path distance (also reported: within the episode's max_steps).
         seed: Seed of sampled actions.
         maze_index: Which maze the vector-field analysis draws.
         torch_threads: Torch CPU threads.
@@ -80,6 +82,7 @@ class PatchConfig:
     value: float | None = None
     amplify: float = 3.0
     coeff: float = -1.0
+    budget_factor: float = 2.0
     seed: int = 0
     maze_index: int = 0
     torch_threads: int = 1
@@ -90,6 +93,8 @@ def validate(cfg: PatchConfig) -> None:
         raise ConfigError(f"analysis must be one of {', '.join(ANALYSES)}; got {cfg.analysis!r}")
     if cfg.mazes < 1 or cfg.num_channels < 1 or cfg.torch_threads < 1:
         raise ConfigError("mazes, num_channels and torch_threads must be >= 1")
+    if cfg.budget_factor < 1:
+        raise ConfigError(f"budget_factor must be >= 1, got {cfg.budget_factor}")
     if not 0 <= cfg.maze_index < cfg.mazes:
         raise ConfigError(f"maze_index must be in [0, mazes={cfg.mazes}), got {cfg.maze_index}")
 
@@ -301,7 +306,14 @@ def _retarget(
         net, hook, channels, value, base, maze_idx, targets, env, amplify=cfg.amplify
     )
     s = Setting(env, region, rng)
-    result = retarget(interventions, targets, near, s, ACTION_DIRECTIONS[env.action_mode])
+    result = retarget(
+        interventions,
+        targets,
+        near,
+        s,
+        ACTION_DIRECTIONS[env.action_mode],
+        budget_factor=cfg.budget_factor,
+    )
     w = env.world_size
     maps = {}
     for label, r in result.items():
@@ -318,13 +330,16 @@ def _retarget(
     )
     base_rate = result["none"]["success"]["p"]
     best = max((k for k in result if k != "none"), key=lambda k: result[k]["success"]["p"])
-    lines = [f"- channels {channels} set to {value:.2f} at the target, hook `{hook}`"]
+    lines = [
+        f"- channels {channels} set to {value:.2f} at the target, hook `{hook}`; success "
+        f"= reaching the target within {cfg.budget_factor:g}x its shortest path"
+    ]
     for k, r in result.items():
         near_p, far_p = r["success_near_top_right"]["p"], r["success_far_from_top_right"]["p"]
         lines.append(
             f"- {k}: success {r['success']['p']:.3f} (near top-right {near_p:.3f}, "
-            f"far {far_p:.3f}); normalized path probability "
-            f"{r['path_probability']:.3f}"
+            f"far {far_p:.3f}); within max_steps {r['success_any_time']['p']:.3f}; "
+            f"normalized path probability {r['path_probability']:.3f}"
         )
     ratio = result[best]["success"]["p"] / max(base_rate, 1e-9)
     lines.append(f"- best intervention `{best}`: {ratio:.2f}x the no-patch success")
