@@ -220,3 +220,26 @@ def test_default_preset_learns_and_misgeneralizes(tmp_path):
     assert m["train"]["p_cheese"]["p"] - m["test"]["p_cheese"]["p"] > 0.2
     failures = 1 - m["test"]["p_cheese"]["p"]
     assert m["test"]["p_end_in_region"]["p"] > 0.5 * failures
+
+
+def test_langosco_preset_trains_and_resumes_with_reward_normalization(tmp_path):
+    """The procgen-scale path (IMPALA, 64x64 RGB, 15 actions, VecNormalize) end to end, tiny."""
+    run = tmp_path / "langosco"
+    small = ["experiment=langosco", "agent.network.scale=1", "num_envs=4", "agent.ppo.n_steps=16",
+             "agent.ppo.batch_size=32", "total_steps=128", "checkpoint_every=64",
+             "eval.every_steps=0", "eval.final_episodes=4", "env.max_size=9", "env.max_steps=30",
+             "eval.video=false", "progress=false"]
+    train_cli(*small, f"hydra.run.dir={run}")
+    policy = load_policy(run)
+    assert policy.config.agent.network.kind == "impala" and policy.model.action_space.n == 15
+    assert tuple(policy.model.observation_space.shape) == (3, 64, 64)
+    saved = checkpoints(run)
+    assert all(p.with_suffix(".vecnorm.pkl").is_file() for _, p in saved)
+    # simulate a crash after the first checkpoint: resume restores the reward statistics
+    for _, p in saved[1:]:
+        p.unlink()
+        p.with_suffix(".vecnorm.pkl").unlink()
+    (run / "model.zip").unlink()
+    out = train_cli(f"resume={run}")
+    assert "run folder" in out.stdout
+    assert json.loads((run / "metrics.json").read_text())["total_steps"] == 128
