@@ -243,3 +243,27 @@ def test_langosco_preset_trains_and_resumes_with_reward_normalization(tmp_path):
     out = train_cli(f"resume={run}")
     assert "run folder" in out.stdout
     assert json.loads((run / "metrics.json").read_text())["total_steps"] == 128
+
+
+@pytest.mark.parametrize("preset", ["quick", "langosco", "region_sweep", "region_sweep_langosco"])
+def test_presets_compose_and_validate(preset):
+    from hydra import compose, initialize_config_dir
+
+    from agents.config import register_configs, to_train_config
+    from experiments._cli import register_resolvers
+
+    register_resolvers()
+    register_configs()
+    with initialize_config_dir(str(ROOT / "conf"), version_base=None):
+        cfg = to_train_config(compose("config", overrides=[f"experiment={preset}"]))
+    if "langosco" in preset:  # Table 2 of Langosco et al. and procgen hard
+        ppo = cfg.agent.ppo
+        assert (ppo.gamma, ppo.gae_lambda, ppo.learning_rate, ppo.n_epochs, ppo.ent_coef,
+                ppo.clip_range, ppo.normalize_reward) == (0.999, 0.95, 5e-4, 3, 0.01, 0.2, True)
+        assert cfg.num_envs * ppo.n_steps // ppo.batch_size == 8  # 8 minibatches
+        assert (cfg.env.world_size, cfg.env.min_size, cfg.env.max_size, cfg.env.obs_mode,
+                cfg.env.action_mode, cfg.env.cheese_region) == (25, 3, 25, "rgb", "procgen", 5)
+        assert cfg.agent.network.kind == "impala" and cfg.agent.network.scale == 4
+        assert cfg.total_steps == 200_000_000 and cfg.device == "auto"
+    else:
+        assert cfg.env.obs_mode == "grid" and cfg.total_steps == 1_000_000
