@@ -89,8 +89,8 @@ class CheeseMazeEnv(gym.Env[np.ndarray, np.int64]):
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         a = np.asarray([action])
-        if a.dtype.kind not in "iu":
-            a = a.astype(np.int64)
+        if a.dtype.kind == "f" and float(a[0]).is_integer():
+            a = a.astype(np.int64)  # e.g. 3.0 from a float array
         obs, reward, terminated, truncated, _ = self.core.step(a)
         if self.render_mode == "human":
             self.render()
