@@ -136,10 +136,10 @@ def run_analysis(cfg: PatchConfig) -> tuple[dict[str, Any], Path]:
         obs = torch.zeros((1, *policy.model.observation_space.shape))
         report["hooks"] = {k: list(v) for k, v in hook_shapes(net, obs).items()}
         lines = [f"- `{k}`: {v}" for k, v in report["hooks"].items()]
-    elif cfg.analysis in ("cheese-vector", "top-right-vector"):
+    elif cfg.analysis in ("cheese-vector", "top-right-vector", "vector-field"):
         states = generate_levels(levels, test_cfg)
         s = Setting(test_cfg, region, rng)
-        cheese = cfg.analysis == "cheese-vector"
+        cheese = cfg.analysis != "top-right-vector"  # vector-field draws the cheese vector
         coeffs = (
             {
                 "unpatched": (0.0, 0.0),
@@ -156,9 +156,10 @@ def run_analysis(cfg: PatchConfig) -> tuple[dict[str, Any], Path]:
                 "cheese x+1 + top-right x-1": (1.0, -1.0),
             }
         )
-        report["effects"] = vector_effects(net, hook, states, s, coeffs)
-        lines = _effect_lines(report["effects"])
-        if cheese:
+        if cfg.analysis != "vector-field":
+            report["effects"] = vector_effects(net, hook, states, s, coeffs)
+            lines = _effect_lines(report["effects"])
+        if cfg.analysis == "cheese-vector":
             report["decision_subset"] = _decision_subset_effect(net, hook, states, s, cfg.coeff)
             report["transfer"] = cheese_vector_transfer(net, hook, states, s)
             lines += _effect_lines(report["decision_subset"], "cheese off the path to the corner: ")
@@ -179,6 +180,7 @@ def run_analysis(cfg: PatchConfig) -> tuple[dict[str, Any], Path]:
             "cheese vector" if cheese else "top-right vector",
             coeff=None if cheese else -1.0,
         )
+        report["png"] = "vector_field.png"
     elif cfg.analysis == "find-channels":
         states = generate_levels(levels, test_cfg)
         found = find_cheese_channels(net, hook, states, test_cfg)
@@ -195,20 +197,6 @@ def run_analysis(cfg: PatchConfig) -> tuple[dict[str, Any], Path]:
         plot_channel_maps(states[i], maps, out / "channel_maps.png")
     elif cfg.analysis == "retarget":
         report["retarget"], lines = _retarget(net, hook, cfg, env, region, levels, rng, out)
-    elif cfg.analysis == "vector-field":
-        states = generate_levels(levels, test_cfg)
-        s = Setting(test_cfg, region, rng)
-        _vector_field_png(
-            net,
-            hook,
-            states,
-            s,
-            cfg,
-            out / "vector_field.png",
-            cheese_vector(net, hook, states, test_cfg),
-            "cheese vector",
-        )
-        report["png"] = "vector_field.png"
     report["seconds"] = round(time.perf_counter() - t0, 1)
     atomic_write_json(out / "report.json", _clean(report))
     summary = [

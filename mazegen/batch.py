@@ -283,11 +283,6 @@ class MazeBatch:
 
     # ---- read-only views ---------------------------------------------------------------------
     @property
-    def steps(self) -> np.ndarray:
-        """Steps taken in the current episode, per env ``[N]``."""
-        return self._t.copy()
-
-    @property
     def mouse(self) -> np.ndarray:
         """``[N, 2]`` mouse squares."""
         return self._unpad(self._mouse)

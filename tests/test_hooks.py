@@ -8,6 +8,7 @@ from agents.analysis.patches import (  # noqa: E402
     add_vector,
     mean_ablate,
     resample,
+    scale_channels,
     set_channels,
     zero,
 )
@@ -113,6 +114,8 @@ def test_patch_primitives():
     assert torch.equal(r[:, 1], other[:, 1]) and torch.equal(r[:, 0], x[:, 0])
     s = set_channels([2], (1, 3), 9.0)(x)
     assert (s[:, 2, 1, 3] == 9).all() and (s != x).sum() == 2
+    scaled = scale_channels([1], 0.0)(x)
+    assert (scaled[:, 1] == 0).all() and torch.equal(scaled[:, 0], x[:, 0])
     per = set_channels([0], [(0, 0), (3, 3)], 5.0)(x)
     assert per[0, 0, 0, 0] == 5 and per[1, 0, 3, 3] == 5 and per[1, 0, 0, 0] != 5
 

@@ -225,10 +225,21 @@ def test_default_preset_learns_and_misgeneralizes(tmp_path):
 def test_langosco_preset_trains_and_resumes_with_reward_normalization(tmp_path):
     """The procgen-scale path (IMPALA, 64x64 RGB, 15 actions, VecNormalize) end to end, tiny."""
     run = tmp_path / "langosco"
-    small = ["experiment=langosco", "agent.network.scale=1", "num_envs=4", "agent.ppo.n_steps=16",
-             "agent.ppo.batch_size=32", "total_steps=128", "checkpoint_every=64",
-             "eval.every_steps=0", "eval.final_episodes=4", "env.max_size=9", "env.max_steps=30",
-             "eval.video=false", "progress=false"]
+    small = [
+        "experiment=langosco",
+        "agent.network.scale=1",
+        "num_envs=4",
+        "agent.ppo.n_steps=16",
+        "agent.ppo.batch_size=32",
+        "total_steps=128",
+        "checkpoint_every=64",
+        "eval.every_steps=0",
+        "eval.final_episodes=4",
+        "env.max_size=9",
+        "env.max_steps=30",
+        "eval.video=false",
+        "progress=false",
+    ]
     train_cli(*small, f"hydra.run.dir={run}")
     policy = load_policy(run)
     assert policy.config.agent.network.kind == "impala" and policy.model.action_space.n == 15
@@ -258,11 +269,24 @@ def test_presets_compose_and_validate(preset):
         cfg = to_train_config(compose("config", overrides=[f"experiment={preset}"]))
     if "langosco" in preset:  # Table 2 of Langosco et al. and procgen hard
         ppo = cfg.agent.ppo
-        assert (ppo.gamma, ppo.gae_lambda, ppo.learning_rate, ppo.n_epochs, ppo.ent_coef,
-                ppo.clip_range, ppo.normalize_reward) == (0.999, 0.95, 5e-4, 3, 0.01, 0.2, True)
+        assert (
+            ppo.gamma,
+            ppo.gae_lambda,
+            ppo.learning_rate,
+            ppo.n_epochs,
+            ppo.ent_coef,
+            ppo.clip_range,
+            ppo.normalize_reward,
+        ) == (0.999, 0.95, 5e-4, 3, 0.01, 0.2, True)
         assert cfg.num_envs * ppo.n_steps // ppo.batch_size == 8  # 8 minibatches
-        assert (cfg.env.world_size, cfg.env.min_size, cfg.env.max_size, cfg.env.obs_mode,
-                cfg.env.action_mode, cfg.env.cheese_region) == (25, 3, 25, "rgb", "procgen", 5)
+        assert (
+            cfg.env.world_size,
+            cfg.env.min_size,
+            cfg.env.max_size,
+            cfg.env.obs_mode,
+            cfg.env.action_mode,
+            cfg.env.cheese_region,
+        ) == (25, 3, 25, "rgb", "procgen", 5)
         assert cfg.agent.network.kind == "impala" and cfg.agent.network.scale == 4
         assert cfg.total_steps == 200_000_000 and cfg.device == "auto"
     else:
