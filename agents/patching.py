@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,14 +12,24 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.analysis.divergence import maze_facts
+from agents.analysis.goal_field import GoalField, default_field_hook, fit_goal_field
 from agents.analysis.hooks import HookError, check_names, hook_shapes
-from agents.analysis.plots import plot_channel_maps, plot_heatmaps, plot_vector_fields
+from agents.analysis.patches import add_vector
+from agents.analysis.plots import (
+    plot_channel_maps,
+    plot_heatmaps,
+    plot_kernel,
+    plot_vector_fields,
+)
 from agents.analysis.steering import (
     Setting,
+    activations,
     cheese_vector,
     cheese_vector_transfer,
     default_hook,
     find_cheese_channels,
+    map_position,
     patched_act_fn,
     per_maze_vector,
     retarget,
@@ -26,6 +37,7 @@ from agents.analysis.steering import (
     targets_of,
     top_right_vector,
     vector_effects,
+    without_cheese,
 )
 from agents.config import ConfigError
 from agents.evaluation import _clean
@@ -66,6 +78,14 @@ class PatchConfig:
         coeff: Coefficient of the steering vector (cheese vector: subtracted with -1).
         budget_factor: Retargeting succeeds when the target is reached within this many times
             its shortest-path distance (also reported: within the episode's max_steps).
+        goal_field: Also fit and measure learned goal fields in ``retarget`` (see
+            `agents.analysis.goal_field`): one alone, one with the real cheese on the target.
+        field_hook: Layer of the goal field (None: the network's first spatial layer).
+        field_size: Side of the goal field in activation-map cells (odd).
+        field_steps: Gradient steps of each fit.
+        field_mazes: Training-distribution mazes the fields are fitted on (levels disjoint from
+            the evaluated ones).
+        field_scale: Multiplies the fitted field when it is applied.
         seed: Seed of sampled actions.
         maze_index: Which maze the vector-field analysis draws.
         torch_threads: Torch CPU threads.
@@ -83,6 +103,12 @@ class PatchConfig:
     amplify: float = 3.0
     coeff: float = -1.0
     budget_factor: float = 2.0
+    goal_field: bool = True
+    field_hook: str | None = None
+    field_size: int = 13
+    field_steps: int = 600
+    field_mazes: int = 200
+    field_scale: float = 1.0
     seed: int = 0
     maze_index: int = 0
     torch_threads: int = 1
@@ -95,6 +121,10 @@ def validate(cfg: PatchConfig) -> None:
         raise ConfigError("mazes, num_channels and torch_threads must be >= 1")
     if cfg.budget_factor < 1:
         raise ConfigError(f"budget_factor must be >= 1, got {cfg.budget_factor}")
+    if cfg.field_size < 1 or cfg.field_size % 2 == 0:
+        raise ConfigError(f"field_size must be an odd number >= 1, got {cfg.field_size}")
+    if cfg.field_steps < 1 or cfg.field_mazes < 1:
+        raise ConfigError("field_steps and field_mazes must be >= 1")
     if not 0 <= cfg.maze_index < cfg.mazes:
         raise ConfigError(f"maze_index must be in [0, mazes={cfg.mazes}), got {cfg.maze_index}")
 
@@ -163,6 +193,12 @@ def run_analysis(cfg: PatchConfig) -> tuple[dict[str, Any], Path]:
             report["decision_subset"] = _decision_subset_effect(net, hook, states, s, cfg.coeff)
             report["transfer"] = cheese_vector_transfer(net, hook, states, s)
             lines += _effect_lines(report["decision_subset"], "cheese off the path to the corner: ")
+            on_path = 1.0 - float(np.mean(maze_facts(states).has_decision))
+            report["cheese_on_path_to_corner"] = on_path
+            lines.append(
+                f"- {on_path:.3f} of the mazes have the cheese on the start->corner path, where a "
+                "policy that ignores the cheese still gets it; the line above excludes them"
+            )
             lines += [
                 f"- transfer, cheese moved {d} squares: P(cheese) "
                 f"{r['unpatched']['p']:.3f} -> {r['patched']['p']:.3f} (n={r['n']})"
@@ -224,8 +260,6 @@ def _effect_lines(effects: dict[str, Any], prefix: str = "") -> list[str]:
 def _decision_subset_effect(
     net: Any, hook: str, states: Any, s: Setting, coeff: float
 ) -> dict[str, Any]:
-    from agents.analysis.divergence import maze_facts
-
     keep = np.flatnonzero(maze_facts(states).has_decision)
     if keep.size == 0:
         return {}
@@ -293,6 +327,9 @@ def _retarget(
     interventions = retarget_interventions(
         net, hook, channels, value, base, maze_idx, targets, env, amplify=cfg.amplify
     )
+    fits: dict[str, Any] = {}
+    if cfg.goal_field:
+        fits = _add_goal_fields(net, hook, cfg, env, levels, rng, interventions, targets, out)
     s = Setting(env, region, rng)
     result = retarget(
         interventions,
@@ -324,10 +361,17 @@ def _retarget(
     ]
     for k, r in result.items():
         near_p, far_p = r["success_near_top_right"]["p"], r["success_far_from_top_right"]["p"]
+        ratio_k = r["success"]["p"] / max(base_rate, 1e-9)
         lines.append(
-            f"- {k}: success {r['success']['p']:.3f} (near top-right {near_p:.3f}, "
-            f"far {far_p:.3f}); within max_steps {r['success_any_time']['p']:.3f}; "
+            f"- {k}: success {r['success']['p']:.3f} ({ratio_k:.2f}x no patch; near top-right "
+            f"{near_p:.3f}, far {far_p:.3f}); within max_steps {r['success_any_time']['p']:.3f}; "
             f"normalized path probability {r['path_probability']:.3f}"
+        )
+    for k, f in fits.items():
+        lines.append(
+            f"- `{k}` fitted at `{f['hook']}` ({f['size']}x{f['size']}, {f['samples']} samples, "
+            f"{f['steps']} steps): loss {f['loss_start']:.3f} -> {f['loss_end']:.3f}, "
+            f"direction accuracy {f['direction_accuracy']:.3f}"
         )
     ratio = result[best]["success"]["p"] / max(base_rate, 1e-9)
     lines.append(f"- best intervention `{best}`: {ratio:.2f}x the no-patch success")
@@ -338,5 +382,72 @@ def _retarget(
         "mazes": int(base.num),
         "interventions": result,
         "discovered_channels": found["top"],
+        "goal_fields": fits,
     }
     return meta, lines
+
+
+def _add_goal_fields(
+    net: Any,
+    hook: str,
+    cfg: PatchConfig,
+    env: Any,
+    levels: range,
+    rng: np.random.Generator,
+    interventions: dict[str, Any],
+    targets: np.ndarray,
+    out: Path,
+) -> dict[str, Any]:
+    """Fits two goal fields on mazes disjoint from ``levels`` — ``goal_field`` on mazes with
+    no cheese, ``cheese_moved+goal_field`` with the cheese on the target — adds the
+    interventions built on them, and saves the kernels to ``goal_fields.npz``."""
+    fhook = cfg.field_hook or default_field_hook(net)
+    first = levels.stop + 10**5
+    fit_states = generate_levels(range(first, first + cfg.field_mazes), env)
+    states, moved = interventions["none"][0], interventions["cheese_moved"][0]
+    removed = without_cheese(states)
+    shape = tuple(activations(net, fhook, states.take([0]), env).shape[2:])
+    pos = map_position(targets, env.world_size, shape)
+    fields: dict[str, GoalField] = {}
+    fits: dict[str, Any] = {}
+    for label, fit_on, on_target in (
+        ("goal_field", without_cheese(fit_states), False),
+        ("cheese_moved+goal_field", fit_states, True),
+    ):
+        field, info = fit_goal_field(
+            net,
+            fhook,
+            fit_on,
+            env,
+            rng,
+            size=cfg.field_size,
+            steps=cfg.field_steps,
+            cheese_on_target=on_target,
+        )
+        field.scale = cfg.field_scale
+        fields[label] = field
+        fits[label] = {**info, "fit_levels": [first, first + cfg.field_mazes]}
+    cv = cheese_vector(net, hook, states, env)  # [K, ...], one per (maze, target) row
+
+    def with_field(label: str, minus_cheese_vector: bool = False) -> Any:
+        f = fields[label]
+
+        def patches(idx: np.ndarray) -> Any:
+            out: dict[str, Any] = {f.hook: [f.patch(pos[idx])]}
+            if minus_cheese_vector:
+                out.setdefault(hook, []).append(add_vector(cv[torch.as_tensor(idx)], -1.0))
+            return out
+
+        return patched_act_fn(net, patches)
+
+    interventions["cheese_removed"] = (removed, patched_act_fn(net, lambda idx: {}))
+    interventions["goal_field"] = (states, with_field("goal_field"))
+    interventions["goal_field-cheese_vector"] = (states, with_field("goal_field", True))
+    interventions["cheese_removed+goal_field"] = (removed, with_field("goal_field"))
+    interventions["cheese_moved+goal_field"] = (moved, with_field("cheese_moved+goal_field"))
+    buf = io.BytesIO()
+    arrays: dict[str, Any] = {k: f.kernel.cpu().numpy() for k, f in fields.items()}
+    np.savez(buf, **arrays)
+    plot_kernel(arrays["goal_field"], out / "goal_field.png", f"goal field at {fhook}")
+    atomic_write_bytes(out / "goal_fields.npz", buf.getvalue())
+    return fits

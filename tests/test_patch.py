@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import ROOT
 
@@ -56,9 +57,18 @@ def test_analyses_run_on_the_impala_network(impala_run, analysis, tmp_path):
 
 
 def test_retarget_on_the_shipped_policy_reports_every_intervention(tmp_path):
-    report, out = run_analysis(PatchConfig(analysis="retarget", mazes=4, out=str(tmp_path)))
+    report, out = run_analysis(
+        PatchConfig(analysis="retarget", mazes=4, field_mazes=3, field_steps=20, out=str(tmp_path))
+    )
     inter = report["retarget"]["interventions"]
-    assert {"none", "cheese_moved", "channels"} <= set(inter)
+    assert {"none", "cheese_moved", "channels", "goal_field", "cheese_moved+goal_field"} <= set(
+        inter
+    )
+    fits = report["retarget"]["goal_fields"]
+    assert fits["goal_field"]["hook"] == "embedder.relu1_out"
+    assert fits["goal_field"]["loss_end"] < fits["goal_field"]["loss_start"]
+    kernels = np.load(out / "goal_fields.npz")
+    assert kernels["goal_field"].shape == (16, 13, 13)
     for r in inter.values():
         assert 0 <= r["success"]["p"] <= 1 and 0 < r["path_probability"] <= 1
         assert (
@@ -94,3 +104,16 @@ def test_patch_cli_positional_analysis_and_errors(tmp_path):
     assert bad.returncode == 2 and "did you mean" in bad.stderr
     bad = patch_cli("retarget", "channels=[99]", "mazes=2")
     assert bad.returncode == 2 and "out of range" in bad.stderr
+
+
+@pytest.mark.slow
+def test_goal_field_retargets_the_shipped_policy_far_from_the_top_right(tmp_path):
+    """The README's retargeting figures, at a smaller scale: a learned goal field steers the
+    shipped policy better than moving the real cheese, most of all far from the top-right."""
+    report, _ = run_analysis(PatchConfig(analysis="retarget", mazes=40, out=str(tmp_path)))
+    inter = report["retarget"]["interventions"]
+    none, moved = inter["none"], inter["cheese_moved"]
+    field, both = inter["goal_field"], inter["cheese_moved+goal_field"]
+    assert field["success"]["p"] > 1.5 * none["success"]["p"]
+    assert field["success_far_from_top_right"]["p"] > moved["success_far_from_top_right"]["p"]
+    assert both["success"]["p"] > max(moved["success"]["p"], field["success"]["p"])

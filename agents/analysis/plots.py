@@ -154,8 +154,12 @@ def plot_vector_fields(
 def plot_heatmaps(maps: dict[str, np.ndarray], path: Path, title: str) -> None:
     """One heatmap per label (``[W, W]``, NaN where undefined), shared 0..1 colour scale."""
     plt = _figure()
-    fig, axes = plt.subplots(1, len(maps), figsize=(3.2 * len(maps), 3.4))
-    axes = np.atleast_1d(axes)
+    cols = min(len(maps), 5)
+    rows = -(-len(maps) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows + 0.4), squeeze=False)
+    axes = axes.ravel()
+    for ax in axes[len(maps) :]:
+        ax.axis("off")
     im = None
     for ax, (label, m) in zip(axes, maps.items()):
         im = ax.imshow(m, vmin=0, vmax=1, cmap="viridis")
@@ -179,4 +183,25 @@ def plot_channel_maps(state: Any, maps: dict[str, np.ndarray], path: Path) -> No
         ax.set_title(label, fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
+    _save(fig, path)
+
+
+def plot_kernel(kernel: np.ndarray, path: Path, title: str) -> None:
+    """Each channel of a ``[C, k, k]`` pattern (e.g. a goal field), shared diverging scale;
+    the centre cell is where the target sits."""
+    plt = _figure()
+    c = kernel.shape[0]
+    cols = min(c, 8)
+    rows = -(-c // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.7 * rows + 0.5), squeeze=False)
+    lim = float(np.abs(kernel).max()) + 1e-9
+    for k, ax in enumerate(axes.ravel()):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if k >= c:
+            ax.axis("off")
+            continue
+        ax.imshow(kernel[k], cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax.set_title(f"ch {k}", fontsize=7)
+    fig.suptitle(f"{title} (red +, blue -, max |value| {lim:.2f})", fontsize=9)
     _save(fig, path)

@@ -389,6 +389,19 @@ def retarget_interventions(
     return out
 
 
+DISTANCE_BINS = ((1, 2), (3, 4), (5, 8), (9, 12), (13, 10**6))
+
+
+def _by_distance(hit: np.ndarray, shortest: np.ndarray) -> dict[str, Any]:
+    """Success by the target's shortest-path distance from the start."""
+    out = {}
+    for lo, hi in DISTANCE_BINS:
+        m = (shortest >= lo) & (shortest <= hi)
+        if m.any():
+            out[f"{lo}-{hi}" if hi < 10**6 else f"{lo}+"] = rate(hit[m])
+    return out
+
+
 def retarget(
     interventions: dict[str, tuple[BatchState, ActFn]],
     targets: np.ndarray,
@@ -428,6 +441,7 @@ def retarget(
             "path_probability": float(npp.mean()),
             "path_probability_near": float(npp[near].mean()) if near.any() else None,
             "path_probability_far": float(npp[~near].mean()) if (~near).any() else None,
+            "success_by_distance": _by_distance(hit, shortest),
             "_reached": hit,
         }
     return result
