@@ -56,6 +56,23 @@ def test_analyses_run_on_the_impala_network(impala_run, analysis, tmp_path):
         assert report["hooks"]["embedder.block2.res1.resadd_out"] == [32, 16, 16]
 
 
+def test_retarget_runs_on_the_impala_network(impala_run, tmp_path):
+    report, out = run_analysis(
+        PatchConfig(
+            analysis="retarget",
+            run=str(impala_run),
+            mazes=1,
+            field_mazes=1,
+            field_steps=1,
+            out=str(tmp_path),
+        )
+    )
+    fits = report["retarget"]["goal_fields"]
+    assert fits["goal_field"]["hook"] == "embedder.block1.res1.resadd_out"
+    assert np.load(out / "goal_fields.npz")["goal_field"].shape == (16, 13, 13)
+    assert len(report["retarget"]["interventions"]) == 9
+
+
 def test_retarget_on_the_shipped_policy_reports_every_intervention(tmp_path):
     report, out = run_analysis(
         PatchConfig(analysis="retarget", mazes=4, field_mazes=3, field_steps=20, out=str(tmp_path))

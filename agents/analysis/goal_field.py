@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from agents.analysis.hooks import HookError, PatchFn, check_names, hooks
@@ -44,12 +43,16 @@ class GoalField:
 
     def field(self, positions: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
         """``positions [B, 2]`` (activation-map rows, cols) -> ``[B, C, h, w]`` pattern."""
-        b = positions.shape[0]
-        onehot = torch.zeros(b, 1, *shape, device=self.kernel.device, dtype=self.kernel.dtype)
-        onehot[torch.arange(b), 0, positions[:, 0], positions[:, 1]] = 1.0
-        k = self.kernel.shape[-1]
-        # transposed conv stamps the kernel, centred, at every one-hot position
-        return self.scale * F.conv_transpose2d(onehot, self.kernel[None], padding=k // 2)
+        half = self.kernel.shape[-1] // 2
+        dev = self.kernel.device
+        pos = positions.to(dev)
+        # kernel cell that lands on each map row / column, per batch element: [B, h], [B, w]
+        kr = torch.arange(shape[0], device=dev)[None, :] - pos[:, :1] + half
+        kc = torch.arange(shape[1], device=dev)[None, :] - pos[:, 1:] + half
+        size = 2 * half + 1
+        inside = ((kr >= 0) & (kr < size))[:, :, None] & ((kc >= 0) & (kc < size))[:, None, :]
+        cells = self.kernel[:, kr.clamp(0, size - 1)[:, :, None], kc.clamp(0, size - 1)[:, None, :]]
+        return self.scale * (cells.transpose(0, 1) * inside[:, None].to(self.kernel.dtype))
 
     def patch(self, positions: np.ndarray | torch.Tensor) -> PatchFn:
         """A patch adding the field at ``positions [B, 2]`` (or one ``[2]`` for the batch)."""
