@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,12 @@ import numpy as np
 import torch
 
 from agents.analysis.divergence import maze_facts
-from agents.analysis.goal_field import GoalField, default_field_hook, fit_goal_field
+from agents.analysis.goal_field import (
+    GoalField,
+    default_field_hook,
+    fit_goal_field,
+    save_goal_fields,
+)
 from agents.analysis.hooks import HookError, check_names, hook_shapes
 from agents.analysis.patches import add_vector
 from agents.analysis.plots import (
@@ -445,9 +449,8 @@ def _add_goal_fields(
     interventions["goal_field-cheese_vector"] = (states, with_field("goal_field", True))
     interventions["cheese_removed+goal_field"] = (removed, with_field("goal_field"))
     interventions["cheese_moved+goal_field"] = (moved, with_field("cheese_moved+goal_field"))
-    buf = io.BytesIO()
-    arrays: dict[str, Any] = {k: f.kernel.cpu().numpy() for k, f in fields.items()}
-    np.savez(buf, **arrays)
-    plot_kernel(arrays["goal_field"], out / "goal_field.png", f"goal field at {fhook}")
-    atomic_write_bytes(out / "goal_fields.npz", buf.getvalue())
+    save_goal_fields(out / "goal_fields.npz", fields)
+    plot_kernel(
+        fields["goal_field"].kernel.cpu().numpy(), out / "goal_field.png", f"goal field at {fhook}"
+    )
     return fits

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from mazegen.batch import Autoreset
 from mazegen.queries import open_squares
 from mazegen.state import BatchState, MazeState, MazeStateError
 from mazegen.viewer import DisplayUnavailableError
+
+if TYPE_CHECKING:
+    from agents.analysis.goal_field import GoalField
 
 MAZE_PX = 480  # the maze is drawn about this many pixels wide
 HUD_WIDTH = 300
@@ -439,17 +442,22 @@ def record(
 
 
 def patch_factories(
-    net: Any, config: MazeConfig, hook: str | None = None, mazes: int = 100
+    net: Any,
+    config: MazeConfig,
+    hook: str | None = None,
+    mazes: int = 100,
+    goal_field: GoalField | None = None,
 ) -> dict[str, Callable[[MazeState, tuple[int, int] | None], ActFn]]:
     """The viewer's patch toggles, built on the patching library.
 
     - ``cheese_vector``: subtract the current maze's cheese vector (taken at its start).
     - ``retarget``: the top cheese-tracking channel set to twice its largest activation at
-      the clicked target square.
+      the clicked target square; with ``goal_field``, that field centred on the target.
     """
 
     from agents.analysis.patches import add_vector, set_channels
     from agents.analysis.steering import (
+        activations,
         cheese_vector,
         default_hook,
         find_cheese_channels,
@@ -470,6 +478,11 @@ def patch_factories(
     def retarget(state: MazeState, target: tuple[int, int] | None) -> ActFn:
         if target is None:
             return patched_act_fn(net, lambda idx: {})
+        if goal_field is not None:
+            gf = goal_field
+            shape = activations(net, gf.hook, BatchState.stack([state]), config).shape[2:]
+            fpos = map_position(np.array([target]), config.world_size, tuple(shape))
+            return patched_act_fn(net, lambda idx: {gf.hook: gf.patch(fpos)})
         if not found:
             res = find_cheese_channels(
                 net,

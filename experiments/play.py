@@ -31,6 +31,8 @@ class PlayConfig:
         fps: Frames per second of the recorded video.
         save_dir: Where the ``s`` key saves states and screenshots.
         seed: Seed of the sampled actions.
+        goal_field: A ``goal_fields.npz`` from ``experiments.patch retarget``: the ``t`` key
+            then steers with that learned field instead of the cheese channel.
     """
 
     run: str | None = None
@@ -41,6 +43,7 @@ class PlayConfig:
     fps: int = 8
     save_dir: str = "outputs/play"
     seed: int = 0
+    goal_field: str | None = None
 
 
 ConfigStore.instance().store(name="play_schema", node=PlayConfig)
@@ -67,12 +70,22 @@ def run(config: PlayConfig) -> None:
         raise ConfigError("episodes and fps must be >= 1")
     policy = load_policy(config.run)
     net = maze_net(policy.model)
+    field = None
+    if config.goal_field is not None:
+        from agents.analysis.goal_field import load_goal_field
+        from agents.analysis.hooks import HookError, check_names
+
+        try:
+            field = load_goal_field(config.goal_field)
+            check_names(net, [field.hook])
+        except HookError as e:
+            raise ConfigError(f"goal_field: {e}") from None
     act = None if config.mode == "human" else net_act_fn(net)
     session = PlaySession(
         policy.config.env,
         act,
         seed=config.seed,
-        patch_factory=patch_factories(net, policy.config.env),
+        patch_factory=patch_factories(net, policy.config.env, goal_field=field),
     )
     if config.distribution != session.distribution:
         session.toggle_distribution()

@@ -103,3 +103,21 @@ def test_goal_field_errors_are_one_line():
     patch = {"embedder.relu1_out": bad.patch(np.array([1, 1]))}
     with pytest.raises(HookError, match="does not fit"), hooks(net, patches=patch):
         net(obs)
+
+
+def test_goal_fields_round_trip_and_bad_files_give_one_line_errors(tmp_path):
+    from agents.analysis.goal_field import load_goal_field, save_goal_fields
+
+    kernel = torch.randn(4, 5, 5)
+    path = tmp_path / "fields.npz"
+    save_goal_fields(path, {"goal_field": GoalField("embedder.relu1_out", kernel)})
+    back = load_goal_field(path)
+    assert back.hook == "embedder.relu1_out" and torch.equal(back.kernel, kernel)
+    with pytest.raises(HookError, match="no goal-field file"):
+        load_goal_field(tmp_path / "missing.npz")
+    with pytest.raises(HookError, match="holds no goal field 'other'"):
+        load_goal_field(path, "other")
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(HookError, match="not a readable goal-field file"):
+        load_goal_field(bad)

@@ -93,9 +93,11 @@ def test_retarget_on_the_shipped_policy_reports_every_intervention(tmp_path):
             == r["success"]["n"]
             == report["retarget"]["targets"]
         )
+        by_dist = r["success_by_distance"]
+        assert sum(b["n"] for b in by_dist.values()) == r["success"]["n"]
     # the real cheese on the target is followed at least as often as no intervention
     assert inter["cheese_moved"]["success"]["p"] >= inter["none"]["success"]["p"] - 0.05
-    assert (out / "retarget_heatmaps.png").is_file()
+    assert (out / "retarget_heatmaps.png").is_file() and (out / "goal_field.png").is_file()
 
 
 def patch_cli(*args):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 pygame = pytest.importorskip("pygame")
 
 from agents.play import (  # noqa: E402
@@ -214,3 +214,29 @@ def test_patch_toggles_with_the_shipped_policy(tmp_path):
     assert np.abs(patched - plain).max() > 0.05  # the patch changes the policy somewhere
     drive(s, [key(pygame.K_c)], tmp_path=tmp_path)
     assert s.patch == "cheese_vector"
+
+
+def test_retarget_key_steers_with_a_goal_field(tmp_path):
+    from agents import load_pretrained
+    from agents.analysis.goal_field import GoalField
+    from agents.play import patch_factories
+    from agents.rollout import net_act_fn
+    from agents.sb3 import maze_net
+
+    policy = load_pretrained()
+    net = maze_net(policy.model)
+    kernel = torch.zeros(16, 3, 3)
+    kernel[:, 1, 1] = 5.0
+    factories = patch_factories(
+        net, policy.config.env, goal_field=GoalField("embedder.relu1_out", kernel)
+    )
+    s = PlaySession(policy.config.env, net_act_fn(net), patch_factory=factories)
+    drive(s, [key(pygame.K_SPACE)], [key(pygame.K_t)], tmp_path=tmp_path)
+    target = next(sq for sq in open_squares(s.state.walls) if sq != s.state.mouse)
+    drive(s, [click(target)], tmp_path=tmp_path)
+    _, patched = s.field_probs()
+    s.patch = None
+    _, plain = s.field_probs()
+    assert np.abs(patched - plain).max() > 0.05
+    out = play_cli("mode=record", "goal_field=/nonexistent/goal_fields.npz")
+    assert out.returncode == 2 and "no goal-field file" in out.stderr

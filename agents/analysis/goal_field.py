@@ -12,7 +12,10 @@ a discovered circuit.
 
 from __future__ import annotations
 
+import io
+import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +24,7 @@ from torch import nn
 
 from agents.analysis.hooks import HookError, PatchFn, check_names, hooks
 from agents.analysis.steering import activations, map_position, observations
+from agents.runs import atomic_write_bytes
 from mazegen import MazeConfig
 from mazegen.actions import ACTION_DIRECTIONS
 from mazegen.queries import open_squares, optimal_moves, shortest_path
@@ -228,3 +232,35 @@ def default_field_hook(net: nn.Module) -> str:
         if name in names:
             return name
     raise HookError("no default goal-field layer in this network; set field_hook")
+
+
+def save_goal_fields(path: Path, fields: dict[str, GoalField]) -> None:
+    """Writes fields to one ``.npz`` (atomically): ``<label>`` kernel, ``<label>__hook``."""
+    arrays: dict[str, Any] = {}
+    for label, f in fields.items():
+        arrays[label] = f.kernel.detach().cpu().numpy()
+        arrays[f"{label}__hook"] = np.array(f.hook)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_goal_field(path: str | Path, label: str = "goal_field") -> GoalField:
+    """Reads one field written by `save_goal_fields` (e.g. ``goal_fields.npz`` of a
+    ``retarget`` report); raises `HookError` with one line if the file does not hold it."""
+    p = Path(path)
+    if not p.is_file():
+        raise HookError(f"no goal-field file at {p}; run `python -m experiments.patch retarget`")
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            kernel, hook = data[label], str(data[f"{label}__hook"])
+    except KeyError:
+        raise HookError(f"{p} holds no goal field {label!r}") from None
+    except (OSError, ValueError, zipfile.BadZipFile):
+        raise HookError(
+            f"{p} is not a readable goal-field file: give the goal_fields.npz that "
+            "`python -m experiments.patch retarget` writes"
+        ) from None
+    if kernel.ndim != 3 or kernel.shape[1] != kernel.shape[2] or kernel.shape[1] % 2 == 0:
+        raise HookError(f"{p}: goal field {label!r} has shape {kernel.shape}, not [C, k, k], k odd")
+    return GoalField(hook, torch.as_tensor(kernel, dtype=torch.float32))
