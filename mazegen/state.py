@@ -309,6 +309,19 @@ class BatchState:
             level=self.level[idx],
         )
 
+    def placed(
+        self, mouse: np.ndarray | None = None, cheese: np.ndarray | None = None
+    ) -> BatchState:
+        """The same mazes with the mouse and/or cheese (``[N, 2]``; -1 rows: no cheese) on
+        other squares (not checked again: for probing a policy)."""
+        return BatchState(
+            walls=self.walls,
+            mouse=self.mouse if mouse is None else np.asarray(mouse, dtype=np.int64),
+            cheese=self.cheese if cheese is None else np.asarray(cheese, dtype=np.int64),
+            inner_size=self.inner_size,
+            level=self.level,
+        )
+
     @staticmethod
     def mouse_on(state: MazeState, squares: list[Square]) -> BatchState:
         """Copies of ``state`` with the mouse on each of ``squares`` (open squares, not checked

@@ -104,3 +104,16 @@ def test_malformed_state_files_raise_one_line_errors(tmp_path):
     )
     with pytest.raises(MazeStateError, match="maze 0: mouse"):
         load_states(tmp_path / "onwall.npz")
+
+
+def test_batch_take_and_placed_move_only_what_they_are_given():
+    batch = generate_levels(range(4), MazeConfig(world_size=9, min_size=5, max_size=9))
+    sub = batch.take([2, 0, 2])
+    assert sub.level.tolist() == [2, 0, 2] and np.array_equal(sub.walls[1], batch.walls[0])
+    squares = np.array([open_squares(sub.walls[i])[1] for i in range(3)])
+    moved = sub.placed(cheese=squares)
+    assert np.array_equal(moved.cheese, squares) and np.array_equal(moved.mouse, sub.mouse)
+    assert np.array_equal(moved.walls, sub.walls) and np.array_equal(moved.level, sub.level)
+    both = sub.placed(mouse=squares, cheese=np.full((3, 2), -1))
+    assert np.array_equal(both.mouse, squares) and not both.has_cheese.any()
+    assert np.array_equal(sub.cheese, batch.cheese[[2, 0, 2]])  # the source is unchanged

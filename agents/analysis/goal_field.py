@@ -201,14 +201,7 @@ def _loss(
     shape: tuple[int, int],
     device: torch.device,
 ) -> tuple[torch.Tensor, float]:
-    m = data.maze[pick]
-    batch = BatchState(
-        walls=states.walls[m],
-        mouse=data.mouse[pick],
-        cheese=data.cheese[pick],
-        inner_size=states.inner_size[m],
-        level=states.level[m],
-    )
+    batch = states.take(data.maze[pick]).placed(mouse=data.mouse[pick], cheese=data.cheese[pick])
     obs = torch.as_tensor(observations(batch, config), device=device)
     pos = torch.as_tensor(map_position(data.target[pick], config.world_size, shape), device=device)
     field = GoalField(hook, kernel).field(pos, shape)

@@ -313,14 +313,7 @@ def path_probability(
     out = np.ones(states.num)
     if not rows:
         return out
-    sub = states.take(np.array(rows))
-    batch = BatchState(
-        walls=sub.walls,
-        mouse=np.array(at, dtype=np.int64),
-        cheese=sub.cheese,
-        inner_size=sub.inner_size,
-        level=sub.level,
-    )
+    batch = states.take(np.array(rows)).placed(mouse=np.array(at, dtype=np.int64))
     rows_a = np.array(rows)
     logp = np.zeros(states.num)
     count = np.zeros(states.num)
@@ -356,20 +349,8 @@ def retarget_interventions(
     - ``cheese_vector_xN``: the activation difference of moving the cheese to the target
       (at ``hook``), added ``amplify`` times — a stronger, fully spatial "virtual cheese".
     """
-    states = BatchState(
-        walls=base.walls[maze_idx],
-        mouse=base.mouse[maze_idx],
-        cheese=base.cheese[maze_idx],
-        inner_size=base.inner_size[maze_idx],
-        level=base.level[maze_idx],
-    )
-    moved = BatchState(
-        walls=states.walls,
-        mouse=states.mouse,
-        cheese=targets.copy(),
-        inner_size=states.inner_size,
-        level=states.level,
-    )
+    states = base.take(maze_idx)
+    moved = states.placed(cheese=targets.copy())
     shape = tuple(activations(net, hook, states.take([0]), config).shape[1:])
     pos = map_position(targets, config.world_size, shape)
     plain = patched_act_fn(net, lambda idx: {})
