@@ -437,10 +437,10 @@ def _add_goal_fields(
         f = fields[label]
 
         def patches(idx: np.ndarray) -> Any:
-            out: dict[str, Any] = {f.hook: [f.patch(pos[idx])]}
+            chosen: dict[str, Any] = {f.hook: [f.patch(pos[idx])]}
             if minus_cheese_vector:
-                out.setdefault(hook, []).append(add_vector(cv[torch.as_tensor(idx)], -1.0))
-            return out
+                chosen.setdefault(hook, []).append(add_vector(cv[torch.as_tensor(idx)], -1.0))
+            return chosen
 
         return patched_act_fn(net, patches)
 
