@@ -25,16 +25,20 @@ TINY = [
 ]
 
 
-def train_cli(*args, check=True, timeout=240):
-    env = dict(os.environ, HYDRA_FULL_ERROR="0")
-    out = subprocess.run(
-        [sys.executable, "-m", "experiments.train", *args],
+def run_cli(module, *args, env=None, timeout=300):
+    """Runs ``python -m experiments.<module> args...`` from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", f"experiments.{module}", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
         env=env,
     )
+
+
+def train_cli(*args, check=True, timeout=240):
+    out = run_cli("train", *args, env=dict(os.environ, HYDRA_FULL_ERROR="0"), timeout=timeout)
     if check and out.returncode != 0:
         raise AssertionError(f"train failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
     return out

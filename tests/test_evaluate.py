@@ -1,10 +1,8 @@
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import run_cli
 
 pytest.importorskip("torch")
 
@@ -113,13 +111,7 @@ def test_wilson_interval():
 
 
 def evaluate_cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "experiments.evaluate", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_cli("evaluate", *args)
 
 
 def test_evaluate_cli_writes_report(tiny_run, tmp_path):

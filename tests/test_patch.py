@@ -1,10 +1,8 @@
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run_cli
 
 pytest.importorskip("torch")
 
@@ -101,13 +99,7 @@ def test_retarget_on_the_shipped_policy_reports_every_intervention(tmp_path):
 
 
 def patch_cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "experiments.patch", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_cli("patch", *args)
 
 
 def test_patch_cli_positional_analysis_and_errors(tmp_path):

@@ -1,10 +1,8 @@
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run_cli
 
 torch = pytest.importorskip("torch")
 pygame = pytest.importorskip("pygame")
@@ -160,14 +158,7 @@ def play_cli(*args):
     env = dict(os.environ)
     env.pop("DISPLAY", None)
     env.pop("SDL_VIDEODRIVER", None)
-    return subprocess.run(
-        [sys.executable, "-m", "experiments.play", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    return run_cli("play", *args, env=env)
 
 
 def test_play_cli_record_and_errors(tmp_path):
