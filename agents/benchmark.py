@@ -94,8 +94,8 @@ def hook_overhead(
 def evaluation_seconds(episodes: int = 1000) -> dict[str, float]:
     """Wall time of the full divergence evaluation of the shipped policy."""
     from agents.analysis.divergence import evaluate_divergence
+    from agents.loading import load_pretrained
     from agents.rollout import net_act_fn
-    from agents.runs import load_pretrained
     from agents.sb3 import maze_net
 
     policy = load_pretrained()

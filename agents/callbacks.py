@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,12 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Image
 
 from agents.analysis.metrics import scalar_view, summarize
+from agents.checkpoint import save_checkpoint
 from agents.config import TrainConfig
+from agents.curriculum import CurriculumConfig, stage_config
 from agents.rollout import Episodes, net_act_fn, rollout
-from agents.runs import atomic_write_bytes, checkpoint_path, checkpoints, save_model
-from agents.sb3 import maze_net
+from agents.runs import checkpoint_path, checkpoints
+from agents.sb3 import MazeVecEnv, maze_net, unwrap
 from mazegen import MazeConfig, generate_levels, render_frame
 from mazegen.state import BatchState
 
@@ -108,11 +111,18 @@ class CheckpointCallback(BaseCallback):
     """Writes ``checkpoints/step_<N>.zip`` atomically every ``every`` steps; keeps the last
     ``keep``."""
 
-    def __init__(self, run: Path, every: int, keep: int = 3) -> None:
+    def __init__(
+        self,
+        run: Path,
+        every: int,
+        keep: int = 3,
+        state: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__()
         self.run = run
         self.every = every
         self.keep = keep
+        self.state = state  # extra trainer state (the curriculum stage) saved beside each one
         self._next = 0
 
     def _on_training_start(self) -> None:
@@ -125,17 +135,87 @@ class CheckpointCallback(BaseCallback):
         return True
 
     def save(self) -> Path:
+        """Writes ``checkpoints/step_<N>.zip`` (weights, optimizer, trainer state); prunes."""
         path = checkpoint_path(self.run, self.num_timesteps)
-        save_model(self.model, path)
+        trainer = self.state() if self.state is not None else {}
         vecnorm = self.model.get_vec_normalize_env()
         if vecnorm is not None:
-            import pickle
-
-            atomic_write_bytes(path.with_suffix(".vecnorm.pkl"), pickle.dumps(vecnorm))
+            rms = vecnorm.ret_rms
+            trainer["reward_norm"] = {
+                "mean": float(rms.mean),
+                "var": float(rms.var),
+                "count": float(rms.count),
+            }
+        save_checkpoint(
+            path,
+            self.model.policy,
+            self.model.policy.optimizer,
+            self.num_timesteps,
+            self.model._n_updates,
+            trainer,
+        )
         for _, old in checkpoints(self.run)[: -self.keep]:
             old.unlink(missing_ok=True)
-            old.with_suffix(".vecnorm.pkl").unlink(missing_ok=True)
         return path
 
 
-__all__ = ["CheckpointCallback", "EvalCallback", "HeldOut", "path_image"]
+class CurriculumCallback(BaseCallback):
+    """Advances the size schedule at the end of rollouts; logs ``curriculum/*``.
+
+    Args:
+        cur: The schedule.
+        env: The target distribution.
+        stage: The stage to start in (a resumed run continues where it was).
+    """
+
+    def __init__(self, cur: CurriculumConfig, env: MazeConfig, stage: int = 0) -> None:
+        super().__init__()
+        self.cur = cur
+        self.target = env
+        self.stage = stage
+        self._stage_start = 0
+        self._seen = (0, 0)  # env counters (finished, succeeded) at the last estimate
+        self.last_success = float("nan")
+
+    @property
+    def done(self) -> bool:
+        return self.stage >= len(self.cur.max_sizes)
+
+    def _maze_env(self) -> MazeVecEnv:
+        env = self.model.get_env()
+        assert env is not None, "the curriculum needs the model's training env"
+        return unwrap(env)
+
+    def _on_training_start(self) -> None:
+        env = self._maze_env()
+        env.core.set_distribution(stage_config(self.cur, self.target, self.stage))
+        self._stage_start = self.num_timesteps
+        self._seen = (env.finished, env.succeeded)
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        env = self._maze_env()
+        self.logger.record(
+            "curriculum/max_size", stage_config(self.cur, self.target, self.stage).max_size
+        )
+        if self.done:
+            return
+        finished = env.finished - self._seen[0]
+        timed_out = (
+            self.cur.max_stage_steps > 0
+            and self.num_timesteps - self._stage_start >= self.cur.max_stage_steps
+        )
+        if finished < self.cur.min_episodes and not timed_out:
+            return
+        self.last_success = (env.succeeded - self._seen[1]) / max(finished, 1)
+        self._seen = (env.finished, env.succeeded)
+        self.logger.record("curriculum/stage_success", self.last_success)
+        if self.last_success >= self.cur.advance_at or timed_out:
+            self.stage += 1
+            self._stage_start = self.num_timesteps
+            env.core.set_distribution(stage_config(self.cur, self.target, self.stage))
+
+
+__all__ = ["CheckpointCallback", "CurriculumCallback", "EvalCallback", "HeldOut", "path_image"]

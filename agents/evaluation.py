@@ -18,8 +18,9 @@ from agents.analysis.plots import (
     plot_regression,
 )
 from agents.config import ConfigError
+from agents.loading import load_policy
 from agents.rollout import net_act_fn
-from agents.runs import MODEL, RunError, atomic_write_json, checkpoints, load_policy
+from agents.runs import MODEL, RunError, atomic_write_json, checkpoints
 from agents.sb3 import maze_net
 
 EVAL_DIR = "eval"

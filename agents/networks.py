@@ -8,7 +8,7 @@ Both networks map an observation ``[B, C, H, W]`` (uint8 values as float) to 256
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -24,12 +24,17 @@ class NetworkConfig:
         channels: Channels of each conv of the small network.
         scale: IMPALA width scale s (channels 16s, 32s, 32s; the analysed models use s = 4).
         fc: Width of the final fully connected layer.
+        pool: IMPALA only: whether each of the three blocks halves the resolution (max-pool
+            3/2). ``[true, false, true]`` keeps block 2 at block 1's resolution, so on a 25 x 25
+            grid block 2 is a 13 x 13 map of the maze (one position per maze cell), as the
+            2023 agent's block 2 is 16 x 16 on its 64 x 64 image.
     """
 
     kind: str = "small"
     channels: int = 32
     scale: int = 1
     fc: int = 256
+    pool: list[bool] = field(default_factory=lambda: [True, True, True])
 
 
 class Add(nn.Module):
@@ -71,12 +76,16 @@ class ResidualBlock(nn.Module):
 
 
 class ImpalaBlock(nn.Module):
-    """conv 3x3 -> max-pool 3/2 -> two residual blocks. Hooks: conv, maxpool_out, res1, res2."""
+    """conv 3x3 -> max-pool 3/2 -> two residual blocks. Hooks: conv, maxpool_out, res1, res2.
 
-    def __init__(self, in_channels: int, channels: int) -> None:
+    With ``pool=False`` the max-pool keeps the resolution (3x3, stride 1), so the block keeps
+    its hook names and receptive-field growth but not the downsampling.
+    """
+
+    def __init__(self, in_channels: int, channels: int, pool: bool = True) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, channels, 3, padding=1)
-        self.maxpool_out = nn.MaxPool2d(3, stride=2, padding=1)
+        self.maxpool_out = nn.MaxPool2d(3, stride=2 if pool else 1, padding=1)
         self.res1 = ResidualBlock(channels)
         self.res2 = ResidualBlock(channels)
 
@@ -88,19 +97,27 @@ class ImpalaEmbedder(nn.Module):
     """IMPALA CNN: three `ImpalaBlock` (16s, 32s, 32s channels), relu, flatten, fc, relu."""
 
     def __init__(
-        self, in_shape: tuple[int, int, int], high: float, scale: int = 1, fc: int = 256
+        self,
+        in_shape: tuple[int, int, int],
+        high: float,
+        scale: int = 1,
+        fc: int = 256,
+        pool: tuple[bool, bool, bool] | list[bool] = (True, True, True),
     ) -> None:
         super().__init__()
         c, h, w = in_shape
         widths = (16 * scale, 32 * scale, 32 * scale)
+        if len(pool) != 3:
+            raise ValueError(f"pool needs one flag per IMPALA block (3), got {list(pool)}")
         self.scale_in = Scale(high)
-        self.block1 = ImpalaBlock(c, widths[0])
-        self.block2 = ImpalaBlock(widths[0], widths[1])
-        self.block3 = ImpalaBlock(widths[1], widths[2])
+        self.block1 = ImpalaBlock(c, widths[0], bool(pool[0]))
+        self.block2 = ImpalaBlock(widths[0], widths[1], bool(pool[1]))
+        self.block3 = ImpalaBlock(widths[1], widths[2], bool(pool[2]))
         self.relu3_out = nn.ReLU()
         self.flatten = nn.Flatten()
-        for _ in range(3):
-            h, w = (h + 1) // 2, (w + 1) // 2
+        for halve in pool:
+            if halve:
+                h, w = (h + 1) // 2, (w + 1) // 2
         self.fc = nn.Linear(widths[2] * h * w, fc)
         self.relufc_out = nn.ReLU()
 
@@ -136,10 +153,23 @@ class SmallEmbedder(nn.Module):
         return self.relufc_out(self.fc(self.flatten(x)))
 
 
+def reset_to_torch_init(module: nn.Module) -> None:
+    """Re-initializes every conv and linear layer of ``module`` with PyTorch's default init.
+
+    stable-baselines3 re-initializes a features extractor orthogonally with gain sqrt(2). On the
+    IMPALA CNN that compounds over its 12 residual convs: features come out with a std near 8
+    and the initial value estimate near 14 on rewards <= 1, and training collapses. PyTorch's
+    default (what the procgen IMPALA baselines use) keeps the residual stream small.
+    """
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            m.reset_parameters()
+
+
 def make_embedder(config: NetworkConfig, in_shape: tuple[int, int, int], high: float) -> nn.Module:
     """Builds the feature network named by ``config.kind``."""
     if config.kind == "impala":
-        return ImpalaEmbedder(in_shape, high, scale=config.scale, fc=config.fc)
+        return ImpalaEmbedder(in_shape, high, scale=config.scale, fc=config.fc, pool=config.pool)
     if config.kind == "small":
         return SmallEmbedder(in_shape, high, channels=config.channels, fc=config.fc)
     raise ValueError(f"network kind must be 'small' or 'impala', got {config.kind!r}")

@@ -45,11 +45,13 @@ from agents.analysis.steering import (
 )
 from agents.config import ConfigError
 from agents.evaluation import _clean
+from agents.loading import load_policy
 from agents.rollout import policy_at_squares
-from agents.runs import atomic_write_bytes, atomic_write_json, load_policy
+from agents.runs import atomic_write_json
 from agents.sb3 import maze_net
 from mazegen import generate_levels
 from mazegen.actions import ACTION_DIRECTIONS, direction_probs
+from mazegen.files import atomic_write_bytes
 from mazegen.queries import open_squares
 
 ANALYSES = (

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3 import PPO
+from stable_baselines3.common.policies import ActorCriticCnnPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.config import TrainConfig
-from agents.networks import MazeNet, NetworkConfig, make_embedder
+from agents.networks import MazeNet, NetworkConfig, make_embedder, reset_to_torch_init
 from mazegen import MazeBatch, MazeConfig
 from mazegen.batch import Autoreset
 
@@ -37,6 +39,8 @@ class MazeVecEnv(VecEnv):
         self._actions = np.zeros(num_envs, dtype=np.int64)
         self._returns = np.zeros(num_envs, dtype=np.float64)
         self._lengths = np.zeros(num_envs, dtype=np.int64)
+        self.finished = 0  # episodes finished since construction (read by the curriculum)
+        self.succeeded = 0
 
     def reset(self) -> np.ndarray:
         seed = self._seeds[0] if self._seeds[0] is not None else self._seed
@@ -57,6 +61,8 @@ class MazeVecEnv(VecEnv):
         dones = terminated | truncated
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         if "final_index" in info:
+            self.finished += int(dones.sum())
+            self.succeeded += int(terminated.sum())
             for j, i in enumerate(info["final_index"].tolist()):
                 infos[i] = {
                     "terminal_observation": info["final_obs"][j],
@@ -98,17 +104,43 @@ class MazeVecEnv(VecEnv):
 
 
 class MazeFeatures(BaseFeaturesExtractor):
-    """The maze network's embedder as an SB3 features extractor (input: raw uint8 obs)."""
+    """The maze network's embedder as an SB3 features extractor (input: raw uint8 obs).
 
-    def __init__(self, observation_space: gym.spaces.Box, network: dict[str, Any]) -> None:
+    With ``precision="bf16"`` the embedder runs under bfloat16 autocast with channels-last
+    tensors (about 3x faster on CPUs with AMX, and on GPUs); the heads and the losses stay in
+    float32. Analyses call the embedder directly (`maze_net`), so they always run in float32.
+    """
+
+    def __init__(
+        self, observation_space: gym.spaces.Box, network: dict[str, Any], precision: str = "fp32"
+    ) -> None:
         cfg = NetworkConfig(**network)
         super().__init__(observation_space, features_dim=cfg.fc)
         c, h, w = (int(x) for x in observation_space.shape)
         shape = (c, h, w)
         self.embedder = make_embedder(cfg, shape, float(observation_space.high.max()))
+        self.bf16 = precision == "bf16"
+        self._channels_last = False  # converted at the first forward: SB3's init needs NCHW
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        return self.embedder(observations)
+        if not self.bf16:
+            return self.embedder(observations)
+        if not self._channels_last:
+            self.embedder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            self._channels_last = True
+        x = observations.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            return self.embedder(x).float()
+
+
+def unwrap(env: VecEnv) -> MazeVecEnv:
+    """The `MazeVecEnv` under any SB3 wrappers (VecNormalize, monitors)."""
+    while not isinstance(env, MazeVecEnv):
+        inner = getattr(env, "venv", None)
+        if inner is None:
+            raise TypeError(f"{type(env).__name__} does not wrap a MazeVecEnv")
+        env = inner
+    return env
 
 
 def resolve_device(device: str) -> str:
@@ -117,10 +149,28 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def build_ppo(cfg: TrainConfig, env: VecEnv, tensorboard_log: str | None) -> PPO:
-    """A fresh PPO agent for ``cfg`` on ``env``."""
+def policy_kwargs(cfg: TrainConfig) -> dict[str, Any]:
+    """The SB3 policy's construction arguments: the maze network as features extractor."""
     from dataclasses import asdict
 
+    return dict(
+        features_extractor_class=MazeFeatures,
+        features_extractor_kwargs=dict(network=asdict(cfg.agent.network), precision=cfg.precision),
+        net_arch=dict(pi=[], vf=[]),
+        normalize_images=False,  # the network scales its own input (hookable, self-contained)
+        share_features_extractor=True,
+    )
+
+
+def spaces(cfg: TrainConfig) -> tuple[gym.spaces.Box, gym.spaces.Discrete]:
+    """The observation and action spaces of ``cfg.env``."""
+    probe = MazeBatch(1, cfg.env)
+    obs = gym.spaces.Box(0, probe.renderer.high, probe.renderer.shape, np.uint8)
+    return obs, gym.spaces.Discrete(probe.num_actions)
+
+
+def build_ppo(cfg: TrainConfig, env: VecEnv, tensorboard_log: str | None) -> PPO:
+    """A fresh PPO agent for ``cfg`` on ``env``."""
     ppo = cfg.agent.ppo
     lr: Any = ppo.learning_rate
     if ppo.anneal_lr:
@@ -129,14 +179,7 @@ def build_ppo(cfg: TrainConfig, env: VecEnv, tensorboard_log: str | None) -> PPO
         def lr(progress_remaining: float) -> float:
             return start * progress_remaining
 
-    policy_kwargs = dict(
-        features_extractor_class=MazeFeatures,
-        features_extractor_kwargs=dict(network=asdict(cfg.agent.network)),
-        net_arch=dict(pi=[], vf=[]),
-        normalize_images=False,  # the network scales its own input (hookable, self-contained)
-        share_features_extractor=True,
-    )
-    return PPO(
+    model = PPO(
         "CnnPolicy",
         env,
         learning_rate=lr,
@@ -149,15 +192,42 @@ def build_ppo(cfg: TrainConfig, env: VecEnv, tensorboard_log: str | None) -> PPO
         vf_coef=ppo.vf_coef,
         clip_range=ppo.clip_range,
         max_grad_norm=ppo.max_grad_norm,
-        policy_kwargs=policy_kwargs,
+        policy_kwargs=policy_kwargs(cfg),
         tensorboard_log=tensorboard_log,
         seed=cfg.seed,
         device=resolve_device(cfg.device),
         verbose=0,
     )
+    if cfg.agent.network.kind == "impala":
+        policy: Any = model.policy
+        reset_to_torch_init(policy.features_extractor.embedder)
+    return model
 
 
-def maze_net(model: PPO) -> MazeNet:
+@dataclass
+class PolicyModel:
+    """A trained policy without its trainer: the parts of an SB3 model that evaluation,
+    analysis and playback use (`PPO` has the same attributes)."""
+
+    policy: ActorCriticCnnPolicy
+    observation_space: gym.spaces.Box
+    action_space: gym.spaces.Discrete
+
+    @property
+    def device(self) -> torch.device:
+        return self.policy.device
+
+
+def build_policy(cfg: TrainConfig, device: str = "cpu") -> PolicyModel:
+    """The untrained policy of ``cfg``, built as `build_ppo` builds it (weights are loaded by
+    `agents.loading`)."""
+    obs, act = spaces(cfg)
+    lr = cfg.agent.ppo.learning_rate
+    policy = ActorCriticCnnPolicy(obs, act, lambda _: lr, **policy_kwargs(cfg))
+    return PolicyModel(policy.to(resolve_device(device)).eval(), obs, act)
+
+
+def maze_net(model: PPO | PolicyModel) -> MazeNet:
     """A `MazeNet` view of a trained SB3 policy, sharing its modules (hooks act on the agent)."""
     policy: Any = model.policy
     net = MazeNet(policy.features_extractor.embedder, policy.action_net, policy.value_net)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-import pickle
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,23 +12,31 @@ import numpy as np
 import torch
 
 from agents.analysis.metrics import summarize
-from agents.callbacks import CheckpointCallback, EvalCallback, HeldOut
+from agents.callbacks import CheckpointCallback, CurriculumCallback, EvalCallback, HeldOut
+from agents.checkpoint import (
+    Checkpoint,
+    checkpoint_bytes,
+    read_checkpoint,
+    read_legacy_vecnorm,
+)
 from agents.config import ConfigError, TrainConfig
+from agents.events import truncate_events
+from agents.loading import load_weights
 from agents.rollout import random_act_fn, rollout
 from agents.runs import (
+    CHECKPOINTS,
     METRICS,
     MODEL,
     TB,
     RunError,
     atomic_write_json,
-    check_compatible,
-    check_model_file,
     checkpoints,
     read_config,
-    save_model,
+    run_of,
     write_config,
 )
 from agents.sb3 import MazeVecEnv, build_ppo, resolve_device
+from mazegen.files import atomic_write_bytes, remove_stale_temps
 
 log = logging.getLogger(__name__)
 
@@ -42,40 +50,104 @@ def _make_env(cfg: TrainConfig, seed: int) -> Any:
     return env
 
 
-def prepare_resume(run: Path) -> tuple[TrainConfig, Path]:
-    """Checks a run folder can be resumed; returns its config and last checkpoint."""
-    if not run.is_dir():
-        raise RunError(f"resume folder {run} does not exist")
+@dataclass
+class ResumePoint:
+    """Where a resumed run continues from.
+
+    Attributes:
+        run: The run folder.
+        config: Its stored config.
+        path: The checkpoint file.
+        checkpoint: Its contents.
+        skipped: Newer checkpoints that could not be read, with why (one line each).
+    """
+
+    run: Path
+    config: TrainConfig
+    path: Path
+    checkpoint: Checkpoint
+    skipped: list[str] = field(default_factory=list)
+
+
+def find_resume_point(target: Path, unsafe_pickle: bool = False) -> ResumePoint:
+    """``resume=<run folder>``: its newest readable checkpoint; ``resume=<checkpoint.zip>``:
+    that one. Raises `RunError` (one line) when there is none."""
+    if not target.exists():
+        raise RunError(f"resume target {target} does not exist")
+    run = run_of(target) if target.is_file() else target
     cfg = read_config(run)
-    ckpts = checkpoints(run)
-    if not ckpts:
-        raise RunError(f"{run} has no checkpoints to resume from")
-    last = ckpts[-1][1]
-    check_model_file(last)
-    return cfg, last
+    if target.is_file():
+        return ResumePoint(run, cfg, target, read_checkpoint(target, True, unsafe_pickle))
+    found = checkpoints(run)
+    if not found:
+        raise RunError(f"{run} has no checkpoints to resume from ({CHECKPOINTS}/ is empty)")
+    skipped: list[str] = []
+    for _, path in reversed(found):
+        try:
+            ckpt = read_checkpoint(path, with_optimizer=True, unsafe_pickle=unsafe_pickle)
+        except RunError as e:
+            if "unsafe_pickle" in str(e):
+                raise  # an old-format run: every checkpoint needs the same decision
+            skipped.append(f"{path.name} ({e})")
+            continue
+        return ResumePoint(run, cfg, path, ckpt, skipped)
+    raise RunError(f"no checkpoint of {run} can be read: {'; '.join(skipped)}")
 
 
-def train(cfg: TrainConfig, run: Path) -> dict[str, Any]:
-    """Trains (or resumes) into ``run``; returns the final metrics (also in ``metrics.json``)."""
+def _reward_norm(point: ResumePoint, unsafe_pickle: bool) -> dict[str, float] | None:
+    stats = point.checkpoint.trainer.get("reward_norm")
+    if stats is not None:
+        return dict(stats)
+    legacy = point.path.with_suffix(".vecnorm.pkl")
+    if point.config.agent.ppo.normalize_reward and legacy.is_file():
+        return read_legacy_vecnorm(legacy, unsafe_pickle)
+    return None
+
+
+def _set_aside_newer(run: Path, step: int) -> list[str]:
+    """Renames checkpoints newer than ``step`` (a resume from an older one would otherwise
+    mix two histories) to ``*.zip.superseded``; returns their names."""
+    moved = []
+    for s, path in checkpoints(run):
+        if s > step:
+            path.rename(path.with_name(path.name + ".superseded"))
+            moved.append(path.name)
+    return moved
+
+
+def train(
+    cfg: TrainConfig, run: Path, resume: ResumePoint | None = None, unsafe_pickle: bool = False
+) -> dict[str, Any]:
+    """Trains (or resumes, from ``resume``) into ``run``; returns the final metrics (also in
+    ``metrics.json``)."""
     torch.set_num_threads(cfg.torch_threads)
     device = resolve_device(cfg.device)
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("device=cuda but no CUDA device is available; use device=cpu or auto")
-    run.mkdir(parents=True, exist_ok=True)
+    for stale in remove_stale_temps(run):
+        log.info("removed %s, left by a write that was killed", stale)
     tb = str(run / TB)
-    if cfg.resume:
-        from stable_baselines3 import PPO
-
-        stored, last = prepare_resume(Path(cfg.resume))
-        cfg = stored  # the run's own config defines the target; resume is not re-applied
+    if resume is not None:
         env = _make_env(cfg, seed=cfg.seed + 7919)  # fresh levels, not a replay
-        model = PPO.load(last, env=env, device=device, tensorboard_log=tb)
-        check_compatible(model, cfg, last)
-        vecnorm = last.with_suffix(".vecnorm.pkl")
-        if cfg.agent.ppo.normalize_reward and vecnorm.is_file():
-            stats = pickle.loads(vecnorm.read_bytes())
-            env.ret_rms = stats.ret_rms
-        log.info("resuming %s from %s at step %d", run, last.name, model.num_timesteps)
+        model = build_ppo(cfg, env, tb)
+        ckpt = resume.checkpoint
+        load_weights(model.policy, ckpt, resume.path, run)
+        if ckpt.optimizer is not None:
+            model.policy.optimizer.load_state_dict(ckpt.optimizer)
+        model.num_timesteps = ckpt.num_timesteps
+        model._n_updates = ckpt.n_updates
+        stats = _reward_norm(resume, unsafe_pickle)
+        if stats is not None and cfg.agent.ppo.normalize_reward:
+            env.ret_rms.mean, env.ret_rms.var = np.float64(stats["mean"]), np.float64(stats["var"])
+            env.ret_rms.count = stats["count"]
+        for note in resume.skipped:
+            log.warning("skipped unreadable checkpoint %s", note)
+        for name in _set_aside_newer(run, ckpt.num_timesteps):
+            log.warning("set aside %s (newer than the resumed checkpoint)", name)
+        truncate_events(run / TB, ckpt.num_timesteps)
+        write_config(run, cfg)  # honoured overrides (a longer total_steps) are the run's now
+        log.info("resuming %s from %s at step %d", run, resume.path.name, model.num_timesteps)
+        stage = int(ckpt.trainer.get("curriculum_stage", 0))
         reset = False
     else:
         if (run / MODEL).exists() or checkpoints(run):
@@ -83,23 +155,30 @@ def train(cfg: TrainConfig, run: Path) -> dict[str, Any]:
         write_config(run, cfg)
         env = _make_env(cfg, seed=cfg.seed)
         model = build_ppo(cfg, env, tb)
+        stage = 0
         reset = True
     remaining = cfg.total_steps - model.num_timesteps
     evaluator = EvalCallback(cfg)
-    ckpt = CheckpointCallback(run, cfg.checkpoint_every)
+    curriculum = CurriculumCallback(cfg.curriculum, cfg.env, stage=stage)
+    ckpt_cb = CheckpointCallback(
+        run, cfg.checkpoint_every, state=lambda: {"curriculum_stage": curriculum.stage}
+    )
     start = time.perf_counter()
     if remaining > 0:
         model.learn(
             remaining,
-            callback=[evaluator, ckpt],
+            callback=[curriculum, evaluator, ckpt_cb],
             tb_log_name="PPO",
             reset_num_timesteps=reset,
             progress_bar=cfg.progress,
         )
     seconds = time.perf_counter() - start
-    ckpt.model = model
-    ckpt.save()
-    save_model(model, run / MODEL)
+    ckpt_cb.model = model
+    ckpt_cb.save()
+    atomic_write_bytes(
+        run / MODEL,
+        checkpoint_bytes(model.policy, None, model.num_timesteps, model._n_updates),
+    )
     metrics = final_metrics(model, cfg)
     metrics["train_seconds_this_session"] = round(seconds, 1)
     metrics["total_steps"] = int(model.num_timesteps)
@@ -121,3 +200,21 @@ def final_metrics(model: Any, cfg: TrainConfig) -> dict[str, Any]:
     out["region"] = held.region
     out["episodes_per_distribution"] = cfg.eval.final_episodes
     return out
+
+
+def start(given: TrainConfig, run: Path, overrides: list[str]) -> tuple[Path, dict[str, Any]]:
+    """What ``python -m experiments.train`` does: a new run into ``run``, or (``resume=``) the
+    continuation of an old one in its own folder. Returns the run folder and its metrics."""
+    import dataclasses
+
+    from agents.config import resume_config
+
+    unsafe = given.unsafe_pickle
+    if given.resume:
+        point = find_resume_point(Path(given.resume).expanduser(), unsafe)
+        cfg = dataclasses.replace(
+            resume_config(point.config, given, overrides), resume=None, unsafe_pickle=False
+        )
+        return point.run, train(cfg, point.run, resume=point, unsafe_pickle=unsafe)
+    cfg = dataclasses.replace(given, unsafe_pickle=False)
+    return run, train(cfg, run)

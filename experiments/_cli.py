@@ -1,35 +1,208 @@
-"""Shared command-line plumbing: one-line errors and Hydra resolvers."""
+"""Shared command-line plumbing: one-line errors, validation before Hydra writes anything, and
+the resolvers that name run folders.
+
+Every entry point runs `precheck` on its own command line before ``hydra.main``: the config is
+composed with Hydra's compose API and validated by the entry point's own check, so a typo, a
+wrong type, an unknown key or an out-of-range value stops with one ``error:`` line (exit 2)
+before a run folder exists.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import difflib
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from typing import Any
 
 from omegaconf import OmegaConf
 
+CONF = Path(__file__).resolve().parent.parent / "conf"
 
-@contextlib.contextmanager
-def fail_cleanly() -> Iterator[None]:
-    """Turns the project's input errors into ``error: <one line>`` and exit status 2."""
+
+def _errors() -> tuple[type[BaseException], ...]:
     from agents.analysis.hooks import HookError
     from agents.config import ConfigError
     from agents.runs import RunError
     from mazegen import MazeConfigError, MazeStateError
 
+    return (ConfigError, RunError, HookError, MazeConfigError, MazeStateError)
+
+
+def fail(message: str) -> None:
+    """Prints ``error: <message>`` (one line) and exits with status 2."""
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(2)
+
+
+@contextlib.contextmanager
+def fail_cleanly() -> Iterator[None]:
+    """Turns the project's input errors into ``error: <one line>`` and exit status 2."""
     try:
         yield
-    except (ConfigError, RunError, HookError, MazeConfigError, MazeStateError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    except _errors() as e:
+        fail(str(e))
+
+
+def _known_keys(schema: type, prefix: str = "") -> dict[str, type | None]:
+    """Dotted setting names of a dataclass schema -> the nested dataclass (or None for a leaf)."""
+    out: dict[str, type | None] = {}
+    for f in fields(schema):
+        name = prefix + f.name
+        typ = f.default_factory() if callable(f.default_factory) else None  # type: ignore[misc]
+        if is_dataclass(typ):
+            out[name] = type(typ)
+            out.update(_known_keys(type(typ), name + "."))
+        else:
+            out[name] = None
+    return out
+
+
+def unknown_key(cfg: Any, schema: type) -> str | None:
+    """A one-line message for the first key of ``cfg`` that ``schema`` does not have."""
+    known = _known_keys(schema)
+
+    def walk(node: Any, prefix: str) -> str | None:
+        for key in node:
+            name = f"{prefix}{key}"
+            if name == "hydra" and not prefix:
+                continue
+            if name not in known:
+                siblings = [k.rsplit(".", 1)[-1] for k in known if k.startswith(prefix)]
+                siblings = [k for k in siblings if "." not in k]
+                close = difflib.get_close_matches(str(key), siblings, n=1)
+                hint = f"did you mean {prefix}{close[0]}?" if close else "see --help"
+                return f"unknown setting {name!r}; {hint}"
+            child = node[key]
+            if known[name] is not None and OmegaConf.is_dict(child):
+                found = walk(child, name + ".")
+                if found:
+                    return found
+        return None
+
+    return walk(cfg, "")
+
+
+def one_line(e: BaseException, schema: type | None = None) -> str:
+    """Hydra's and OmegaConf's multi-line errors, condensed to one line that names the key."""
+    from hydra.errors import MissingConfigException, OverrideParseException
+
+    text = str(e).strip()
+    cause = e.__cause__
+    full_key = getattr(cause, "full_key", None) or getattr(e, "full_key", None)
+    if isinstance(e, OverrideParseException):
+        first = text.splitlines()[0].split(":", 1)[-1].strip()
+        return f"cannot parse the override {first!r}; write key=value"
+    if isinstance(e, MissingConfigException):
+        lines = text.splitlines()
+        options = [ln.strip() for ln in lines if ln.startswith("\t") and "=" not in ln]
+        return f"{lines[0].strip()}; available: {', '.join(options)}"
+    if "Could not override" in text:
+        key = text.split("'")[1]
+        hint = ""
+        if schema is not None:
+            known = [k for k in _known_keys(schema) if k.count(".") == key.count(".")]
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+        return f"unknown setting {key!r}{hint}"
+    if cause is not None and full_key:
+        msg = str(cause).strip().splitlines()[0]
+        return f"{full_key}: {msg}"
+    return text.splitlines()[0]
+
+
+def _check_dir(path: str) -> None:
+    """Refuses a run folder that cannot be created (a file in the way, no permission)."""
+    p = Path(path).expanduser().absolute()
+    probe = p
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        fail(f"cannot create the run folder {path}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        fail(f"cannot create the run folder {path}: {probe} is not writable")
+
+
+def precheck(config_name: str, check: Callable[[Any], Any], schema: type) -> None:
+    """Composes and validates this process's command line before ``hydra.main`` runs.
+
+    Args:
+        config_name: The entry point's config in ``conf/``.
+        check: Validates the composed config (raises the project's errors).
+        schema: The dataclass the config must fit (unknown keys are refused).
+    """
+    args = sys.argv[1:]
+    if any(a.startswith("-") for a in args):
+        return  # --help, --cfg, -m: Hydra's own modes (a sweep is checked job by job)
+    from hydra import compose, initialize_config_dir
+
+    settings = [a for a in args if not a.lstrip("+~").startswith("hydra")]
+    for a in args:
+        if a.startswith("hydra.run.dir="):
+            _check_dir(a.split("=", 1)[1])
+    register_resolvers()
+    try:
+        with initialize_config_dir(str(CONF), version_base=None):
+            cfg = compose(config_name, overrides=settings)
+    except Exception as e:  # Hydra's and OmegaConf's errors, many lines each
+        fail(one_line(e, schema))
+    problem = unknown_key(cfg, schema)
+    if problem:
+        fail(problem)
+    with fail_cleanly():
+        try:
+            check(cfg)
+        except _errors():
+            raise
+        except Exception as e:  # a type OmegaConf could not coerce
+            fail(one_line(e, schema))
+
+
+# ---- resolvers -------------------------------------------------------------------------------
+
+_claimed: dict[str, str] = {}  # per process: Hydra resolves hydra.run.dir more than once
+
+
+def _new_dir(base: str) -> str:
+    """``base``, or ``base_2``, ``base_3``... : the first that this process creates itself.
+
+    The folder is made with an exclusive ``mkdir``, so two runs started in the same second get
+    two folders, never one shared one.
+    """
+    if base in _claimed:
+        return _claimed[base]
+    Path(base).parent.mkdir(parents=True, exist_ok=True)
+    path, n = base, 1
+    while True:
+        try:
+            os.mkdir(path)
+            break
+        except FileExistsError:
+            n += 1
+            path = f"{base}_{n}"
+    _claimed[base] = path
+    return path
+
+
+def _is_unset(value: object) -> bool:
+    return value in (None, "", "None", "null")
 
 
 def _run_dir(resume: object, default: str) -> str:
-    return str(resume) if resume not in (None, "", "None", "null") else default
+    """The run folder: a resumed run continues in its own folder (a checkpoint's run)."""
+    if _is_unset(resume):
+        return _new_dir(default)
+    p = Path(str(resume)).expanduser()
+    if p.is_file():
+        return str(p.parent.parent if p.parent.name == "checkpoints" else p.parent)
+    return str(p)
 
 
 def _hydra_subdir(resume: object) -> str:
-    return ".hydra" if resume in (None, "", "None", "null") else ".hydra-resume"
+    return ".hydra" if _is_unset(resume) else ".hydra-resume"
 
 
 def register_resolvers() -> None:

@@ -57,9 +57,9 @@ def main(cfg: DictConfig) -> None:
 
 
 def run(config: PlayConfig) -> None:
+    from agents.loading import load_policy
     from agents.play import DisplayError, PlaySession, patch_factories, record, run_window
     from agents.rollout import net_act_fn
-    from agents.runs import load_policy
     from agents.sb3 import maze_net
 
     if config.mode not in ("watch", "human", "record"):

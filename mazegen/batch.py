@@ -133,6 +133,19 @@ class MazeBatch:
         self._queue_next[idx] += 1
         return self._queue.take(slots)
 
+    def set_distribution(self, config: MazeConfig) -> None:
+        """Draws future levels from ``config`` (a curriculum stage, say); running episodes keep
+        their mazes. Only the distribution may change: world, observation, actions and time
+        limit must stay the same."""
+        config.validate()
+        fixed = ("world_size", "obs_mode", "action_mode", "obs_size", "max_steps")
+        changed = [f for f in fixed if getattr(config, f) != getattr(self.config, f)]
+        if changed:
+            raise ValueError(f"set_distribution cannot change {changed}; make a new MazeBatch")
+        self.config = config
+        self._queue = None  # queued levels came from the old distribution
+        self._queue_next[:] = self._queue_size
+
     # ---- state in and out --------------------------------------------------------------------
     def _pad_flat(self, squares: np.ndarray) -> np.ndarray:  # [K, 2] -> [K]
         return (squares[:, 0] + 1) * self._p + squares[:, 1] + 1

@@ -6,6 +6,7 @@ value that is accepted on the command line is exactly a value the environment ac
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -106,6 +107,12 @@ class MazeConfig:
             )
         if self.max_steps < 1:
             raise MazeConfigError(f"max_steps must be >= 1, got {self.max_steps}")
+        if (
+            isinstance(self.reward, bool)
+            or not isinstance(self.reward, (int, float))
+            or not math.isfinite(self.reward)
+        ):
+            raise MazeConfigError(f"reward must be a finite number, got {self.reward!r}")
         if self.num_levels < 0 or self.start_level < 0:
             raise MazeConfigError(
                 f"num_levels and start_level must be >= 0, got {self.num_levels}, "

@@ -9,12 +9,12 @@ top-right corner is ``(o, o + S - 1)``.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
+
+from mazegen.files import atomic_write
 
 Square = tuple[int, int]
 NO_CHEESE = (-1, -1)
@@ -352,18 +352,12 @@ _FIELDS = ("walls", "mouse", "cheese", "inner_size", "level")
 
 def save_states(path: str | os.PathLike[str], states: BatchState) -> None:
     """Writes a batch of states to ``path`` (.npz) atomically (temp file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(
-                f, format_version=np.int64(1), **{k: getattr(states, k) for k in _FIELDS}
-            )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(
+        path,
+        lambda f: np.savez_compressed(
+            f, format_version=np.int64(1), **{k: getattr(states, k) for k in _FIELDS}
+        ),
+    )
 
 
 def load_states(path: str | os.PathLike[str]) -> BatchState:

@@ -6,9 +6,10 @@ from conftest import ROOT, run_cli
 
 pytest.importorskip("torch")
 
+from agents.checkpoint import save_checkpoint  # noqa: E402
 from agents.config import to_train_config  # noqa: E402
 from agents.patching import ANALYSES, PatchConfig, run_analysis  # noqa: E402
-from agents.runs import save_model, write_config  # noqa: E402
+from agents.runs import write_config  # noqa: E402
 from agents.sb3 import MazeVecEnv, build_ppo  # noqa: E402
 
 
@@ -39,7 +40,8 @@ def impala_run(tmp_path_factory):
     cfg = to_train_config(raw)
     run = tmp_path_factory.mktemp("impala")
     write_config(run, cfg)
-    save_model(build_ppo(cfg, MazeVecEnv(cfg.env, 2), None), run / "model.zip")
+    model = build_ppo(cfg, MazeVecEnv(cfg.env, 2), None)
+    save_checkpoint(run / "model.zip", model.policy, None, 0, 0)
     return run
 
 

@@ -12,7 +12,9 @@ from conftest import ROOT, TINY, train_cli
 
 pytest.importorskip("torch")
 
-from agents.runs import RunError, checkpoints, load_policy  # noqa: E402
+from agents.checkpoint import read_checkpoint  # noqa: E402
+from agents.loading import load_policy  # noqa: E402
+from agents.runs import RunError, checkpoints  # noqa: E402
 from agents.sb3 import maze_net  # noqa: E402
 
 
@@ -101,8 +103,8 @@ def test_kill_then_resume_continues_steps_and_events(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["total_steps=0"], "total_steps must be a positive number"),
-        (["total_steps=-5"], "total_steps must be a positive number"),
+        (["total_steps=0"], "total_steps must be a positive"),
+        (["total_steps=-5"], "total_steps must be a positive"),
         (["env.obs_mode=rgb"], "small network"),
         (["env.min_size=4"], "odd"),
         (["agent.ppo.batch_size=1000000"], "batch_size"),
@@ -132,22 +134,28 @@ def test_bad_resume_folders(tmp_path, tiny_run):
     empty.mkdir()
     out = train_cli(f"resume={empty}", check=False)
     assert out.returncode == 2 and "config.yaml is missing" in out.stderr
-    # a corrupt newest checkpoint is named, and the run folder is left as it was
+    # a corrupt newest checkpoint is skipped with one line naming it; the run resumes from the
+    # newest valid one and completes
     import shutil
 
     broken = tmp_path / "broken"
     shutil.copytree(tiny_run, broken)
-    newest = checkpoints(broken)[-1][1]
+    (broken / "model.zip").unlink()
+    (broken / "metrics.json").unlink()
+    (older_step, older), (newest_step, newest) = checkpoints(broken)[-2:]
     newest.write_bytes(b"truncated")
-    before = sorted(p.name for p in broken.rglob("*"))
-    out = train_cli(f"resume={broken}", check=False)
-    assert (
-        out.returncode == 2
-        and newest.name in out.stderr
-        and "corrupt" in out.stderr
-        or "not a valid model archive" in out.stderr
-    )
-    assert sorted(p.name for p in broken.rglob("*")) == before
+    out = train_cli(f"resume={broken}", "total_steps=6144")
+    notes = [ln for ln in (out.stdout + out.stderr).splitlines() if "skipped" in ln]
+    assert len(notes) == 1 and newest.name in notes[0] and "not a valid" in notes[0], notes
+    assert f"from {older.name}" in out.stdout
+    assert json.loads((broken / "metrics.json").read_text())["total_steps"] == 6144
+    # resume=<checkpoint.zip> resumes from exactly that checkpoint
+    branch = tmp_path / "branch"
+    shutil.copytree(tiny_run, branch)
+    first_step, first = checkpoints(branch)[0]
+    out = train_cli(f"resume={first}")
+    assert f"from {first.name} at step {first_step}" in out.stdout
+    assert (branch / "checkpoints" / (newest.name + ".superseded")).is_file()
     # training into a folder that already holds a run refuses instead of overwriting it
     out = train_cli(*TINY, f"hydra.run.dir={tiny_run}", check=False)
     assert out.returncode == 2 and "already holds a run" in out.stderr
@@ -159,7 +167,7 @@ def test_load_policy_errors(tmp_path, tiny_run):
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"nope")
     (tmp_path / "config.yaml").write_text((tiny_run / "config.yaml").read_text())
-    with pytest.raises(RunError, match="not a valid model archive"):
+    with pytest.raises(RunError, match="not a valid checkpoint archive"):
         load_policy(bad)
     other = tmp_path / "other"
     other.mkdir()
@@ -245,11 +253,12 @@ def test_langosco_preset_trains_and_resumes_with_reward_normalization(tmp_path):
     assert policy.config.agent.network.kind == "impala" and policy.model.action_space.n == 15
     assert tuple(policy.model.observation_space.shape) == (3, 64, 64)
     saved = checkpoints(run)
-    assert all(p.with_suffix(".vecnorm.pkl").is_file() for _, p in saved)
+    stats = [read_checkpoint(p).trainer["reward_norm"] for _, p in saved]
+    assert all(s["count"] > 1 and s["var"] > 0 for s in stats)  # statistics, as plain JSON
+    assert not list(run.rglob("*.pkl"))
     # simulate a crash after the first checkpoint: resume restores the reward statistics
     for _, p in saved[1:]:
         p.unlink()
-        p.with_suffix(".vecnorm.pkl").unlink()
     (run / "model.zip").unlink()
     out = train_cli(f"resume={run}")
     assert "run folder" in out.stdout

@@ -24,9 +24,9 @@ from torch import nn
 
 from agents.analysis.hooks import HookError, PatchFn, check_names, hooks
 from agents.analysis.steering import activations, map_position, observations
-from agents.runs import atomic_write_bytes
 from mazegen import MazeConfig
 from mazegen.actions import ACTION_DIRECTIONS
+from mazegen.files import atomic_write_bytes
 from mazegen.queries import open_squares, optimal_moves, shortest_path
 from mazegen.state import BatchState
 

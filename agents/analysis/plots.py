@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.runs import atomic_write_bytes
+from mazegen.files import atomic_write_bytes
 
 
 def _figure():  # type: ignore[no-untyped-def]
