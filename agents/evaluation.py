@@ -20,7 +20,7 @@ from agents.analysis.plots import (
 from agents.config import ConfigError
 from agents.loading import load_policy
 from agents.rollout import net_act_fn
-from agents.runs import MODEL, RunError, atomic_write_json, checkpoints
+from agents.runs import MODEL, PRETRAINED, RunError, atomic_write_json, checkpoints
 from agents.sb3 import maze_net
 
 EVAL_DIR = "eval"
@@ -43,6 +43,8 @@ class EvaluateConfig:
         resamples: Bootstrap resamples of the behavioural regression.
         sweep: A multirun folder: evaluate every run in it and plot P(cheese) against region.
         torch_threads: Torch CPU threads.
+        unsafe_pickle: Also load old checkpoints that only unpickling can read (runs code from
+            the file: only for files you trust).
     """
 
     run: str | None = None
@@ -55,6 +57,7 @@ class EvaluateConfig:
     resamples: int = 50
     sweep: str | None = None
     torch_threads: int = 1
+    unsafe_pickle: bool = False
 
 
 def validate(cfg: EvaluateConfig) -> None:
@@ -63,6 +66,10 @@ def validate(cfg: EvaluateConfig) -> None:
             raise ConfigError(f"{name} must be >= 1, got {getattr(cfg, name)}")
     if cfg.resamples < 0:
         raise ConfigError(f"resamples must be >= 0, got {cfg.resamples}")
+    if cfg.start_level is not None and cfg.start_level < 0:
+        raise ConfigError(f"start_level must be >= 0, got {cfg.start_level}")
+    if cfg.seed < 0:
+        raise ConfigError(f"seed must be >= 0, got {cfg.seed}")
     if cfg.run is not None and cfg.sweep is not None:
         raise ConfigError("give either run=<folder> or sweep=<multirun folder>, not both")
 
@@ -72,17 +79,12 @@ def evaluate_run(
 ) -> tuple[dict[str, Any], Path]:
     """Evaluates one policy; writes ``eval.json`` and the plots; returns (result, folder)."""
     torch.set_num_threads(cfg.torch_threads)
-    policy = load_policy(run)
+    policy = load_policy(run, unsafe_pickle=cfg.unsafe_pickle)
     tcfg = policy.config
     region = tcfg.env.cheese_region if tcfg.env.cheese_region is not None else 1
     if out is None:
-        out = (
-            Path("outputs/eval/pretrained")
-            if run is None
-            else policy.source.parent.parent / EVAL_DIR
-            if policy.source.parent.name == "checkpoints"
-            else policy.source.parent / EVAL_DIR
-        )
+        shipped = policy.run.parent == PRETRAINED
+        out = Path("outputs/eval") / policy.run.name if shipped else policy.run / EVAL_DIR
     act = net_act_fn(maze_net(policy.model), policy.model.device)
     start = time.perf_counter()
     result = evaluate_divergence(

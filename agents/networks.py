@@ -78,14 +78,16 @@ class ResidualBlock(nn.Module):
 class ImpalaBlock(nn.Module):
     """conv 3x3 -> max-pool 3/2 -> two residual blocks. Hooks: conv, maxpool_out, res1, res2.
 
-    With ``pool=False`` the max-pool keeps the resolution (3x3, stride 1), so the block keeps
-    its hook names and receptive-field growth but not the downsampling.
+    With ``pool=False`` the block keeps its input's resolution: ``maxpool_out`` is then an
+    identity (still a hook point), so every block has the same hook names.
     """
 
     def __init__(self, in_channels: int, channels: int, pool: bool = True) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, channels, 3, padding=1)
-        self.maxpool_out = nn.MaxPool2d(3, stride=2 if pool else 1, padding=1)
+        self.maxpool_out: nn.Module = (
+            nn.MaxPool2d(3, stride=2, padding=1) if pool else nn.Identity()
+        )
         self.res1 = ResidualBlock(channels)
         self.res2 = ResidualBlock(channels)
 

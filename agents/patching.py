@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,8 @@ class PatchConfig:
         seed: Seed of sampled actions.
         maze_index: Which maze the vector-field analysis draws.
         torch_threads: Torch CPU threads.
+        unsafe_pickle: Also load old checkpoints that only unpickling can read (runs code from
+            the file: only for files you trust).
     """
 
     analysis: str = "hooks"
@@ -118,6 +121,7 @@ class PatchConfig:
     seed: int = 0
     maze_index: int = 0
     torch_threads: int = 1
+    unsafe_pickle: bool = False
 
 
 def validate(cfg: PatchConfig) -> None:
@@ -131,6 +135,14 @@ def validate(cfg: PatchConfig) -> None:
         raise ConfigError(f"field_size must be an odd number >= 1, got {cfg.field_size}")
     if cfg.field_steps < 1 or cfg.field_mazes < 1:
         raise ConfigError("field_steps and field_mazes must be >= 1")
+    if cfg.start_level is not None and cfg.start_level < 0:
+        raise ConfigError(f"start_level must be >= 0, got {cfg.start_level}")
+    if cfg.seed < 0:
+        raise ConfigError(f"seed must be >= 0, got {cfg.seed}")
+    for name in ("value", "amplify", "coeff", "budget_factor", "field_scale"):
+        x = getattr(cfg, name)
+        if x is not None and not math.isfinite(x):
+            raise ConfigError(f"{name} must be a finite number, got {x}")
     if not 0 <= cfg.maze_index < cfg.mazes:
         raise ConfigError(f"maze_index must be in [0, mazes={cfg.mazes}), got {cfg.maze_index}")
 
@@ -139,7 +151,7 @@ def run_analysis(cfg: PatchConfig) -> tuple[dict[str, Any], Path]:
     """Runs ``cfg.analysis``; writes report.json, PNGs and summary.md; returns (report, folder)."""
     validate(cfg)
     torch.set_num_threads(cfg.torch_threads)
-    policy = load_policy(cfg.run)
+    policy = load_policy(cfg.run, unsafe_pickle=cfg.unsafe_pickle)
     tcfg = policy.config
     net = maze_net(policy.model)
     hook = cfg.hook or default_hook(net)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,15 @@ def resolve(path: str | os.PathLike[str] | None) -> tuple[Path, Path]:
             raise RunError(f"{p} is not a run folder (no {CONFIG}, {MODEL} or checkpoints)")
         raise RunError(f"run folder {p} has no model yet ({MODEL} or {CHECKPOINTS}/)")
     if p.is_file():
-        return run_of(p), p
+        if not zipfile.is_zipfile(p):
+            raise RunError(
+                f"{p} is neither a run folder nor a checkpoint .zip; give a run folder, a "
+                "checkpoint, or a shipped policy's name"
+            )
+        run = run_of(p)
+        if not (run / CONFIG).is_file():
+            raise RunError(f"{p} has no {CONFIG} beside it ({run}): a checkpoint needs its run")
+        return run, p
     raise RunError(
         f"{p} does not exist; give a run folder, a checkpoint .zip, a shipped policy's name "
         f"({', '.join(pretrained_names())}), or nothing for the default shipped policy"

@@ -24,13 +24,31 @@ class MazeVecEnv(VecEnv):
 
     Finished envs reset in the same step (SB3's convention); their last observation is in
     ``infos[i]["terminal_observation"]`` and their return and length in ``infos[i]["episode"]``.
-    Rewards passed to the learner are multiplied by ``reward_scale``.
+    Rewards passed to the learner are multiplied by ``reward_scale``; with ``shaping`` c > 0 the
+    learner also gets the potential-based term ``c * (d - gamma * d')`` (d, d': BFS distance to
+    the cheese before and after the step), which leaves the optimal policy unchanged (Ng et al.
+    1999). Episode returns in ``infos`` are always the env's own.
     """
 
     def __init__(
-        self, config: MazeConfig, num_envs: int, seed: int = 0, reward_scale: float = 1.0
+        self,
+        config: MazeConfig,
+        num_envs: int,
+        seed: int = 0,
+        reward_scale: float = 1.0,
+        shaping: float = 0.0,
+        gamma: float = 0.99,
     ) -> None:
-        self.core = MazeBatch(num_envs, config, autoreset=Autoreset.SAME_STEP, copy_obs=False)
+        self.core = MazeBatch(
+            num_envs,
+            config,
+            autoreset=Autoreset.SAME_STEP,
+            copy_obs=False,
+            track_distance=shaping > 0,
+        )
+        self.shaping = shaping
+        self.gamma = gamma
+        self._d = np.zeros(num_envs, dtype=np.float64)
         obs_space = gym.spaces.Box(0, self.core.renderer.high, self.core.renderer.shape, np.uint8)
         self.render_mode = None
         super().__init__(num_envs, obs_space, gym.spaces.Discrete(self.core.num_actions))
@@ -49,6 +67,8 @@ class MazeVecEnv(VecEnv):
         self._reset_seeds()
         self._returns[:] = 0
         self._lengths[:] = 0
+        if self.shaping:
+            self._d = self.core.distance_to_cheese.astype(np.float64)
         return obs.copy()
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -72,7 +92,12 @@ class MazeVecEnv(VecEnv):
                 }
             self._returns[dones] = 0
             self._lengths[dones] = 0
-        return obs.copy(), (reward * self.reward_scale).astype(np.float32), dones, infos
+        learner = reward * self.reward_scale
+        if self.shaping:
+            after = np.where(terminated, 0.0, info["distance"])
+            learner = learner + self.shaping * (self._d - self.gamma * after)
+            self._d = self.core.distance_to_cheese.astype(np.float64)
+        return obs.copy(), learner.astype(np.float32), dones, infos
 
     def close(self) -> None:
         pass

@@ -42,7 +42,15 @@ log = logging.getLogger(__name__)
 
 
 def _make_env(cfg: TrainConfig, seed: int) -> Any:
-    env: Any = MazeVecEnv(cfg.env, cfg.num_envs, seed=seed, reward_scale=cfg.agent.ppo.reward_scale)
+    ppo = cfg.agent.ppo
+    env: Any = MazeVecEnv(
+        cfg.env,
+        cfg.num_envs,
+        seed=seed,
+        reward_scale=ppo.reward_scale,
+        shaping=ppo.distance_shaping,
+        gamma=ppo.gamma,
+    )
     if cfg.agent.ppo.normalize_reward:
         from stable_baselines3.common.vec_env import VecNormalize
 
@@ -67,6 +75,7 @@ class ResumePoint:
     path: Path
     checkpoint: Checkpoint
     skipped: list[str] = field(default_factory=list)
+    reward_norm: dict[str, float] | None = None
 
 
 def find_resume_point(target: Path, unsafe_pickle: bool = False) -> ResumePoint:
@@ -77,7 +86,9 @@ def find_resume_point(target: Path, unsafe_pickle: bool = False) -> ResumePoint:
     run = run_of(target) if target.is_file() else target
     cfg = read_config(run)
     if target.is_file():
-        return ResumePoint(run, cfg, target, read_checkpoint(target, True, unsafe_pickle))
+        point = ResumePoint(run, cfg, target, read_checkpoint(target, True, unsafe_pickle))
+        point.reward_norm = _reward_norm(point, unsafe_pickle)
+        return point
     found = checkpoints(run)
     if not found:
         raise RunError(f"{run} has no checkpoints to resume from ({CHECKPOINTS}/ is empty)")
@@ -90,7 +101,9 @@ def find_resume_point(target: Path, unsafe_pickle: bool = False) -> ResumePoint:
                 raise  # an old-format run: every checkpoint needs the same decision
             skipped.append(f"{path.name} ({e})")
             continue
-        return ResumePoint(run, cfg, path, ckpt, skipped)
+        point = ResumePoint(run, cfg, path, ckpt, skipped)
+        point.reward_norm = _reward_norm(point, unsafe_pickle)
+        return point
     raise RunError(f"no checkpoint of {run} can be read: {'; '.join(skipped)}")
 
 
@@ -136,7 +149,7 @@ def train(
             model.policy.optimizer.load_state_dict(ckpt.optimizer)
         model.num_timesteps = ckpt.num_timesteps
         model._n_updates = ckpt.n_updates
-        stats = _reward_norm(resume, unsafe_pickle)
+        stats = resume.reward_norm
         if stats is not None and cfg.agent.ppo.normalize_reward:
             env.ret_rms.mean, env.ret_rms.var = np.float64(stats["mean"]), np.float64(stats["var"])
             env.ret_rms.count = stats["count"]

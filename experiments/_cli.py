@@ -94,8 +94,9 @@ def one_line(e: BaseException, schema: type | None = None) -> str:
     cause = e.__cause__
     full_key = getattr(cause, "full_key", None) or getattr(e, "full_key", None)
     if isinstance(e, OverrideParseException):
-        first = text.splitlines()[0].split(":", 1)[-1].strip()
-        return f"cannot parse the override {first!r}; write key=value"
+        first = text.splitlines()[0]
+        quoted = first.split("'")[1] if first.count("'") >= 2 else first
+        return f"cannot parse the override {quoted!r}; write key=value (quote values with spaces)"
     if isinstance(e, MissingConfigException):
         lines = text.splitlines()
         options = [ln.strip() for ln in lines if ln.startswith("\t") and "=" not in ln]
@@ -115,15 +116,23 @@ def one_line(e: BaseException, schema: type | None = None) -> str:
 
 
 def _check_dir(path: str) -> None:
-    """Refuses a run folder that cannot be created (a file in the way, no permission)."""
+    """Refuses a run folder that cannot be created; leaves nothing behind."""
     p = Path(path).expanduser().absolute()
-    probe = p
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        fail(f"cannot create the run folder {path}: {probe} is not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        fail(f"cannot create the run folder {path}: {probe} is not writable")
+    top = p
+    while not top.parent.exists():
+        top = top.parent
+    if p.exists():
+        if not p.is_dir():
+            fail(f"cannot use the run folder {path}: it is a file")
+        return
+    try:
+        p.mkdir(parents=True)
+    except OSError as e:
+        fail(f"cannot create the run folder {path}: {e.strerror or e}")
+    for d in [p, *p.parents]:  # remove what this probe made, deepest first
+        d.rmdir()
+        if d == top:
+            break
 
 
 def precheck(config_name: str, check: Callable[[Any], Any], schema: type) -> None:
@@ -152,13 +161,19 @@ def precheck(config_name: str, check: Callable[[Any], Any], schema: type) -> Non
     problem = unknown_key(cfg, schema)
     if problem:
         fail(problem)
-    with fail_cleanly():
-        try:
-            check(cfg)
-        except _errors():
-            raise
-        except Exception as e:  # a type OmegaConf could not coerce
-            fail(one_line(e, schema))
+    import logging
+
+    logging.disable(logging.WARNING)  # notes are printed once, by the run itself
+    try:
+        with fail_cleanly():
+            try:
+                check(cfg)
+            except _errors():
+                raise
+            except Exception as e:  # a type OmegaConf could not coerce
+                fail(one_line(e, schema))
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 # ---- resolvers -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from agents.config import to_object
 from agents.evaluation import EvaluateConfig, evaluate_run, evaluate_sweep, summary_table, validate
-from experiments._cli import fail_cleanly
+from experiments._cli import fail_cleanly, precheck
 
 ConfigStore.instance().store(name="evaluate_schema", node=EvaluateConfig)
 
@@ -38,4 +38,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    precheck("evaluate", lambda cfg: validate(to_object(cfg, EvaluateConfig)), EvaluateConfig)
     main()

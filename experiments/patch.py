@@ -13,8 +13,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 
 from agents.config import to_object
-from agents.patching import PatchConfig, run_analysis
-from experiments._cli import fail_cleanly
+from agents.patching import PatchConfig, run_analysis, validate
+from experiments._cli import fail_cleanly, precheck
 
 ConfigStore.instance().store(name="patch_schema", node=PatchConfig)
 
@@ -36,4 +36,5 @@ def positional_analysis(argv: list[str]) -> list[str]:
 
 if __name__ == "__main__":
     sys.argv = positional_analysis(sys.argv)
+    precheck("patch", lambda cfg: validate(to_object(cfg, PatchConfig)), PatchConfig)
     main()

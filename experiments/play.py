@@ -15,7 +15,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 
 from agents.config import ConfigError, to_object
-from experiments._cli import fail_cleanly
+from experiments._cli import fail_cleanly, precheck
 
 
 @dataclass
@@ -33,6 +33,8 @@ class PlayConfig:
         seed: Seed of the sampled actions.
         goal_field: A ``goal_fields.npz`` from ``experiments.patch retarget``: the ``t`` key
             then steers with that learned field instead of the cheese channel.
+        unsafe_pickle: Also load old checkpoints that only unpickling can read (runs code from
+            the file: only for files you trust).
     """
 
     run: str | None = None
@@ -44,6 +46,7 @@ class PlayConfig:
     save_dir: str = "outputs/play"
     seed: int = 0
     goal_field: str | None = None
+    unsafe_pickle: bool = False
 
 
 ConfigStore.instance().store(name="play_schema", node=PlayConfig)
@@ -56,19 +59,25 @@ def main(cfg: DictConfig) -> None:
         run(config)
 
 
-def run(config: PlayConfig) -> None:
-    from agents.loading import load_policy
-    from agents.play import DisplayError, PlaySession, patch_factories, record, run_window
-    from agents.rollout import net_act_fn
-    from agents.sb3 import maze_net
-
+def validate(config: PlayConfig) -> None:
     if config.mode not in ("watch", "human", "record"):
         raise ConfigError(f"mode must be watch, human or record, got {config.mode!r}")
     if config.distribution not in ("train", "test"):
         raise ConfigError(f"distribution must be train or test, got {config.distribution!r}")
     if config.episodes < 1 or config.fps < 1:
         raise ConfigError("episodes and fps must be >= 1")
-    policy = load_policy(config.run)
+    if config.seed < 0:
+        raise ConfigError(f"seed must be >= 0, got {config.seed}")
+
+
+def run(config: PlayConfig) -> None:
+    from agents.loading import load_policy
+    from agents.play import DisplayError, PlaySession, patch_factories, record, run_window
+    from agents.rollout import net_act_fn
+    from agents.sb3 import maze_net
+
+    validate(config)
+    policy = load_policy(config.run, unsafe_pickle=config.unsafe_pickle)
     net = maze_net(policy.model)
     field = None
     if config.goal_field is not None:
@@ -113,4 +122,5 @@ def run(config: PlayConfig) -> None:
 
 
 if __name__ == "__main__":
+    precheck("play", lambda cfg: validate(to_object(cfg, PlayConfig)), PlayConfig)
     main()

@@ -20,6 +20,7 @@ import numpy as np
 from mazegen.actions import ACTION_DIRECTIONS, DIRECTION_DELTAS
 from mazegen.config import MazeConfig
 from mazegen.generate import generate_levels
+from mazegen.queries import batch_distances
 from mazegen.render import make_obs_renderer, square_kinds
 from mazegen.state import BatchState, MazeState, MazeStateError
 
@@ -32,7 +33,8 @@ class Autoreset(str, Enum):
     DISABLED = "Disabled"  # the caller resets with ``reset(options={"reset_mask": ...})``
 
 
-_MAX_LEVEL = 2**31 - 1
+_MAX_LEVEL = 2**31 - 1  # levels drawn by the env lie below this
+_MAX_OPTION_LEVEL = 2**63 - 1  # levels asked for by number fit an int64
 
 
 class MazeBatch:
@@ -44,6 +46,9 @@ class MazeBatch:
         autoreset: `Autoreset` mode (or its value).
         copy_obs: Return a copy of the observation buffer (else the live buffer, which the next
             step overwrites).
+        track_distance: Keep each maze's BFS distance map to its cheese (one wavefront per
+            reset), so `distance_to_cheese` and ``info["distance"]`` are available (used for
+            reward shaping).
     """
 
     def __init__(
@@ -52,6 +57,7 @@ class MazeBatch:
         config: MazeConfig,
         autoreset: Autoreset | str = Autoreset.NEXT_STEP,
         copy_obs: bool = True,
+        track_distance: bool = False,
     ) -> None:
         if (
             isinstance(num_envs, bool)
@@ -81,6 +87,8 @@ class MazeBatch:
         self._t = np.zeros(n, dtype=np.int64)
         self._pending = np.zeros(n, dtype=bool)  # finished last step (NEXT_STEP mode)
         self._obs = np.zeros((n, *self.renderer.shape), dtype=np.uint8)
+        self.track_distance = track_distance
+        self._dist = np.full((n, p * p), -1, dtype=np.int32) if track_distance else None
         self._rngs: list[np.random.Generator] = []
         self._queue_size = max(2, min(16, 512 // n))
         self._queue: BatchState | None = None  # [N * K] future levels, env-major
@@ -169,6 +177,11 @@ class MazeBatch:
         self._t[idx] = 0
         self._pending[idx] = False
         self._obs[idx] = self.renderer.draw(square_kinds(states.walls, states.mouse, states.cheese))
+        if self._dist is not None:
+            dist = np.full((len(idx), self._p, self._p), -1, dtype=np.int32)
+            if has.any():
+                dist[has, 1:-1, 1:-1] = batch_distances(states.walls[has], states.cheese[has])
+            self._dist[idx] = dist.reshape(len(idx), -1)
 
     def get_state(self, idx: np.ndarray | None = None) -> BatchState:
         """The current states of envs ``idx`` (default all) as a `BatchState` copy."""
@@ -228,23 +241,13 @@ class MazeBatch:
                 raise ValueError(f"reset_mask must have shape ({self.num_envs},), got {mask.shape}")
             idx = np.flatnonzero(mask)
         if "state" in options:
-            states = options["state"]
-            if isinstance(states, MazeState):
-                states = [states] * len(idx)
-            if not isinstance(states, BatchState):
-                states = BatchState.stack(list(states))
-            states.validate()
-            if states.num != len(idx):
-                raise MazeStateError(f"got {states.num} states for {len(idx)} environments")
+            states = _states_option(options["state"], len(idx))
         elif "level" in options:
-            levels = np.broadcast_to(np.asarray(options["level"], dtype=np.int64), (len(idx),))
-            if (levels < 0).any():
-                raise ValueError(f"levels must be >= 0, got {options['level']!r}")
-            states = generate_levels(levels.tolist(), self.config)
+            states = generate_levels(_levels_option(options["level"], len(idx)), self.config)
         else:
             states = self._next_levels(idx)
         if "cheese" in options:
-            states = _with_cheese(states, options["cheese"])
+            states = _with_cheese(states, _cheese_option(options["cheese"], len(idx)))
         self._write(idx, states)
         return self._out(self._obs), {"level": self._level.copy()}
 
@@ -274,6 +277,8 @@ class MazeBatch:
         truncated = (self._t >= self.config.max_steps) & ~terminated
         reward = terminated * np.float32(self.config.reward)
         info: dict[str, Any] = {}
+        if self._dist is not None:  # before any autoreset replaces a finished maze
+            info["distance"] = self._dist.ravel()[self._base + new]
         if self.autoreset is Autoreset.NEXT_STEP:
             if self._pending.any():
                 idx = np.flatnonzero(self._pending)
@@ -296,6 +301,14 @@ class MazeBatch:
 
     # ---- read-only views ---------------------------------------------------------------------
     @property
+    def distance_to_cheese(self) -> np.ndarray:
+        """``[N]`` BFS distance from each mouse to its cheese (-1: no cheese); needs
+        ``track_distance``."""
+        if self._dist is None:
+            raise RuntimeError("make the MazeBatch with track_distance=True")
+        return self._dist.ravel()[self._base + self._mouse]
+
+    @property
     def mouse(self) -> np.ndarray:
         """``[N, 2]`` mouse squares."""
         return self._unpad(self._mouse)
@@ -315,8 +328,58 @@ def _take_mixed(
     return BatchState(**out)
 
 
-def _with_cheese(states: BatchState, cheese: Any) -> BatchState:
-    squares = np.broadcast_to(np.asarray(cheese, dtype=np.int64).reshape(-1, 2), (states.num, 2))
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _states_option(value: Any, n: int) -> BatchState:
+    """``options["state"]``: a `MazeState` (for every env reset), a list of them, or a
+    `BatchState`, validated."""
+    if isinstance(value, MazeState):
+        value = [value] * n
+    if not isinstance(value, BatchState):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, MazeState) for v in value):
+            raise MazeStateError(
+                f"reset option 'state' must be a MazeState, a list of them or a BatchState, "
+                f"got {type(value).__name__}"
+            )
+        value = BatchState.stack(list(value))
+    value.validate()
+    if value.num != n:
+        raise MazeStateError(f"got {value.num} states for {n} environments")
+    return value
+
+
+def _levels_option(value: Any, n: int) -> list[int]:
+    """``options["level"]``: one level for every env reset, or one per env."""
+    levels = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
+    if len(levels) not in (1, n):
+        raise ValueError(f"reset option 'level' needs 1 or {n} levels, got {len(levels)}")
+    for x in levels:
+        if not _is_int(x) or not 0 <= int(x) <= _MAX_OPTION_LEVEL:
+            raise ValueError(
+                f"levels must be integers in [0, 2**63 - 1], got {x!r} ({type(x).__name__})"
+            )
+    return [int(x) for x in levels] * (n if len(levels) == 1 else 1)
+
+
+def _cheese_option(value: Any, n: int) -> np.ndarray:
+    """``options["cheese"]``: one ``(row, col)`` for every env reset, or ``[n, 2]``."""
+    arr = np.asarray(value, dtype=object)
+    if arr.shape == (2,):
+        arr = np.broadcast_to(arr, (n, 2))
+    if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] != n:
+        raise ValueError(
+            f"reset option 'cheese' must be (row, col) or one per environment reset ({n}), "
+            f"got shape {np.shape(value)}"
+        )
+    if not all(_is_int(x) for x in arr.ravel()):
+        bad = next(x for x in arr.ravel() if not _is_int(x))
+        raise ValueError(f"cheese coordinates must be integers, got {bad!r}")
+    return arr.astype(np.int64)
+
+
+def _with_cheese(states: BatchState, squares: np.ndarray) -> BatchState:
     moved = BatchState.stack([states[i].with_cheese(tuple(squares[i])) for i in range(states.num)])
     moved.level[:] = states.level  # same maze, only the cheese moved: keep its level number
     return moved

@@ -105,3 +105,32 @@ def optimal_moves(walls: np.ndarray, target: Square) -> np.ndarray:
         nb = pad[1 + dr : 1 + dr + w, 1 + dc : 1 + dc + w]
         out[:, :, k] = (dist > 0) & (nb >= 0) & (nb == dist - 1)
     return out
+
+
+def batch_distances(walls: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """BFS distances of many mazes at once: ``walls [K, W, W]``, ``sources [K, 2]`` ->
+    ``[K, W, W]`` int32, -1 for walls and unreachable squares.
+
+    One array step per distance value (a wavefront over all mazes), so the Python cost is the
+    longest distance, not the number of squares.
+    """
+    k, w, _ = walls.shape
+    dist = np.full((k, w + 2, w + 2), -1, dtype=np.int32)
+    open_ = np.zeros((k, w + 2, w + 2), dtype=bool)
+    open_[:, 1:-1, 1:-1] = ~walls
+    front = np.zeros_like(open_)
+    front[np.arange(k), sources[:, 0] + 1, sources[:, 1] + 1] = True
+    front &= open_
+    seen = front.copy()
+    d = 0
+    while front.any():
+        dist[front] = d
+        grown = np.zeros_like(front)
+        grown[:, 1:, :] |= front[:, :-1, :]
+        grown[:, :-1, :] |= front[:, 1:, :]
+        grown[:, :, 1:] |= front[:, :, :-1]
+        grown[:, :, :-1] |= front[:, :, 1:]
+        front = grown & open_ & ~seen
+        seen |= front
+        d += 1
+    return dist[:, 1:-1, 1:-1]

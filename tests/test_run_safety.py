@@ -1,0 +1,200 @@
+"""Run folders are safe to share and to run in parallel: loading never runs code from a file,
+two runs never share a folder, resume keeps its promises, files are readable by others."""
+
+import base64
+import io
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import TINY, run_cli, train_cli
+
+torch = pytest.importorskip("torch")
+
+from agents.checkpoint import read_checkpoint  # noqa: E402
+from agents.runs import RunError, checkpoints  # noqa: E402
+
+
+class _Payload:
+    """Unpickling this runs ``touch <marker>``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _pickled(marker: Path) -> bytes:
+    return pickle.dumps(_Payload(marker))
+
+
+def _torch_pickled(marker: Path) -> bytes:
+    buf = io.BytesIO()
+    torch.save({"weight": _Payload(marker)}, buf)
+    return buf.getvalue()
+
+
+def _crafted_archive(path: Path, marker: Path, where: set[str], real: Path) -> None:
+    """A stable-baselines3-style archive with a payload in the entries named by ``where``
+    (``data``, ``policy``, ``optimizer``); the other entries are real (from ``real``)."""
+    legit = read_checkpoint(real, with_optimizer=True)
+    data = {
+        "num_timesteps": 1024,
+        "_n_updates": 3,
+        "policy_class": {
+            ":type:": "<class 'abc.ABCMeta'>",
+            ":serialized:": base64.b64encode(
+                _pickled(marker) if "data" in where else pickle.dumps(1)
+            ).decode(),
+        },
+    }
+    policy = io.BytesIO()
+    torch.save(legit.policy, policy)
+    optimizer = io.BytesIO()
+    torch.save(legit.optimizer, optimizer)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("data", json.dumps(data))
+        z.writestr("policy.pth", _torch_pickled(marker) if "policy" in where else policy.getvalue())
+        z.writestr(
+            "policy.optimizer.pth",
+            _torch_pickled(marker) if "optimizer" in where else optimizer.getvalue(),
+        )
+        z.writestr("_stable_baselines3_version", "2.3.0")
+
+
+def _crafted_run(tmp: Path, tiny_run: Path, marker: Path, where: set[str], norm: bool) -> Path:
+    run = tmp / "crafted"
+    (run / "checkpoints").mkdir(parents=True)
+    config = (tiny_run / "config.yaml").read_text()
+    if norm:
+        config = config.replace("normalize_reward: false", "normalize_reward: true")
+    (run / "config.yaml").write_text(config)
+    ckpt = run / "checkpoints" / "step_000000001024.zip"
+    _crafted_archive(ckpt, marker, where, checkpoints(tiny_run)[-1][1])
+    shutil.copy(ckpt, run / "model.zip")
+    if norm:
+        ckpt.with_suffix(".vecnorm.pkl").write_bytes(_pickled(marker))
+    return run
+
+
+COMMANDS = {
+    "evaluate": lambda run: ("evaluate", f"run={run}", "episodes=5", "divergence_mazes=2"),
+    "patch": lambda run: ("patch", "hooks", f"run={run}"),
+    "play": lambda run: ("play", "mode=record", f"run={run}", "episodes=1", f"out={run}/r.gif"),
+    "train": lambda run: ("train", f"resume={run}", "progress=false"),
+}
+
+
+@pytest.mark.parametrize("where", ["policy", "optimizer", "vecnorm"])
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_crafted_archive_runs_no_code_through_any_command(tmp_path, tiny_run, where, command):
+    marker = tmp_path / "PWNED"
+    run = _crafted_run(tmp_path, tiny_run, marker, {where, "data"}, norm=where == "vecnorm")
+    out = run_cli(*COMMANDS[command](run))
+    assert not marker.exists(), f"{command} ran code from a {where} payload"
+    if command != "train" and where != "policy":
+        # inference needs neither the optimizer nor the statistics: weights only, and says so
+        assert "pickled fields ignored" in out.stdout + out.stderr
+        return
+    assert out.returncode == 2, out.stdout + out.stderr
+    errors = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error:"), out.stderr
+    assert "unpickling" in errors[0] and "unsafe_pickle=true" in errors[0]
+
+
+def test_unsafe_flag_is_explicit_and_named_so(tmp_path, tiny_run):
+    marker = tmp_path / "PWNED"
+    run = _crafted_run(tmp_path, tiny_run, marker, {"policy"}, norm=False)
+    with pytest.raises(RunError, match="unsafe_pickle"):
+        read_checkpoint(run / "model.zip")
+    assert not marker.exists()
+    with pytest.raises(RunError, match="not a state dict"):  # it ran, then was seen to be junk
+        read_checkpoint(run / "model.zip", unsafe_pickle=True)  # the user's explicit choice
+    assert marker.exists()
+
+
+def test_two_runs_started_together_get_two_complete_folders(tmp_path):
+    args = [a for a in TINY if not a.startswith("eval.")] + ["eval.every_steps=0"]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "experiments.train", *args, f"seed={seed}"],
+            cwd=tmp_path,  # the default run folder pattern, under this test's folder
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in (1, 2)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    runs = sorted((tmp_path / "outputs" / "quick").iterdir())
+    assert len(runs) == 2
+    seeds = []
+    for run in runs:
+        for name in ("config.yaml", "model.zip", "metrics.json"):
+            assert (run / name).is_file(), (run, name)
+        assert len(checkpoints(run)) >= 1
+        seeds.append(
+            int(
+                next(
+                    ln
+                    for ln in (run / "config.yaml").read_text().splitlines()
+                    if ln.startswith("seed:")
+                ).split()[1]
+            )
+        )
+    assert sorted(seeds) == [1, 2]
+    a, b = (r.name for r in runs)
+    if a.split("_2")[0] == b.split("_2")[0]:
+        assert b == a + "_2"  # same second: the second run got a suffix
+
+
+def test_resume_honours_or_refuses_overrides_and_cleans_debris(tmp_path, tiny_run):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    for name in ("model.zip", "metrics.json"):
+        (run / name).unlink()
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    for override, key in (
+        ("env.max_size=7", "env.max_size"),
+        ("agent.ppo.learning_rate=0.1", "agent.ppo.learning_rate"),
+        ("agent.network.channels=8", "agent.network.channels"),
+    ):
+        out = train_cli(f"resume={run}", override, check=False)
+        assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+        assert f"resume keeps the run's own {key}" in out.stderr
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == before  # nothing written
+    stale = run / "checkpoints" / ".step_000000004096.zip.k1ll3d.tmp"
+    stale.write_bytes(b"half a file")
+    out = train_cli(f"resume={run}", "total_steps=6144")
+    assert not stale.exists()
+    assert json.loads((run / "metrics.json").read_text())["total_steps"] == 6144
+    assert "total_steps: 6144" in (run / "config.yaml").read_text()
+    for path in [run / "config.yaml", run / "model.zip", run / "metrics.json"] + [
+        p for _, p in checkpoints(run)
+    ]:
+        assert path.stat().st_mode & 0o044 == 0o044, f"{path} is not readable by others"
+
+
+def test_refused_run_leaves_no_folder(tmp_path):
+    for bad in ("agent.ppo.learning_rate=nan", "+nonsense=1", "seed=-1"):
+        run = tmp_path / "refused"
+        out = train_cli(bad, f"hydra.run.dir={run}", check=False)
+        assert out.returncode == 2 and not run.exists(), out.stderr
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    out = subprocess.run(  # the default folder pattern, too
+        [sys.executable, "-m", "experiments.train", "total_steps=0"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2 and not list(elsewhere.iterdir()), out.stderr
