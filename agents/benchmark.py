@@ -99,8 +99,8 @@ def evaluation_seconds(episodes: int = 1000) -> dict[str, float]:
     from agents.sb3 import maze_net
 
     policy = load_pretrained()
-    env = policy.config.env.replace(num_levels=0, start_level=0)
+    env = policy.config.env.held_out()
     act = net_act_fn(maze_net(policy.model))
     start = time.perf_counter()
-    evaluate_divergence(act, env, env.cheese_region or 1, episodes, policy.config.eval.start_level)
+    evaluate_divergence(act, env, env.eval_region, episodes, policy.config.eval.start_level)
     return {"episodes_per_distribution": episodes, "seconds": time.perf_counter() - start}

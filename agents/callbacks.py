@@ -25,9 +25,9 @@ class HeldOut:
     """Fixed held-out mazes of the training and the test distribution, and how to score them."""
 
     def __init__(self, cfg: TrainConfig, episodes: int) -> None:
-        self.train_cfg: MazeConfig = cfg.env.replace(num_levels=0, start_level=0)
+        self.train_cfg: MazeConfig = cfg.env.held_out()
         self.test_cfg: MazeConfig = self.train_cfg.test_distribution()
-        self.region = cfg.env.cheese_region if cfg.env.cheese_region is not None else 1
+        self.region = cfg.env.eval_region
         levels = range(cfg.eval.start_level, cfg.eval.start_level + episodes)
         self.states: dict[str, BatchState] = {
             "train": generate_levels(levels, self.train_cfg),

@@ -14,6 +14,7 @@ from typing import Any
 from agents.curriculum import CurriculumConfig, check_curriculum
 from agents.networks import NetworkConfig
 from mazegen.config import MazeConfig, MazeConfigError
+from mazegen.levels import HELD_OUT_START
 
 
 class ConfigError(ValueError):
@@ -69,7 +70,7 @@ class EvalConfig:
     every_steps: int = 100_000
     episodes: int = 200
     final_episodes: int = 1000
-    start_level: int = 2**31
+    start_level: int = HELD_OUT_START
     deterministic: bool = False
     video: bool = True
 

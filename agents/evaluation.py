@@ -81,7 +81,7 @@ def evaluate_run(
     torch.set_num_threads(cfg.torch_threads)
     policy = load_policy(run, unsafe_pickle=cfg.unsafe_pickle)
     tcfg = policy.config
-    region = tcfg.env.cheese_region if tcfg.env.cheese_region is not None else 1
+    region = tcfg.env.eval_region
     if out is None:
         shipped = policy.run.parent == PRETRAINED
         out = Path("outputs/eval") / policy.run.name if shipped else policy.run / EVAL_DIR
@@ -89,7 +89,7 @@ def evaluate_run(
     start = time.perf_counter()
     result = evaluate_divergence(
         act,
-        tcfg.env.replace(num_levels=0, start_level=0),
+        tcfg.env.held_out(),
         region,
         cfg.episodes,
         cfg.start_level if cfg.start_level is not None else tcfg.eval.start_level,

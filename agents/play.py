@@ -19,6 +19,7 @@ from agents.rollout import ActFn, policy_at_squares
 from mazegen import MazeBatch, MazeConfig, generate_levels, render_frame, save_states
 from mazegen.actions import DIRECTION_ACTIONS, direction_probs
 from mazegen.batch import Autoreset
+from mazegen.levels import HELD_OUT_START, VIEWER_FIT_OFFSET, VIEWER_OFFSET
 from mazegen.queries import open_squares
 from mazegen.state import BatchState, MazeState, MazeStateError
 from mazegen.viewer import DisplayUnavailableError
@@ -60,7 +61,7 @@ class PlaySession:
 
     config: MazeConfig
     act_fn: ActFn | None = None
-    start_level: int = 2**31 + 2 * 10**6
+    start_level: int = HELD_OUT_START + VIEWER_OFFSET
     patch_factory: dict[str, Callable[[MazeState, tuple[int, int] | None], ActFn]] = field(
         default_factory=dict
     )
@@ -90,7 +91,7 @@ class PlaySession:
     # ---- mazes and episodes ------------------------------------------------------------------
     @property
     def env_config(self) -> MazeConfig:
-        base = self.config.replace(num_levels=0, start_level=0)
+        base = self.config.held_out()
         return base.test_distribution() if self.distribution == "test" else base
 
     def _generate(self) -> MazeState:
@@ -203,7 +204,7 @@ class PlaySession:
 
     def set_target(self, square: tuple[int, int]) -> None:
         from agents.analysis.hooks import HookError
-        from agents.analysis.steering import check_target
+        from agents.analysis.retarget import check_target
 
         try:
             check_target(self.state, square)
@@ -455,18 +456,18 @@ def patch_factories(
       the clicked target square; with ``goal_field``, that field centred on the target.
     """
 
-    from agents.analysis.patches import add_vector, set_channels
-    from agents.analysis.steering import (
+    from agents.analysis.activations import (
         activations,
-        cheese_vector,
         default_hook,
-        find_cheese_channels,
         map_position,
         patched_act_fn,
     )
+    from agents.analysis.channels import find_cheese_channels
+    from agents.analysis.patches import add_vector, set_channels
+    from agents.analysis.vectors import cheese_vector
 
     layer = hook or default_hook(net)
-    test_cfg = config.replace(num_levels=0, start_level=0).test_distribution()
+    test_cfg = config.held_out().test_distribution()
     found: dict[str, Any] = {}
 
     def subtract_cheese(state: MazeState, _target: tuple[int, int] | None) -> ActFn:
@@ -487,15 +488,17 @@ def patch_factories(
             res = find_cheese_channels(
                 net,
                 layer,
-                generate_levels(range(2**31 + 3 * 10**6, 2**31 + 3 * 10**6 + mazes), test_cfg),
+                generate_levels(
+                    range(
+                        HELD_OUT_START + VIEWER_FIT_OFFSET,
+                        HELD_OUT_START + VIEWER_FIT_OFFSET + mazes,
+                    ),
+                    test_cfg,
+                ),
                 test_cfg,
             )
-            ch = res["top"][0]["channel"]
-            found.update(
-                channel=ch,
-                value=2.0 * float(np.max(res["_with"][:, ch])),
-                shape=res["_with"].shape[1:],
-            )
+            ch = res.top[0]["channel"]
+            found.update(channel=ch, value=2.0 * res.largest([ch]), shape=res.with_cheese.shape[1:])
         pos = map_position(np.array([target]), config.world_size, found["shape"])[0]
         patch = set_channels([found["channel"]], (int(pos[0]), int(pos[1])), found["value"])
         return patched_act_fn(net, lambda idx: {layer: patch})

@@ -78,6 +78,7 @@ def rollout(
     record_path: bool = False,
     chunk: int = 1024,
     goal: np.ndarray | None = None,
+    step_limit: np.ndarray | None = None,
 ) -> Episodes:
     """Plays one episode from each state with ``act_fn``, all mazes stepped together.
 
@@ -93,6 +94,7 @@ def rollout(
         chunk: Mazes stepped at once (memory bound).
         goal: ``[N, 2]`` target squares: an episode also ends when the mouse reaches its goal
             (recorded in ``reached_goal``); used to measure retargeting.
+        step_limit: ``[N]`` a step budget per maze (ends that episode early, like a time-out).
     """
     parts = [
         _rollout(
@@ -106,6 +108,7 @@ def rollout(
             record_path,
             s,
             None if goal is None else np.asarray(goal)[s : s + chunk],
+            None if step_limit is None else np.asarray(step_limit)[s : s + chunk],
         )
         for s in range(0, states.num, chunk)
     ]
@@ -125,8 +128,11 @@ def _rollout(
     record_path: bool,
     offset: int = 0,
     goal: np.ndarray | None = None,
+    step_limit: np.ndarray | None = None,
 ) -> Episodes:
     n = states.num
+    if step_limit is not None:
+        max_steps = min(max_steps, int(np.max(step_limit)))
     env = MazeBatch(
         n, config.replace(max_steps=max_steps), autoreset=Autoreset.DISABLED, copy_obs=False
     )
@@ -162,6 +168,8 @@ def _rollout(
         steps[active] += 1
         success |= active & term
         done = active & (term | trunc)
+        if step_limit is not None:
+            done |= active & (steps >= step_limit)
         if goal is not None:
             hit = active & (pos == goal).all(axis=1)
             at_goal |= hit

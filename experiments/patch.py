@@ -1,7 +1,8 @@
 """Hook, patch and steer the policy: ``python -m experiments.patch <analysis> [key=value ...]``.
 
-Analyses: cheese-vector, top-right-vector, find-channels, retarget, vector-field, hooks. With no
-``run=``, analyses the shipped policy. Writes report.json, PNGs and summary.md.
+Analyses (`agents.analysis.registry.ANALYSES`): hooks, cheese-vector, top-right-vector,
+vector-field, find-channels, resample-channels, retarget. With no ``run=``, analyses the shipped
+policy. Writes report.json, PNGs and summary.md.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 
+from agents.analysis.context import PatchConfig
+from agents.analysis.registry import check, run_analysis
 from agents.config import to_object
-from agents.patching import PatchConfig, run_analysis, validate
 from experiments._cli import fail_cleanly, precheck
 
 ConfigStore.instance().store(name="patch_schema", node=PatchConfig)
@@ -36,5 +38,5 @@ def positional_analysis(argv: list[str]) -> list[str]:
 
 if __name__ == "__main__":
     sys.argv = positional_analysis(sys.argv)
-    precheck("patch", lambda cfg: validate(to_object(cfg, PatchConfig)), PatchConfig)
+    precheck("patch", lambda cfg: check(to_object(cfg, PatchConfig)), PatchConfig)
     main()

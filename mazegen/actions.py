@@ -14,6 +14,12 @@ DIRECTIONS = ("up", "down", "left", "right", "noop")
 UP, DOWN, LEFT, RIGHT, NOOP = range(5)
 #: (d_row, d_col) of each direction.
 DIRECTION_DELTAS = np.array([(-1, 0), (1, 0), (0, -1), (0, 1), (0, 0)], dtype=np.int64)
+#: The four moves as (d_row, d_col) tuples, in direction order (up, down, left, right).
+MOVES: tuple[tuple[int, int], ...] = tuple(
+    (int(r), int(c)) for r, c in DIRECTION_DELTAS[:4].tolist()
+)
+#: Direction index of a one-square step (d_row, d_col).
+DIRECTION_OF_STEP: dict[tuple[int, int], int] = {m: k for k, m in enumerate(MOVES)}
 
 #: Direction of each action, per action mode.
 ACTION_DIRECTIONS: dict[str, np.ndarray] = {

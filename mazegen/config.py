@@ -136,12 +136,20 @@ class MazeConfig:
             )
         return self.replace(cheese_region=None, cheese_exclude_region=n, min_size=lo)
 
+    def held_out(self) -> MazeConfig:
+        """This distribution on any level (``num_levels=0``, ``start_level=0``): the config
+        held-out mazes are generated with, by level number."""
+        return self.replace(num_levels=0, start_level=0)
+
+    @property
+    def eval_region(self) -> int:
+        """n of the top-right n x n region whose visits are measured (1, the corner, when the
+        cheese is not confined to a region)."""
+        return self.cheese_region if self.cheese_region is not None else 1
+
     def replace(self, **changes: Any) -> MazeConfig:
         """Returns a validated copy with some fields changed."""
         return from_dict({**asdict(self), **changes})
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def from_dict(values: dict[str, Any]) -> MazeConfig:

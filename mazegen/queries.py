@@ -9,26 +9,32 @@ from collections import deque
 
 import numpy as np
 
+from mazegen.actions import MOVES
 from mazegen.state import MazeState, MazeStateError, Square
 
 UNREACHABLE = -1
-_MOVES = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
 
 def distances(walls: np.ndarray, source: Square) -> np.ndarray:
     """BFS distance from ``source`` to every square: ``[W, W]`` int64, -1 for walls/unreachable."""
+    return distances_to_set(walls, [source])
+
+
+def distances_to_set(walls: np.ndarray, sources: list[Square]) -> np.ndarray:
+    """BFS distance from the nearest of ``sources`` to every square (e.g. to a path):
+    ``[W, W]`` int64, -1 for walls/unreachable."""
     w = walls.shape[0]
-    r0, c0 = source
-    if not (0 <= r0 < w and 0 <= c0 < w) or walls[r0, c0]:
-        raise MazeStateError(f"source {source} must be an open square of the {w}x{w} grid")
     dist = np.full(walls.shape, UNREACHABLE, dtype=np.int64)
-    dist[r0, c0] = 0
+    for r0, c0 in sources:
+        if not (0 <= r0 < w and 0 <= c0 < w) or walls[r0, c0]:
+            raise MazeStateError(f"source {(r0, c0)} must be an open square of the {w}x{w} grid")
+        dist[r0, c0] = 0
     open_ = ~walls
-    todo = deque([(r0, c0)])
+    todo = deque((int(r), int(c)) for r, c in sources)
     while todo:
         r, c = todo.popleft()
         d = dist[r, c] + 1
-        for dr, dc in _MOVES:
+        for dr, dc in MOVES:
             nr, nc = r + dr, c + dc
             if 0 <= nr < w and 0 <= nc < w and open_[nr, nc] and dist[nr, nc] < 0:
                 dist[nr, nc] = d
@@ -45,7 +51,7 @@ def shortest_path(walls: np.ndarray, source: Square, target: Square) -> list[Squ
     path = [(r, c)]
     w = walls.shape[0]
     while dist[r, c] > 0:
-        for dr, dc in _MOVES:
+        for dr, dc in MOVES:
             nr, nc = r + dr, c + dc
             if 0 <= nr < w and 0 <= nc < w and dist[nr, nc] == dist[r, c] - 1:
                 r, c = nr, nc
@@ -101,7 +107,7 @@ def optimal_moves(walls: np.ndarray, target: Square) -> np.ndarray:
     pad = np.full((w + 2, w + 2), -1, dtype=np.int64)
     pad[1:-1, 1:-1] = dist
     out = np.zeros((w, w, 4), dtype=bool)
-    for k, (dr, dc) in enumerate(_MOVES):
+    for k, (dr, dc) in enumerate(MOVES):
         nb = pad[1 + dr : 1 + dr + w, 1 + dc : 1 + dc + w]
         out[:, :, k] = (dist > 0) & (nb >= 0) & (nb == dist - 1)
     return out

@@ -102,11 +102,6 @@ class MazeState:
         r, c = square
         return o <= r < o + n and o + s - n <= c < o + s
 
-    def is_open(self, square: Square) -> bool:
-        r, c = square
-        w = self.world_size
-        return 0 <= r < w and 0 <= c < w and not self.walls[r, c]
-
     # ---- validation ---------------------------------------------------------------------------
     def validate(self) -> None:
         """Raises `MazeStateError` if the state is not a playable maze."""
@@ -203,8 +198,8 @@ class MazeState:
             f"mouse={self.mouse}, cheese={self.cheese}, level={self.level})"
         )
 
-    def to_text(self) -> str:
-        """ASCII picture: ``#`` wall, ``.`` floor, ``M`` mouse, ``C`` cheese."""
+    def __str__(self) -> str:
+        """ASCII picture (``print(state)``): ``#`` wall, ``.`` floor, ``M`` mouse, ``C`` cheese."""
         rows = []
         for r in range(self.world_size):
             line = []

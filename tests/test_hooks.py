@@ -12,13 +12,13 @@ from agents.analysis.patches import (  # noqa: E402
     set_channels,
     zero,
 )
-from agents.analysis.steering import (  # noqa: E402
-    check_target,
-    find_cheese_channels,
+from agents.analysis.activations import (  # noqa: E402
     map_position,
     patched_act_fn,
     without_cheese,
 )
+from agents.analysis.channels import find_cheese_channels  # noqa: E402
+from agents.analysis.retarget import check_target  # noqa: E402
 from agents.networks import MazeNet, NetworkConfig, make_embedder  # noqa: E402
 from agents.rollout import rollout  # noqa: E402
 from mazegen import MazeConfig, generate_levels  # noqa: E402
@@ -194,7 +194,7 @@ def test_channel_discovery_finds_the_planted_channel_and_retargeting_moves_the_r
     net = PlantedNet()
     states = generate_levels(range(40), cfg)
     found = find_cheese_channels(net, "embedder.relu1_out", states, cfg)
-    assert found["top"][0]["channel"] == 2 and found["top"][0]["tracking_accuracy"] == 1.0
+    assert found.top[0]["channel"] == 2 and found.top[0]["tracking_accuracy"] == 1.0
     # retarget: the planted channel set high at a target square leads the readout there
     targets = []
     for s in states:

@@ -167,7 +167,7 @@ def test_load_policy_errors(tmp_path, tiny_run):
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"nope")
     (tmp_path / "config.yaml").write_text((tiny_run / "config.yaml").read_text())
-    with pytest.raises(RunError, match="not a valid checkpoint archive"):
+    with pytest.raises(RunError, match="neither a run folder nor a checkpoint"):
         load_policy(bad)
     other = tmp_path / "other"
     other.mkdir()

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.analysis.activations import activations, map_position, observations
 from agents.analysis.hooks import HookError, PatchFn, check_names, hooks
-from agents.analysis.steering import activations, map_position, observations
 from mazegen import MazeConfig
 from mazegen.actions import ACTION_DIRECTIONS
 from mazegen.files import atomic_write_bytes

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -117,3 +118,12 @@ def run_with_cache(
     with torch.no_grad(), hooks(net, cache=names, patches=patches) as cache:
         out = net(obs)
     return out, cache
+
+
+def run_hooks(ctx: Any) -> Any:
+    """The ``hooks`` analysis: every hook name with its activation shape."""
+    from agents.analysis.context import Report
+
+    obs = torch.zeros((1, *ctx.policy.model.observation_space.shape))
+    shapes = {k: list(v) for k, v in hook_shapes(ctx.net, obs).items()}
+    return Report({"hooks": shapes}, [f"- `{k}`: {v}" for k, v in shapes.items()])
