@@ -1,7 +1,10 @@
-"""Training callbacks: held-out evaluation on both distributions, and atomic checkpoints."""
+"""Training callbacks: held-out evaluation on both distributions (TensorBoard and one console
+line each), the size curriculum, and atomic checkpoints."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,11 +23,34 @@ from agents.sb3 import MazeVecEnv, maze_net, unwrap
 from mazegen import MazeConfig, generate_levels, render_frame
 from mazegen.state import BatchState
 
+log = logging.getLogger("agents.training")
+
+# One TensorBoard chart per measure, train and test distribution overlaid (custom scalars).
+LAYOUT = {
+    "train vs test distribution": {
+        "P(cheese)": ["Multiline", ["eval/train/p_cheese", "eval/test/p_cheese"]],
+        "P(cheese), mazes with a decision square": [
+            "Multiline",
+            ["eval/train/p_cheese_decision", "eval/test/p_cheese_decision"],
+        ],
+        "P(episode ends in the top-right region)": [
+            "Multiline",
+            ["eval/train/p_end_in_region", "eval/test/p_end_in_region"],
+        ],
+        "P(top-right region before the cheese)": [
+            "Multiline",
+            ["eval/train/p_region_first", "eval/test/p_region_first"],
+        ],
+    },
+}
+
 
 class HeldOut:
     """Fixed held-out mazes of the training and the test distribution, and how to score them."""
 
     def __init__(self, cfg: TrainConfig, episodes: int) -> None:
+        from agents.analysis.divergence import maze_facts
+
         self.train_cfg: MazeConfig = cfg.env.held_out()
         self.test_cfg: MazeConfig = self.train_cfg.test_distribution()
         self.region = cfg.env.eval_region
@@ -33,7 +59,20 @@ class HeldOut:
             "train": generate_levels(levels, self.train_cfg),
             "test": generate_levels(levels, self.test_cfg),
         }
+        # mazes where the paths to the cheese and to the top-right corner part
+        self.decision = {d: maze_facts(s).has_decision for d, s in self.states.items()}
         self.deterministic = cfg.eval.deterministic
+
+    def scalars(self, episodes: dict[str, Episodes]) -> dict[str, float]:
+        """``eval/<dist>/<measure>`` of a `run`, decision-square P(cheese) included."""
+        out: dict[str, float] = {}
+        for dist, ep in episodes.items():
+            out.update(scalar_view(summarize(ep), f"eval/{dist}"))
+            dec = self.decision[dist]
+            out[f"eval/{dist}/p_cheese_decision"] = (
+                float(ep.success[dec].mean()) if dec.any() else float("nan")
+            )
+        return out
 
     def run(self, model: Any, seed: int = 0, record_path: bool = False) -> dict[str, Episodes]:
         net = maze_net(model)
@@ -67,34 +106,82 @@ def path_image(ep: Episodes, i: int, region: int, square_px: int = 12) -> np.nda
     return frame
 
 
-class EvalCallback(BaseCallback):
-    """Every ``every_steps``: held-out P(cheese) on train and test distributions, P(top-right
-    first / end in top-right) on the test distribution, mean length -> TensorBoard ``eval/``."""
+def eval_line(step: int, total: int, scalars: dict[str, float], rate: float | None) -> str:
+    """The console line of one evaluation."""
+    pct = f"{step:,}/{total:,} steps"
+    p = scalars
+    line = (
+        f"{pct} | held-out P(cheese): train {p['eval/train/p_cheese']:.3f}, test "
+        f"{p['eval/test/p_cheese']:.3f}, test with a decision square "
+        f"{p['eval/test/p_cheese_decision']:.3f}"
+    )
+    if rate:
+        eta = max(total - step, 0) / rate
+        line += f" | {rate:,.0f} steps/s, ETA {eta / 60:.0f} min"
+    return line
 
-    def __init__(self, cfg: TrainConfig) -> None:
+
+class EvalCallback(BaseCallback):
+    """Held-out evaluation at step 0 and every ``every_steps``: P(cheese) (all mazes and those
+    with a decision square), P(top-right first / ends in top-right), mean length on both
+    distributions -> TensorBoard ``eval/`` (with a custom-scalars layout overlaying train and
+    test) and one console / ``train.log`` line each."""
+
+    def __init__(self, cfg: TrainConfig, trained_s: float = 0.0) -> None:
         super().__init__()
         self.cfg = cfg
         self.every = cfg.eval.every_steps
         self.held_out = HeldOut(cfg, cfg.eval.episodes)
         self._next = 0
+        self._clock: tuple[float, int] = (time.perf_counter(), 0)
+        self._before = trained_s  # wall seconds of training before this session (resumes)
+
+    def elapsed(self) -> float:
+        """Wall seconds this run has trained, over all its sessions (evaluations included)."""
+        return self._before + time.perf_counter() - self._clock[0]
 
     def _on_training_start(self) -> None:
+        self._clock = (time.perf_counter(), self.num_timesteps)
+        tb = self.tensorboard()
+        if tb is not None:
+            from torch.utils.tensorboard.summary import custom_scalars
+
+            tb.file_writer.add_summary(custom_scalars(LAYOUT))
         if self.every:
             self._next = (self.num_timesteps // self.every + 1) * self.every
+            if self.num_timesteps == 0:
+                self.evaluate()
+
+    def tensorboard(self) -> Any:
+        """The SummaryWriter behind SB3's TensorBoard output, if any."""
+        from stable_baselines3.common.logger import TensorBoardOutputFormat
+
+        for fmt in self.logger.output_formats:
+            if isinstance(fmt, TensorBoardOutputFormat):
+                return fmt.writer
+        return None
 
     def _on_step(self) -> bool:
         if self.every and self.num_timesteps >= self._next:
             self._next += self.every
-            self.evaluate()
+            if self.num_timesteps < self.cfg.total_steps:  # the final evaluation covers the end
+                self.evaluate()
         return True
+
+    def rate(self) -> float | None:
+        t0, s0 = self._clock
+        dt = time.perf_counter() - t0
+        return (self.num_timesteps - s0) / dt if dt > 0 and self.num_timesteps > s0 else None
 
     def evaluate(self) -> None:
         episodes = self.held_out.run(
             self.model, seed=self.num_timesteps, record_path=self.cfg.eval.video
         )
-        for dist, ep in episodes.items():
-            for key, value in scalar_view(summarize(ep), f"eval/{dist}").items():
-                self.logger.record(key, value)
+        scalars = self.held_out.scalars(episodes)
+        for key, value in scalars.items():
+            self.logger.record(key, value)
+        self.logger.record("time/train_minutes", self.elapsed() / 60)
+        log.info(eval_line(self.num_timesteps, self.cfg.total_steps, scalars, self.rate()))
         if self.cfg.eval.video:
             test = episodes["test"]
             strip = np.concatenate(
@@ -160,7 +247,10 @@ class CheckpointCallback(BaseCallback):
 
 
 class CurriculumCallback(BaseCallback):
-    """Advances the size schedule at the end of rollouts; logs ``curriculum/*``.
+    """Advances the size schedule at the end of rollouts; logs ``curriculum/*`` and
+    ``rollout/p_cheese_of_finished_episodes`` (over the episodes that ended during the rollout:
+    early in training only short, successful ones finish, so it starts high; the held-out
+    ``eval/`` curves are the unbiased measure).
 
     Args:
         cur: The schedule.
@@ -175,6 +265,7 @@ class CurriculumCallback(BaseCallback):
         self.stage = stage
         self._stage_start = 0
         self._seen = (0, 0)  # env counters (finished, succeeded) at the last estimate
+        self._rollout = (0, 0)  # the same at the last rollout's end
         self.last_success = float("nan")
 
     @property
@@ -191,12 +282,19 @@ class CurriculumCallback(BaseCallback):
         env.core.set_distribution(stage_config(self.cur, self.target, self.stage))
         self._stage_start = self.num_timesteps
         self._seen = (env.finished, env.succeeded)
+        self._rollout = self._seen
 
     def _on_step(self) -> bool:
         return True
 
     def _on_rollout_end(self) -> None:
         env = self._maze_env()
+        done = env.finished - self._rollout[0]
+        if done:
+            self.logger.record(
+                "rollout/p_cheese_of_finished_episodes", (env.succeeded - self._rollout[1]) / done
+            )
+        self._rollout = (env.finished, env.succeeded)
         self.logger.record(
             "curriculum/max_size", stage_config(self.cur, self.target, self.stage).max_size
         )

@@ -8,7 +8,7 @@ combinations a type cannot express, each with a one-line message.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from agents.curriculum import CurriculumConfig, check_curriculum
@@ -117,7 +117,9 @@ class TrainConfig:
     unsafe_pickle: bool = False
 
 
-# What a resumed run may change: how long it runs and how it is watched, not what it learns.
+# What a resumed run may change: how long it runs, how it is watched, and how it goes on
+# learning (a PPO setting or a curriculum threshold takes effect from the resumed step, like a
+# schedule); not the task (env), the network, the held-out levels or the reward normalization.
 RESUMABLE = (
     "total_steps",
     "checkpoint_every",
@@ -129,6 +131,14 @@ RESUMABLE = (
     "torch_threads",
     "precision",
     "progress",
+    "curriculum.advance_at",
+    "curriculum.min_episodes",
+    "curriculum.max_stage_steps",
+    *(
+        f"agent.ppo.{f.name}"
+        for f in fields(PPOConfig)
+        if f.name != "normalize_reward"  # its statistics exist only if it was on
+    ),
 )
 # Command-line keys that are not settings of the run.
 _NOT_SETTINGS = ("resume", "unsafe_pickle")
@@ -266,19 +276,21 @@ def resume_config(stored: TrainConfig, given: TrainConfig, overrides: list[str])
     if refused:
         k = refused[0]
         raise ConfigError(
-            f"resume keeps the run's own {k} ({old.get(k)!r}, not {new[k]!r}); a resumed run "
-            f"can only change {', '.join(RESUMABLE)}: start a new run to change {k}"
+            f"resume keeps the run's own {k} ({old.get(k)!r}, not {new[k]!r}): a resumed run "
+            "can change its length, monitoring, compute, PPO settings and curriculum thresholds, "
+            f"not its env, network, seed or held-out levels; start a new run to change {k}"
         )
+
+    def replaced(obj: Any, path: list[str], value: Any) -> Any:
+        if len(path) == 1:
+            return dataclasses.replace(obj, **{path[0]: value})
+        return dataclasses.replace(
+            obj, **{path[0]: replaced(getattr(obj, path[0]), path[1:], value)}
+        )
+
     out = stored
     for k in changed:
-        if k not in RESUMABLE:
-            continue
-        head, _, leaf = k.rpartition(".")
-        if head:
-            sub = dataclasses.replace(getattr(out, head), **{leaf: new[k]})
-            out = dataclasses.replace(out, **{head: sub})
-        else:
-            out = dataclasses.replace(out, **{leaf: new[k]})
+        out = replaced(out, k.split("."), new[k])
     validate(out)
     return out
 

@@ -11,9 +11,12 @@ from pathlib import Path
 
 
 def _events(path: Path) -> list:  # type: ignore[type-arg]
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    """The file's events as written (the raw loader: the other one rewrites scalars as
+    tensors, which would move them out of TensorBoard's scalar dashboard)."""
+    from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+    from tensorboard.compat.proto import event_pb2
 
-    return list(EventFileLoader(str(path)).Load())
+    return [event_pb2.Event.FromString(raw) for raw in RawEventFileLoader(str(path)).Load()]
 
 
 def truncate_events(tb: Path, max_step: int) -> int:

@@ -88,7 +88,6 @@ class MazeVecEnv(VecEnv):
                     "terminal_observation": info["final_obs"][j],
                     "TimeLimit.truncated": bool(truncated[i]),
                     "episode": {"r": float(self._returns[i]), "l": int(self._lengths[i])},
-                    "is_success": bool(terminated[i]),
                 }
             self._returns[dones] = 0
             self._lengths[dones] = 0
@@ -249,6 +248,8 @@ def build_policy(cfg: TrainConfig, device: str = "cpu") -> PolicyModel:
     obs, act = spaces(cfg)
     lr = cfg.agent.ppo.learning_rate
     policy = ActorCriticCnnPolicy(obs, act, lambda _: lr, **policy_kwargs(cfg))
+    if cfg.precision == "bf16":  # the memory format training ran in: bit-identical outputs
+        policy.features_extractor.embedder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return PolicyModel(policy.to(resolve_device(device)).eval(), obs, act)
 
 

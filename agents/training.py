@@ -12,7 +12,13 @@ import numpy as np
 import torch
 
 from agents.analysis.metrics import summarize
-from agents.callbacks import CheckpointCallback, CurriculumCallback, EvalCallback, HeldOut
+from agents.callbacks import (
+    CheckpointCallback,
+    CurriculumCallback,
+    EvalCallback,
+    HeldOut,
+    eval_line,
+)
 from agents.checkpoint import (
     Checkpoint,
     checkpoint_bytes,
@@ -22,6 +28,7 @@ from agents.checkpoint import (
 from agents.config import ConfigError, TrainConfig
 from agents.events import truncate_events
 from agents.loading import load_weights
+from agents.progress import ProgressCallback
 from agents.rollout import random_act_fn, rollout
 from agents.runs import (
     CHECKPOINTS,
@@ -161,6 +168,7 @@ def train(
         write_config(run, cfg)  # honoured overrides (a longer total_steps) are the run's now
         log.info("resuming %s from %s at step %d", run, resume.path.name, model.num_timesteps)
         stage = int(ckpt.trainer.get("curriculum_stage", 0))
+        trained_s = float(ckpt.trainer.get("train_seconds", 0.0))
         reset = False
     else:
         if (run / MODEL).exists() or checkpoints(run):
@@ -169,21 +177,24 @@ def train(
         env = _make_env(cfg, seed=cfg.seed)
         model = build_ppo(cfg, env, tb)
         stage = 0
+        trained_s = 0.0
         reset = True
     remaining = cfg.total_steps - model.num_timesteps
-    evaluator = EvalCallback(cfg)
+    evaluator = EvalCallback(cfg, trained_s)
     curriculum = CurriculumCallback(cfg.curriculum, cfg.env, stage=stage)
     ckpt_cb = CheckpointCallback(
-        run, cfg.checkpoint_every, state=lambda: {"curriculum_stage": curriculum.stage}
+        run,
+        cfg.checkpoint_every,
+        state=lambda: {"curriculum_stage": curriculum.stage, "train_seconds": evaluator.elapsed()},
     )
+    progress = ProgressCallback(cfg.total_steps, bar=cfg.progress)
     start = time.perf_counter()
     if remaining > 0:
         model.learn(
             remaining,
-            callback=[curriculum, evaluator, ckpt_cb],
+            callback=[curriculum, evaluator, ckpt_cb, progress],
             tb_log_name="PPO",
             reset_num_timesteps=reset,
-            progress_bar=cfg.progress,
         )
     seconds = time.perf_counter() - start
     ckpt_cb.model = model
@@ -192,18 +203,38 @@ def train(
         run / MODEL,
         checkpoint_bytes(model.policy, None, model.num_timesteps, model._n_updates),
     )
-    metrics = final_metrics(model, cfg)
+    metrics, scalars = final_metrics(model, cfg)
+    metrics["train_minutes_total"] = round(evaluator.elapsed() / 60, 2)
+    for pending in ("name_to_value", "name_to_count", "name_to_excluded"):
+        # the last update's statistics, which SB3 never writes either: logged now they would
+        # repeat the last rollout's step
+        getattr(model.logger, pending).clear()
+    for key, value in scalars.items():  # the curves end on the final, larger evaluation
+        model.logger.record(key, value)
+    model.logger.record("time/train_minutes", metrics["train_minutes_total"])
+    model.logger.dump(model.num_timesteps)
+    log.info(
+        "final evaluation (%d mazes per distribution) | %s",
+        cfg.eval.final_episodes,
+        eval_line(model.num_timesteps, cfg.total_steps, scalars, None),
+    )
     metrics["train_seconds_this_session"] = round(seconds, 1)
     metrics["total_steps"] = int(model.num_timesteps)
     atomic_write_json(run / METRICS, metrics)
     return metrics
 
 
-def final_metrics(model: Any, cfg: TrainConfig) -> dict[str, Any]:
-    """Held-out evaluation of the trained policy and of a random policy, both distributions."""
+FINAL_SEED = 0  # experiments.evaluate's default seed: both report the same numbers
+
+
+def final_metrics(model: Any, cfg: TrainConfig) -> tuple[dict[str, Any], dict[str, float]]:
+    """Held-out evaluation of the trained policy and of a random policy, both distributions,
+    on the levels and with the action sampling that ``experiments.evaluate`` uses by default.
+    Returns the metrics and their TensorBoard scalars."""
     held = HeldOut(cfg, cfg.eval.final_episodes)
     out: dict[str, Any] = {"policy": {}, "random": {}}
-    for dist, ep in held.run(model, seed=12345).items():
+    episodes = held.run(model, seed=FINAL_SEED)
+    for dist, ep in episodes.items():
         out["policy"][dist] = summarize(ep)
     act = random_act_fn(int(model.action_space.n))
     rng = np.random.default_rng(0)
@@ -212,7 +243,8 @@ def final_metrics(model: Any, cfg: TrainConfig) -> dict[str, Any]:
         out["random"][dist] = summarize(rollout(act, states, env_cfg, region=held.region, rng=rng))
     out["region"] = held.region
     out["episodes_per_distribution"] = cfg.eval.final_episodes
-    return out
+    out["seed"] = FINAL_SEED
+    return out, held.scalars(episodes)
 
 
 def start(given: TrainConfig, run: Path, overrides: list[str]) -> tuple[Path, dict[str, Any]]:

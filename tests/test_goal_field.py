@@ -3,9 +3,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from agents.analysis.activations import without_cheese  # noqa: E402
 from agents.analysis.goal_field import GoalField, field_samples, fit_goal_field  # noqa: E402
 from agents.analysis.hooks import HookError, hooks  # noqa: E402
-from agents.analysis.activations import without_cheese  # noqa: E402
 from mazegen import MazeConfig, generate_levels  # noqa: E402
 from mazegen.queries import shortest_path  # noqa: E402
 

@@ -3,6 +3,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from agents.analysis.activations import (  # noqa: E402
+    map_position,
+    patched_act_fn,
+    without_cheese,
+)
+from agents.analysis.channels import find_cheese_channels  # noqa: E402
 from agents.analysis.hooks import HookError, hook_shapes, hooks, run_with_cache  # noqa: E402
 from agents.analysis.patches import (  # noqa: E402
     add_vector,
@@ -12,12 +18,6 @@ from agents.analysis.patches import (  # noqa: E402
     set_channels,
     zero,
 )
-from agents.analysis.activations import (  # noqa: E402
-    map_position,
-    patched_act_fn,
-    without_cheese,
-)
-from agents.analysis.channels import find_cheese_channels  # noqa: E402
 from agents.analysis.retarget import check_target  # noqa: E402
 from agents.networks import MazeNet, NetworkConfig, make_embedder  # noqa: E402
 from agents.rollout import rollout  # noqa: E402

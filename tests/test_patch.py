@@ -6,10 +6,10 @@ from conftest import ROOT, run_cli
 
 pytest.importorskip("torch")
 
-from agents.checkpoint import save_checkpoint  # noqa: E402
-from agents.config import to_train_config  # noqa: E402
 from agents.analysis.context import PatchConfig  # noqa: E402
 from agents.analysis.registry import ANALYSES, run_analysis  # noqa: E402
+from agents.checkpoint import save_checkpoint  # noqa: E402
+from agents.config import to_train_config  # noqa: E402
 from agents.runs import write_config  # noqa: E402
 from agents.sb3 import MazeVecEnv, build_ppo  # noqa: E402
 

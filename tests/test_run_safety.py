@@ -165,8 +165,8 @@ def test_resume_honours_or_refuses_overrides_and_cleans_debris(tmp_path, tiny_ru
     before = sorted(p.relative_to(run) for p in run.rglob("*"))
     for override, key in (
         ("env.max_size=7", "env.max_size"),
-        ("agent.ppo.learning_rate=0.1", "agent.ppo.learning_rate"),
         ("agent.network.channels=8", "agent.network.channels"),
+        ("seed=3", "seed"),
     ):
         out = train_cli(f"resume={run}", override, check=False)
         assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
@@ -174,10 +174,11 @@ def test_resume_honours_or_refuses_overrides_and_cleans_debris(tmp_path, tiny_ru
     assert sorted(p.relative_to(run) for p in run.rglob("*")) == before  # nothing written
     stale = run / "checkpoints" / ".step_000000004096.zip.k1ll3d.tmp"
     stale.write_bytes(b"half a file")
-    out = train_cli(f"resume={run}", "total_steps=6144")
+    out = train_cli(f"resume={run}", "total_steps=6144", "agent.ppo.ent_coef=0.002")
     assert not stale.exists()
     assert json.loads((run / "metrics.json").read_text())["total_steps"] == 6144
-    assert "total_steps: 6144" in (run / "config.yaml").read_text()
+    config = (run / "config.yaml").read_text()
+    assert "total_steps: 6144" in config and "ent_coef: 0.002" in config
     for path in [run / "config.yaml", run / "model.zip", run / "metrics.json"] + [
         p for _, p in checkpoints(run)
     ]:
@@ -198,3 +199,21 @@ def test_refused_run_leaves_no_folder(tmp_path):
         text=True,
     )
     assert out.returncode == 2 and not list(elsewhere.iterdir()), out.stderr
+
+
+def test_truncated_events_stay_scalars_up_to_the_resumed_step(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from torch.utils.tensorboard import SummaryWriter
+
+    from agents.events import truncate_events
+
+    w = SummaryWriter(tmp_path / "PPO_1")
+    for step in range(11):
+        w.add_scalar("eval/train/p_cheese", step / 10, step)
+    w.close()
+    assert truncate_events(tmp_path, 5) == 5
+    (events,) = tmp_path.rglob("events.out.tfevents.*")
+    acc = EventAccumulator(str(events))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("eval/train/p_cheese")] == list(range(6))
+    assert truncate_events(tmp_path, 5) == 0  # nothing past the step: files untouched

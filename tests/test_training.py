@@ -50,7 +50,23 @@ def test_tiny_training_run_produces_complete_run_folder(tiny_run):
         "train/value_loss",
     ):
         assert tag in scalars, tag
-    assert [s for s, _ in scalars["eval/test/p_cheese"]] == [2048, 4096]
+    # a point at step 0, every eval.every_steps, and the final (larger) evaluation at the end
+    assert [s for s, _ in scalars["eval/test/p_cheese"]] == [0, 2048, 4096]
+    final = json.loads((tiny_run / "metrics.json").read_text())["policy"]["test"]["p_cheese"]["p"]
+    assert scalars["eval/test/p_cheese"][-1][1] == pytest.approx(final)
+    assert "eval/test/p_cheese_decision" in scalars
+    assert "rollout/success_rate" not in scalars  # replaced by a tag that says what it counts
+    assert "rollout/p_cheese_of_finished_episodes" in scalars
+    # one chart per measure overlays the train and test curves
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (events,) = (tiny_run / "tb").rglob("events.out.tfevents.*")
+    acc = EventAccumulator(str(events))
+    acc.Reload()
+    assert "custom_scalars__config__" in acc.Tags()["tensors"]
+    # the console lines of each evaluation are in train.log too
+    lines = (tiny_run / "train.log").read_text().splitlines()
+    assert sum("held-out P(cheese)" in ln for ln in lines) == 3
 
 
 def test_checkpoints_load_and_act_identically(tiny_run):
@@ -94,8 +110,11 @@ def test_kill_then_resume_continues_steps_and_events(tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["total_steps"] == 40960  # the target, not counted twice
     steps = [s for s, _ in tb_scalars(run)["eval/test/p_cheese"]]
-    assert steps == sorted(steps) and steps[-1] == 40960
+    assert steps[-1] == 40960
     assert any(s > killed_at for s in steps) and any(s <= killed_at for s in steps)
+    for tag, points in tb_scalars(run).items():  # no curve repeats a step or runs backwards
+        steps = [s for s, _ in points]
+        assert all(a < b for a, b in zip(steps, steps[1:])), (tag, steps)
     assert (run / ".hydra").is_dir() and (run / ".hydra-resume").is_dir()
     assert len(list((run / "tb").iterdir())) == 1  # one curve, continued
 

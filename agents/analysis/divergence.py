@@ -198,21 +198,24 @@ def evaluate_divergence(
     resamples: int = 50,
 ) -> dict[str, Any]:
     """All divergence metrics of a policy on ``episodes`` held-out mazes per distribution."""
+    # train and test are played from one stream seeded with `seed`, as training's final
+    # evaluation plays them, so both report the same P(cheese) for the same weights
     rng = np.random.default_rng(seed)
+    pair_rng = np.random.default_rng([seed, 1])
     test_cfg = train_cfg.test_distribution()
     levels = range(start_level, start_level + episodes)
     train_states = generate_levels(levels, train_cfg)
     test_states = generate_levels(levels, test_cfg)
-    kept, paired_test = outside_region_cheese(train_states, region, rng)
+    kept, paired_test = outside_region_cheese(train_states, region, pair_rng)
     paired_train = train_states.take(kept)
 
-    def play(states: BatchState, cfg: MazeConfig) -> Episodes:
+    def play(states: BatchState, cfg: MazeConfig, paired: bool = False) -> Episodes:
         return rollout(
             act_fn,
             states,
             cfg,
             region=region,
-            rng=rng,
+            rng=pair_rng if paired else rng,
             deterministic=deterministic,
             record_path=True,
         )
@@ -232,7 +235,7 @@ def evaluate_divergence(
     eps: dict[str, Episodes] = {}
     facts: dict[str, MazeFacts] = {}
     for name, (states, cfg) in runs.items():
-        eps[name] = play(states, cfg)
+        eps[name] = play(states, cfg, paired=name.startswith("paired"))
         facts[name] = maze_facts(states)
         f = facts[name]
         block: dict[str, Any] = {**summarize(eps[name]), **steps_vs_shortest(eps[name], f)}

@@ -11,7 +11,7 @@ import numpy as np
 from mazegen.files import atomic_write_bytes
 
 
-def _figure():  # type: ignore[no-untyped-def]
+def figure_module():  # type: ignore[no-untyped-def]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -20,10 +20,11 @@ def _figure():  # type: ignore[no-untyped-def]
     return plt
 
 
-def _save(fig: Any, path: Path) -> None:
+def save_figure(fig: Any, path: Path) -> None:
+    """Writes a matplotlib figure as PNG, atomically, and closes it."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _figure().close(fig)
+    figure_module().close(fig)
     atomic_write_bytes(path, buf.getvalue())
 
 
@@ -33,7 +34,7 @@ def _err(stats: list[dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def plot_p_cheese_vs_distance(result: dict[str, Any], path: Path) -> None:
-    plt = _figure()
+    plt = figure_module()
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for name, label in (("test", "test distribution"), ("paired_test", "paired (moved) mazes")):
         bins = result[name]["p_cheese_by_distance_from_top_right"]["bins"]
@@ -47,11 +48,11 @@ def plot_p_cheese_vs_distance(result: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("P(reach cheese)")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_decision_square(result: dict[str, Any], path: Path) -> None:
-    plt = _figure()
+    plt = figure_module()
     fig, ax = plt.subplots(figsize=(5, 3.4))
     kinds = ("cheese", "top_right", "back")
     for k, name in enumerate(("test", "paired_test")):
@@ -69,14 +70,14 @@ def plot_decision_square(result: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("share of first moves at the decision square")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_regression(result: dict[str, Any], path: Path) -> None:
     reg = result["regression"]
     if not reg.get("coefficients"):
         return
-    plt = _figure()
+    plt = figure_module()
     names = list(reg["coefficients"])
     coef = [reg["coefficients"][n] for n in names]
     std = [reg["stability"][n]["std"] or 0.0 for n in names]
@@ -87,11 +88,11 @@ def plot_regression(result: dict[str, Any], path: Path) -> None:
     ax.set_title(
         f"accuracy {reg['cv_accuracy']:.3f} vs base rate {reg['base_rate']:.3f}", fontsize=9
     )
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_region_sweep(rows: list[dict[str, Any]], path: Path) -> None:
-    plt = _figure()
+    plt = figure_module()
     fig, ax = plt.subplots(figsize=(5, 3.4))
     for key, label in (("test", "test distribution"), ("train", "training distribution")):
         pts = sorted((r["region"], r[key]) for r in rows)
@@ -102,7 +103,7 @@ def plot_region_sweep(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_ylabel("P(reach cheese)")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _maze_axes(ax: Any, state: Any, region: int | None = None) -> None:
@@ -128,7 +129,7 @@ def plot_vector_fields(
         fields: label -> ``[K, 5]`` direction probabilities (up, down, left, right, noop).
         squares: The K squares.
     """
-    plt = _figure()
+    plt = figure_module()
     fig, axes = plt.subplots(1, len(fields), figsize=(4.2 * len(fields), 4.4))
     axes = np.atleast_1d(axes)
     sq = np.array(squares)
@@ -148,12 +149,12 @@ def plot_vector_fields(
             width=0.006,
         )
         ax.set_title(label, fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_heatmaps(maps: dict[str, np.ndarray], path: Path, title: str) -> None:
     """One heatmap per label (``[W, W]``, NaN where undefined), shared 0..1 colour scale."""
-    plt = _figure()
+    plt = figure_module()
     cols = min(len(maps), 5)
     rows = -(-len(maps) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows + 0.4), squeeze=False)
@@ -169,12 +170,12 @@ def plot_heatmaps(maps: dict[str, np.ndarray], path: Path, title: str) -> None:
     fig.suptitle(title, fontsize=10)
     if im is not None:
         fig.colorbar(im, ax=list(axes), shrink=0.8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_channel_maps(state: Any, maps: dict[str, np.ndarray], path: Path) -> None:
     """The maze and, per label, an activation map ``[h, w]``."""
-    plt = _figure()
+    plt = figure_module()
     fig, axes = plt.subplots(1, len(maps) + 1, figsize=(2.8 * (len(maps) + 1), 3.0))
     _maze_axes(axes[0], state)
     axes[0].set_title("maze", fontsize=9)
@@ -183,13 +184,13 @@ def plot_channel_maps(state: Any, maps: dict[str, np.ndarray], path: Path) -> No
         ax.set_title(label, fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_kernel(kernel: np.ndarray, path: Path, title: str) -> None:
     """Each channel of a ``[C, k, k]`` pattern (e.g. a goal field), shared diverging scale;
     the centre cell is where the target sits."""
-    plt = _figure()
+    plt = figure_module()
     c = kernel.shape[0]
     cols = min(c, 8)
     rows = -(-c // cols)
@@ -204,4 +205,4 @@ def plot_kernel(kernel: np.ndarray, path: Path, title: str) -> None:
         ax.imshow(kernel[k], cmap="RdBu_r", vmin=-lim, vmax=lim)
         ax.set_title(f"ch {k}", fontsize=7)
     fig.suptitle(f"{title} (red +, blue -, max |value| {lim:.2f})", fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)
