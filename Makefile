@@ -8,7 +8,8 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.stamp-installed
 ARGS ?=
 
-.PHONY: setup train test test-slow lint typecheck bench peer-venv clean-venv pretrained
+.PHONY: setup train test test-slow lint typecheck bench peer-venv clean-venv pretrained \
+	pretrained-easy pretrained-hard gpu-check
 
 setup: $(STAMP)
 
@@ -51,8 +52,24 @@ peer-venv: .venv-procgen/.stamp
 clean-venv:
 	rm -rf $(VENV) .venv-procgen
 
-# Retrain the shipped policy with the default preset and copy it into the package.
+# Retrain a shipped policy with its preset and copy it into agents/pretrained/<name>/ (with
+# provenance.json). quick: ~4 min; easy: ~1 h on one core; hard: hours (README).
 pretrained: setup
-	rm -rf outputs/pretrained
-	$(PY) -m experiments.train hydra.run.dir=outputs/pretrained
-	cp outputs/pretrained/model.zip outputs/pretrained/config.yaml outputs/pretrained/metrics.json agents/pretrained/
+	rm -rf outputs/pretrained/quick
+	$(PY) -m experiments.train experiment=quick progress=false hydra.run.dir=outputs/pretrained/quick
+	$(PY) -m experiments.ship run=outputs/pretrained/quick name=quick
+
+pretrained-easy: setup
+	rm -rf outputs/pretrained/easy
+	$(PY) -m experiments.train experiment=easy progress=false hydra.run.dir=outputs/pretrained/easy
+	$(PY) -m experiments.ship run=outputs/pretrained/easy name=easy
+
+pretrained-hard: setup
+	rm -rf outputs/pretrained/hard
+	$(PY) -m experiments.train experiment=hard progress=false hydra.run.dir=outputs/pretrained/hard
+	$(PY) -m experiments.ship run=outputs/pretrained/hard name=hard
+
+# A few minutes of the langosco preset (IMPALA s=4, 64x64 RGB, 15 actions) on a CUDA GPU:
+# prints steps/s and the first curve points (.ci/gpu-check; needs a CUDA build of torch).
+gpu-check:
+	.ci/gpu-check

@@ -139,3 +139,47 @@ def resolve(path: str | os.PathLike[str] | None) -> tuple[Path, Path]:
         f"{p} does not exist; give a run folder, a checkpoint .zip, a shipped policy's name "
         f"({', '.join(pretrained_names())}), or nothing for the default shipped policy"
     )
+
+
+def ship(run: Path, name: str, dest: Path = PRETRAINED) -> Path:
+    """Copies a finished run's ``config.yaml``, ``model.zip`` and ``metrics.json`` into
+    ``dest/<name>/`` with ``provenance.json`` (the command, its overrides, steps, training
+    minutes, the code's git commit and the machine). Returns the folder."""
+    import platform
+    import shutil
+    import subprocess
+
+    if not name.isidentifier():
+        raise RunError(f"a shipped policy's name must be a plain word, got {name!r}")
+    for f in (CONFIG, MODEL, METRICS):
+        if not (run / f).is_file():
+            raise RunError(f"{run} is not a finished run: {f} is missing")
+    metrics = json.loads((run / METRICS).read_text())
+    overrides_file = run / ".hydra" / "overrides.yaml"
+    overrides = overrides_file.read_text().split("\n") if overrides_file.is_file() else []
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    out = dest / name
+    out.mkdir(parents=True, exist_ok=True)
+    for f in (CONFIG, MODEL, METRICS):
+        shutil.copyfile(run / f, out / f)
+    import torch
+
+    atomic_write_json(
+        out / "provenance.json",
+        {
+            "command": "python -m experiments.train "
+            + " ".join(o.removeprefix("- ") for o in overrides if o.strip()),
+            "run_folder": str(run),
+            "total_steps": metrics.get("total_steps"),
+            "train_minutes": metrics.get("train_minutes_total"),
+            "git_commit": commit,
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.processor()}",
+            "torch": torch.__version__,
+        },
+    )
+    return out

