@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
 import torch
 from stable_baselines3.common.vec_env import VecEnvWrapper
 
@@ -53,6 +54,61 @@ def training_throughput(cfg: TrainConfig, steps: int, threads: int) -> dict[str,
     done = max(steps, rollout)
     done = -(-done // rollout) * rollout  # SB3 finishes whole rollouts
     return {"steps_per_s": done / total, "env_share": env.seconds / total}
+
+
+def time_split(cfg: TrainConfig, threads: int, repeats: int = 5) -> dict[str, float]:
+    """Where a PPO step's time goes, from timing the parts alone (seconds per 1,000 env steps).
+
+    ``env``: stepping ``cfg.num_envs`` mazes; ``rollout_forward``: the policy on a batch of
+    ``num_envs`` observations (no gradient); ``update``: forward + backward + Adam on minibatches
+    of ``batch_size``, ``n_epochs`` times per sample. Their sum against a measured PPO step
+    shows SB3's own overhead (buffers, GAE, logging).
+    """
+    import statistics
+
+    torch.set_num_threads(threads)
+    env = MazeVecEnv(cfg.env, cfg.num_envs, seed=cfg.seed)
+    model = build_ppo(cfg, env, None)
+    policy: Any = model.policy
+    obs = env.reset()
+    n, b = cfg.num_envs, cfg.agent.ppo.batch_size
+    a = env.core.num_actions
+    rng = np.random.default_rng(0)
+
+    def median_s(fn: Any) -> float:
+        fn()
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return statistics.median(times)
+
+    def env_step() -> None:
+        env.step_async(rng.integers(0, a, n))
+        env.step_wait()
+
+    x = torch.as_tensor(obs).float()
+    xb = x.repeat((b + n - 1) // n, 1, 1, 1)[:b]
+    acts = torch.as_tensor(rng.integers(0, a, b))
+
+    def forward() -> None:
+        with torch.no_grad():
+            policy(x)
+
+    def update() -> None:
+        values, logp, entropy = policy.evaluate_actions(xb, acts)
+        loss = values.mean() + logp.mean() + entropy.mean()
+        policy.optimizer.zero_grad()
+        loss.backward()
+        policy.optimizer.step()
+
+    per_k = 1000.0
+    return {
+        "env": median_s(env_step) * per_k / n,
+        "rollout_forward": median_s(forward) * per_k / n,
+        "update": median_s(update) * per_k / b * cfg.agent.ppo.n_epochs,
+    }
 
 
 def hook_overhead(

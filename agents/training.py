@@ -32,6 +32,7 @@ from agents.progress import ProgressCallback
 from agents.rollout import random_act_fn, rollout
 from agents.runs import (
     CHECKPOINTS,
+    CONFIG,
     METRICS,
     MODEL,
     TB,
@@ -90,6 +91,16 @@ def find_resume_point(target: Path, unsafe_pickle: bool = False) -> ResumePoint:
     that one. Raises `RunError` (one line) when there is none."""
     if not target.exists():
         raise RunError(f"resume target {target} does not exist")
+    if target.is_file():
+        import zipfile
+
+        if not zipfile.is_zipfile(target):
+            raise RunError(
+                f"resume={target}: not a run folder nor a checkpoint .zip; give the run folder "
+                "(its newest readable checkpoint is used) or one of its checkpoints"
+            )
+        if not (run_of(target) / CONFIG).is_file():
+            raise RunError(f"resume={target}: no {CONFIG} in its run folder {run_of(target)}")
     run = run_of(target) if target.is_file() else target
     cfg = read_config(run)
     if target.is_file():

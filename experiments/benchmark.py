@@ -36,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--no-eval", action="store_true", help="skip the evaluation timing and the hook overhead"
     )
+    p.add_argument(
+        "--presets",
+        nargs="*",
+        default=["easy", "hard"],
+        help="seed-scale presets whose training throughput and time split are measured",
+    )
     p.add_argument("--json", help="also write the figures to this JSON file")
     args = p.parse_args(argv)
     if args.seconds <= 0 or args.repeats < 1 or any(t < 1 for t in args.threads):
@@ -102,6 +108,35 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"{'  share of wall time in the env':<48} {100 * r['env_share']:>12.2f} %")
             results[f"impala_env_share_t{threads}"] = r["env_share"]
+    if not args.no_train and args.presets:
+        import dataclasses
+
+        from agents.benchmark import time_split, training_throughput
+
+        conf = Path(__file__).resolve().parent.parent / "conf"
+        print("== seed-scale presets (IMPALA on grid observations, PPO, CPU) ==")
+        for name in args.presets:
+            base = _preset(conf, name)
+            steps = 8 * base.agent.ppo.n_steps * base.num_envs
+            for threads in args.threads:
+                for precision in ("fp32", "bf16"):
+                    cfg = dataclasses.replace(base, precision=precision)
+                    r = training_throughput(cfg, steps, threads)
+                    show(
+                        f"{name} preset, {precision}, {threads} thread(s)",
+                        r["steps_per_s"],
+                        "steps/s",
+                    )
+                    results[f"{name}_{precision}_env_share_t{threads}"] = r["env_share"]
+                split = time_split(base, threads)
+                total = 1000.0 / results[f"{name} preset, bf16, {threads} thread(s)"]  # type: ignore[operator]
+                parts = ", ".join(f"{k} {v:.3f}" for k, v in split.items())
+                other = total - sum(split.values())
+                print(
+                    f"  s per 1,000 steps (bf16, {threads} thread(s)): {parts}, "
+                    f"SB3 and the rest {other:.3f} (of {total:.3f})"
+                )
+                results.update({f"{name}_split_t{threads}_{k}": v for k, v in split.items()})
     if not args.no_eval:
         import torch
 
@@ -139,7 +174,7 @@ def _preset(conf: Path, name: str):  # type: ignore[no-untyped-def]
 
     register_resolvers()
     register_configs()
-    with initialize_config_dir(str(conf), version_base=None):
+    with initialize_config_dir(str(conf.resolve()), version_base=None):
         cfg = compose("config", overrides=[f"experiment={name}"])
     return to_train_config(cfg)
 

@@ -37,6 +37,16 @@ def main(cfg: DictConfig) -> None:
         )
 
 
+def _check(cfg: DictConfig) -> None:
+    """The settings, and that ``run=`` names something loadable (before anything is written)."""
+    from agents.runs import resolve
+
+    config = to_object(cfg, EvaluateConfig)
+    validate(config)
+    if config.run is not None:
+        resolve(config.run)
+
+
 if __name__ == "__main__":
-    precheck("evaluate", lambda cfg: validate(to_object(cfg, EvaluateConfig)), EvaluateConfig)
+    precheck("evaluate", _check, EvaluateConfig)
     main()

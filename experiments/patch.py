@@ -36,7 +36,17 @@ def positional_analysis(argv: list[str]) -> list[str]:
     return argv
 
 
+def _check(cfg: DictConfig) -> None:
+    """The settings, and that ``run=`` names something loadable (before anything is written)."""
+    from agents.runs import resolve
+
+    config = to_object(cfg, PatchConfig)
+    check(config)
+    if config.run is not None:
+        resolve(config.run)
+
+
 if __name__ == "__main__":
     sys.argv = positional_analysis(sys.argv)
-    precheck("patch", lambda cfg: check(to_object(cfg, PatchConfig)), PatchConfig)
+    precheck("patch", _check, PatchConfig)
     main()

@@ -121,6 +121,16 @@ def run(config: PlayConfig) -> None:
         raise ConfigError(str(e)) from None
 
 
+def _check(cfg: DictConfig) -> None:
+    """The settings, and that ``run=`` names something loadable (before anything is written)."""
+    from agents.runs import resolve
+
+    config = to_object(cfg, PlayConfig)
+    validate(config)
+    if config.run is not None:
+        resolve(config.run)
+
+
 if __name__ == "__main__":
-    precheck("play", lambda cfg: validate(to_object(cfg, PlayConfig)), PlayConfig)
+    precheck("play", _check, PlayConfig)
     main()
