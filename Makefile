@@ -9,7 +9,7 @@ STAMP := $(VENV)/.stamp-installed
 ARGS ?=
 
 .PHONY: setup train test test-slow lint typecheck bench peer-venv clean-venv pretrained \
-	pretrained-easy pretrained-hard gpu-check
+	pretrained-easy pretrained-hard gpu-check analysis-2023
 
 setup: $(STAMP)
 
@@ -59,15 +59,30 @@ pretrained: setup
 	$(PY) -m experiments.train experiment=quick progress=false hydra.run.dir=outputs/pretrained/quick
 	$(PY) -m experiments.ship run=outputs/pretrained/quick name=quick
 
+# easy: the preset's 4M steps, 1M more, then 1M with the entropy bonus lowered to sharpen the
+# policy (the shipped run's three sessions).
 pretrained-easy: setup
 	rm -rf outputs/pretrained/easy
 	$(PY) -m experiments.train experiment=easy progress=false hydra.run.dir=outputs/pretrained/easy
+	$(PY) -m experiments.train resume=outputs/pretrained/easy total_steps=5000000
+	$(PY) -m experiments.train resume=outputs/pretrained/easy total_steps=6000000 \
+		agent.ppo.ent_coef=0.002
 	$(PY) -m experiments.ship run=outputs/pretrained/easy name=easy
 
 pretrained-hard: setup
 	rm -rf outputs/pretrained/hard
 	$(PY) -m experiments.train experiment=hard progress=false hydra.run.dir=outputs/pretrained/hard
 	$(PY) -m experiments.ship run=outputs/pretrained/hard name=hard
+
+# The 2023 analysis, side by side (README): every figure of the table for one policy.
+POLICY ?= easy
+analysis-2023: setup
+	$(PY) -m experiments.evaluate run=$(POLICY) out=outputs/analysis/$(POLICY)/evaluate
+	$(PY) -m experiments.patch cheese-vector run=$(POLICY) mazes=500 out=outputs/analysis/$(POLICY)/cheese-vector
+	$(PY) -m experiments.patch top-right-vector run=$(POLICY) mazes=500 out=outputs/analysis/$(POLICY)/top-right-vector
+	$(PY) -m experiments.patch find-channels run=$(POLICY) mazes=500 out=outputs/analysis/$(POLICY)/find-channels
+	$(PY) -m experiments.patch resample-channels run=$(POLICY) mazes=200 num_channels=3 out=outputs/analysis/$(POLICY)/resample-channels
+	$(PY) -m experiments.patch retarget run=$(POLICY) mazes=100 targets_per_maze=30 num_channels=3 out=outputs/analysis/$(POLICY)/retarget
 
 # A few minutes of the langosco preset (IMPALA s=4, 64x64 RGB, 15 actions) on a CUDA GPU:
 # prints steps/s and the first curve points (.ci/gpu-check; needs a CUDA build of torch).

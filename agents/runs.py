@@ -141,6 +141,24 @@ def resolve(path: str | os.PathLike[str] | None) -> tuple[Path, Path]:
     )
 
 
+HISTORY = "history.jsonl"
+
+
+def append_history(run: Path, entry: dict[str, Any]) -> None:
+    """Adds one line to ``<run>/history.jsonl``: each session of a run (the first and every
+    resume) with its command-line overrides and starting step."""
+    path = run / HISTORY
+    old = path.read_bytes() if path.is_file() else b""
+    atomic_write_bytes(path, old + (json.dumps(entry, sort_keys=True) + "\n").encode())
+
+
+def read_history(run: Path) -> list[dict[str, Any]]:
+    path = run / HISTORY
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def ship(run: Path, name: str, dest: Path = PRETRAINED) -> Path:
     """Copies a finished run's ``config.yaml``, ``model.zip`` and ``metrics.json`` into
     ``dest/<name>/`` with ``provenance.json`` (the command, its overrides, steps, training
@@ -155,8 +173,18 @@ def ship(run: Path, name: str, dest: Path = PRETRAINED) -> Path:
         if not (run / f).is_file():
             raise RunError(f"{run} is not a finished run: {f} is missing")
     metrics = json.loads((run / METRICS).read_text())
-    overrides_file = run / ".hydra" / "overrides.yaml"
-    overrides = overrides_file.read_text().split("\n") if overrides_file.is_file() else []
+    history = read_history(run)
+    if history:
+        commands = [
+            "python -m experiments.train " + " ".join(h.get("overrides", [])) for h in history
+        ]
+    else:
+        overrides_file = run / ".hydra" / "overrides.yaml"
+        lines = overrides_file.read_text().split("\n") if overrides_file.is_file() else []
+        commands = [
+            "python -m experiments.train "
+            + " ".join(o.removeprefix("- ") for o in lines if o.strip())
+        ]
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
@@ -172,8 +200,8 @@ def ship(run: Path, name: str, dest: Path = PRETRAINED) -> Path:
     atomic_write_json(
         out / "provenance.json",
         {
-            "command": "python -m experiments.train "
-            + " ".join(o.removeprefix("- ") for o in overrides if o.strip()),
+            "command": commands[0],
+            "commands": commands,
             "run_folder": str(run),
             "total_steps": metrics.get("total_steps"),
             "train_minutes": metrics.get("train_minutes_total"),

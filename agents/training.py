@@ -37,6 +37,7 @@ from agents.runs import (
     MODEL,
     TB,
     RunError,
+    append_history,
     atomic_write_json,
     checkpoints,
     read_config,
@@ -266,11 +267,16 @@ def start(given: TrainConfig, run: Path, overrides: list[str]) -> tuple[Path, di
     from agents.config import resume_config
 
     unsafe = given.unsafe_pickle
+    entry = {"overrides": list(overrides), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     if given.resume:
         point = find_resume_point(Path(given.resume).expanduser(), unsafe)
         cfg = dataclasses.replace(
             resume_config(point.config, given, overrides), resume=None, unsafe_pickle=False
         )
+        append_history(point.run, {**entry, "from_step": point.checkpoint.num_timesteps})
         return point.run, train(cfg, point.run, resume=point, unsafe_pickle=unsafe)
     cfg = dataclasses.replace(given, unsafe_pickle=False)
+    if (run / MODEL).exists() or checkpoints(run):
+        raise RunError(f"{run} already holds a run; resume it with resume={run}")
+    append_history(run, {**entry, "from_step": 0})
     return run, train(cfg, run)
