@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from agents.rollout import ActFn, policy_at_squares
+from agents.rollout import ActFn, policy_at_squares, sample
 from mazegen import MazeBatch, MazeConfig, generate_levels, render_frame, save_states
 from mazegen.actions import DIRECTION_ACTIONS, direction_probs
 from mazegen.batch import Autoreset
@@ -164,8 +164,7 @@ class PlaySession:
         if action is None:
             if self.last_probs is None:
                 return
-            p = self.last_probs / self.last_probs.sum()
-            action = int(self._rng.choice(len(p), p=p))
+            action = int(sample(self.last_probs[None], self._rng)[0])
         _, reward, term, trunc, _ = self.env.step(np.array([action]))
         self.steps += 1
         self.episode_return += float(reward[0])
@@ -432,7 +431,8 @@ def record(
     tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
     try:
         if path.suffix.lower() == ".gif":
-            imageio.mimsave(tmp, frames, duration=1.0 / fps, loop=0)
+            # imageio's GIF writer takes the frame duration in milliseconds
+            imageio.mimsave(tmp, frames, duration=1000.0 / fps, loop=0)
         else:
             imageio.mimsave(tmp, frames, fps=fps)
         os.replace(tmp, path)

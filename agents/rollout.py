@@ -66,6 +66,17 @@ def region_masks(states: BatchState, n: int) -> np.ndarray:
     return rows[:, :, None] & cols[:, None, :]
 
 
+def sample(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One action per row of ``probs [B, A]`` (inverse CDF, one uniform per row).
+
+    The one sampler of the project: evaluation, analyses, the viewer and the recorder all draw
+    with it, so the same seed gives the same trajectory in each.
+    """
+    cum = probs.cumsum(axis=1)
+    u = rng.random(len(probs))[:, None] * cum[:, -1:]
+    return np.minimum((cum < u).sum(axis=1), probs.shape[1] - 1)
+
+
 def rollout(
     act_fn: ActFn,
     states: BatchState,
@@ -153,12 +164,7 @@ def _rollout(
     for _ in range(max_steps):
         idx = np.flatnonzero(active)
         probs = act_fn(obs[idx], idx + offset)
-        if deterministic:
-            actions[idx] = probs.argmax(axis=1)
-        else:
-            cum = probs.cumsum(axis=1)
-            u = rng.random(idx.size)[:, None] * cum[:, -1:]
-            actions[idx] = np.minimum((cum < u).sum(axis=1), probs.shape[1] - 1)
+        actions[idx] = probs.argmax(axis=1) if deterministic else sample(probs, rng)
         obs, _, term, trunc, _ = env.step(actions)
         pos = env.mouse
         in_region = mask[ar, pos[:, 0], pos[:, 1]]

@@ -231,3 +231,40 @@ def test_retarget_key_steers_with_a_goal_field(tmp_path):
     assert np.abs(patched - plain).max() > 0.05
     out = play_cli("mode=record", "goal_field=/nonexistent/goal_fields.npz")
     assert out.returncode == 2 and "no goal-field file" in out.stderr
+
+
+def test_same_seed_same_actions_in_evaluation_viewer_and_recorder(tmp_path):
+    """One policy, one sampler: the viewer, the recorder and evaluation's rollout take the same
+    steps from the same maze with the same seed."""
+    import numpy as np
+    from PIL import Image
+
+    from agents import load_pretrained
+    from agents.play import PlaySession, record
+    from agents.rollout import net_act_fn, rollout
+    from agents.sb3 import maze_net
+    from mazegen.state import BatchState
+
+    policy = load_pretrained()
+    act = net_act_fn(maze_net(policy.model))
+    viewer = PlaySession(policy.config.env, act_fn=act, seed=7)
+    start = viewer.state
+    squares = [start.mouse]
+    while not viewer.done:
+        viewer.step()
+        squares.append(viewer.state.mouse)
+    ep = rollout(
+        act,
+        BatchState.stack([start]),
+        viewer.env_config,
+        region=policy.config.env.eval_region,
+        rng=np.random.default_rng(7),
+        record_path=True,
+    )
+    assert [tuple(x) for x in ep.path[: len(squares), 0].tolist()] == squares
+    assert int(ep.steps[0]) == viewer.steps
+    gif = tmp_path / "one.gif"
+    frames = record(PlaySession(policy.config.env, act_fn=act, seed=7), gif, episodes=1, fps=10)
+    assert frames == viewer.steps + 1  # the recorder played the same episode
+    with Image.open(gif) as im:
+        assert im.info["duration"] == 100  # 10 frames per second (GIF keeps centiseconds)

@@ -72,9 +72,12 @@ def read_curve(run: Path, label: str | None = None) -> Curve:
         if before.size:
             max_size[i] = size[int(before[-1])]
     minutes = col("time/train_minutes")
-    if np.isnan(minutes).all():  # runs from before the tag: wall clock since the first point
+    if np.isnan(minutes).any():  # runs from before the tag: wall clock, pauses removed
         wall = col("eval/train/p_cheese@wall")
-        minutes = (wall - wall[0]) / 60
+        dt = np.diff(wall)
+        typical = float(np.median(dt)) if dt.size else 0.0
+        dt = np.where(dt > 3 * typical, typical, dt)  # a gap between sessions, not training
+        minutes = np.concatenate([[0.0], np.cumsum(dt)]) / 60
     return Curve(
         label or run.name,
         steps,
@@ -120,6 +123,7 @@ def plot_curves(curves: list[Curve], path: Path, target: float | None = 0.9) -> 
     fig.suptitle(
         f"Held-out P(cheese) during training ({n} mazes per point per distribution; grey line: 0.9)"
     )
-    axes[1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=2, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 + 0.035 * ((len(labels) + 1) // 2), 1, 1))
     save_figure(fig, path)
