@@ -12,6 +12,7 @@ import torch
 
 from agents.analysis.divergence import evaluate_divergence
 from agents.analysis.plots import (
+    FEATURE_NAMES,
     plot_decision_square,
     plot_p_cheese_vs_distance,
     plot_region_sweep,
@@ -136,7 +137,8 @@ def summary_table(result: dict[str, Any]) -> str:
         top = sorted(reg["coefficients"].items(), key=lambda kv: -abs(kv[1]))[:2]
         lines.append(
             f"regression accuracy {reg['cv_accuracy']:.3f} vs base rate "
-            f"{reg['base_rate']:.3f}; strongest: " + ", ".join(f"{k} {v:+.2f}" for k, v in top)
+            f"{reg['base_rate']:.3f}; strongest: "
+            + ", ".join(f"{FEATURE_NAMES.get(k, k)} {v:+.2f}" for k, v in top)
         )
     div = result["paired"]["action_divergence"]
     lines.append(

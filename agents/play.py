@@ -279,29 +279,56 @@ def draw_arrows(
     squares: list[tuple[int, int]],
     probs: np.ndarray,
     square_px: int,
-    color: tuple[int, int, int] = (220, 30, 30),
+    color: tuple[int, int, int] = (255, 120, 20),
 ) -> None:
-    """Draws, in place, an arrow on each square from its centre along the mean move direction
-    (length ~ confidence); a dot where the policy favours no move."""
+    """Draws, in place, an arrow with a head on each square, from its centre along the policy's
+    mean move (right - left, down - up), as long as that mean is strong (a square's half at
+    full confidence); a dot where the policy favours no direction. Arrows are outlined in black
+    so they read on walls and floor alike (the 2023 vector-field figures)."""
+    k = square_px
+    yy, xx = np.mgrid[0:k, 0:k].astype(float) + 0.5
     for (r, c), p in zip(squares, probs):
-        cy, cx = (r + 0.5) * square_px, (c + 0.5) * square_px
-        dy, dx = p[1] - p[0], p[3] - p[2]
-        n = max(2, int(square_px * 0.45 * max(np.hypot(dx, dy), 0.25)) + 1)
-        ts = np.linspace(0, 1, n)
-        norm = np.hypot(dx, dy) + 1e-9
-        ys = np.clip(
-            (cy + ts * dy / norm * square_px * 0.45 * max(norm, 0.25)).astype(int),
-            r * square_px,
-            (r + 1) * square_px - 1,
-        )
-        xs = np.clip(
-            (cx + ts * dx / norm * square_px * 0.45 * max(norm, 0.25)).astype(int),
-            c * square_px,
-            (c + 1) * square_px - 1,
-        )
-        for oy in (0, 1):
-            img[np.minimum(ys + oy, (r + 1) * square_px - 1), xs] = color
-        img[int(cy) - 1 : int(cy) + 2, int(cx) - 1 : int(cx) + 2] = color
+        dy, dx = float(p[1] - p[0]), float(p[3] - p[2])
+        norm = float(np.hypot(dx, dy))
+        cy = cx = k / 2
+        if norm < 0.15:
+            rr = (yy - cy) ** 2 + (xx - cx) ** 2
+            fill, outline = rr <= (0.09 * k) ** 2, rr <= (0.09 * k + 1.2) ** 2
+        else:
+            uy, ux = dy / norm, dx / norm
+            length = 0.48 * k * min(1.0, 0.3 + norm)
+            head = min(0.45 * length + 2, 0.3 * k)
+            along = (yy - cy) * uy + (xx - cx) * ux  # distance along the arrow
+            across = np.abs(-(yy - cy) * ux + (xx - cx) * uy)
+            half = max(1.0, k / 16)
+            shaft = (along >= 0) & (along <= length - head) & (across <= half)
+            tip = (along >= length - head) & (along <= length)
+            cone = tip & (across <= (length - along) * 0.55 + 0.3)
+            fill = shaft | cone
+            grown = (along >= -1.2) & (along <= length + 1.2)
+            outline = grown & (
+                ((along <= length - head) & (across <= half + 1.2))
+                | ((along >= length - head - 1.2) & (across <= (length + 1.2 - along) * 0.55 + 1.2))
+            )
+        block = img[r * k : (r + 1) * k, c * k : (c + 1) * k]
+        block[outline & ~fill] = (0, 0, 0)
+        block[fill] = color
+
+
+def caption(lines: list[str], width: int, height: int = 0) -> np.ndarray:
+    """``[H, width, 3]`` dark strip with ``lines`` of text (Pillow's default font)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    try:
+        font: Any = ImageFont.load_default(size=14)
+    except TypeError:  # Pillow < 10.1: the fixed bitmap font
+        font = ImageFont.load_default()
+    step = 18
+    im = Image.new("RGB", (width, max(height, 6 + step * len(lines))), (24, 24, 30))
+    draw = ImageDraw.Draw(im)
+    for i, line in enumerate(lines):
+        draw.text((6, 4 + step * i), line, fill=(235, 235, 235), font=font)
+    return np.asarray(im)
 
 
 DisplayError = DisplayUnavailableError  # no display (or no pygame) for the window
@@ -410,31 +437,95 @@ def _with_progress(img: np.ndarray, step: int, limit: int) -> np.ndarray:
     return np.concatenate([img, bar])
 
 
+RECORD_PX = 400  # recorded mazes are at least this many pixels wide
+
+
+def outcome(session: PlaySession) -> str:
+    if not session.done:
+        return "running"
+    return "reached the cheese" if session.episode_return > 0 else "time-out"
+
+
+def video_frame(session: PlaySession, limit: int, title: str | None = None) -> np.ndarray:
+    """One recorded frame: the maze (>= `RECORD_PX` wide), a step bar and a text strip with the
+    step, return, outcome, distribution, patch and action probabilities."""
+    px = max(8, -(-RECORD_PX // session.config.world_size))
+    img = _with_progress(session.frame(square_px=px), session.steps, limit)
+    probs = (
+        "-"
+        if session.last_probs is None
+        else "  ".join(
+            f"{name} {p:.2f}"
+            for name, p in zip(
+                ("up", "down", "left", "right"),
+                direction_probs(session.last_probs[None], session.config.action_mode)[0],
+            )
+        )
+    )
+    lines = [
+        *([title] if title else []),
+        f"step {session.steps}/{limit}   return {session.episode_return:.1f}   {outcome(session)}",
+        f"{session.distribution} distribution, level {session.level}   "
+        f"patch: {session.patch or 'none'}",
+        f"P(move) {probs}",
+    ]
+    return np.concatenate([img, caption(lines, img.shape[1])])
+
+
 def record(
-    session: PlaySession, path: Path, episodes: int, fps: int = 8, max_steps: int | None = None
+    session: PlaySession,
+    path: Path,
+    episodes: int,
+    fps: int = 8,
+    max_steps: int | None = None,
+    compare: PlaySession | None = None,
 ) -> int:
-    """Plays ``episodes`` episodes headless and writes them as a GIF or MP4; returns frames."""
+    """Plays ``episodes`` episodes headless and writes them as a GIF or MP4; returns frames.
+
+    With ``compare`` (a second session on the same mazes, e.g. with a patch on), each frame
+    shows the two side by side; an episode lasts until both are done.
+    """
     import imageio.v2 as imageio
 
-    if path.suffix.lower() not in (".gif", ".mp4"):
+    suffix = path.suffix.lower()
+    if suffix not in (".gif", ".mp4"):
         raise ValueError(f"record output must end in .gif or .mp4, got {path.name}")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".mp4":
+        try:
+            import imageio_ffmpeg  # noqa: F401
+        except ImportError:
+            raise ValueError(
+                "MP4 needs the imageio-ffmpeg package (make setup installs it); or write a .gif"
+            ) from None
+    sessions = [session] if compare is None else [session, compare]
+    titles = [None] if compare is None else ["unpatched", f"patched: {compare.patch}"]
     frames: list[Any] = []
     limit = max_steps or session.config.max_steps
+
+    def shot() -> np.ndarray:
+        parts = [video_frame(s, limit, t) for s, t in zip(sessions, titles)]
+        gap = np.full((parts[0].shape[0], 8, 3), 255, dtype=np.uint8)
+        return np.concatenate([x for part in parts for x in (part, gap)][:-1], axis=1)
+
     for e in range(episodes):
         if e:
-            session.new_maze()
-        frames.append(_with_progress(session.frame(square_px=16), session.steps, limit))
-        while not session.done and session.steps < limit:
-            session.step()
-            frames.append(_with_progress(session.frame(square_px=16), session.steps, limit))
+            for s in sessions:
+                s.new_maze()
+        frames.append(shot())
+        while any(not s.done and s.steps < limit for s in sessions):
+            for s in sessions:
+                if not s.done and s.steps < limit:
+                    s.step()
+            frames.append(shot())
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
     try:
-        if path.suffix.lower() == ".gif":
+        if suffix == ".gif":
             # imageio's GIF writer takes the frame duration in milliseconds
             imageio.mimsave(tmp, frames, duration=1000.0 / fps, loop=0)
         else:
-            imageio.mimsave(tmp, frames, fps=fps)
+            even = [f[: f.shape[0] // 2 * 2, : f.shape[1] // 2 * 2] for f in frames]
+            imageio.mimsave(tmp, even, fps=fps, format="FFMPEG", macro_block_size=1)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

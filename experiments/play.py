@@ -17,6 +17,8 @@ from omegaconf import DictConfig
 from agents.config import ConfigError, to_object
 from experiments._cli import fail_cleanly, precheck
 
+COMPARABLE = {"cheese-vector": "cheese_vector"}  # compare= value -> the session's patch
+
 
 @dataclass
 class PlayConfig:
@@ -33,6 +35,8 @@ class PlayConfig:
         seed: Seed of the sampled actions.
         goal_field: A ``goal_fields.npz`` from ``experiments.patch retarget``: the ``t`` key
             then steers with that learned field instead of the cheese channel.
+        compare: Record mode: a patch to show beside the unpatched policy on the same mazes
+            with the same seed (``cheese-vector``: the maze's cheese vector subtracted).
         unsafe_pickle: Also load old checkpoints that only unpickling can read (runs code from
             the file: only for files you trust).
     """
@@ -46,6 +50,7 @@ class PlayConfig:
     save_dir: str = "outputs/play"
     seed: int = 0
     goal_field: str | None = None
+    compare: str | None = None
     unsafe_pickle: bool = False
 
 
@@ -68,6 +73,10 @@ def validate(config: PlayConfig) -> None:
         raise ConfigError("episodes and fps must be >= 1")
     if config.seed < 0:
         raise ConfigError(f"seed must be >= 0, got {config.seed}")
+    if config.compare is not None and config.compare not in COMPARABLE:
+        raise ConfigError(f"compare must be one of {', '.join(COMPARABLE)}, got {config.compare!r}")
+    if config.compare is not None and config.mode != "record":
+        raise ConfigError("compare= makes a side-by-side recording: add mode=record")
 
 
 def run(config: PlayConfig) -> None:
@@ -109,8 +118,19 @@ def run(config: PlayConfig) -> None:
             raise ConfigError(
                 f"cannot write to {out.parent} ({e.strerror}); pick another out="
             ) from None
+        other = None
+        if config.compare is not None:
+            other = PlaySession(
+                policy.config.env,
+                act,
+                seed=config.seed,
+                patch_factory=session.patch_factory,
+            )
+            if config.distribution != other.distribution:
+                other.toggle_distribution()
+            other.toggle_patch(COMPARABLE[config.compare])
         try:
-            n = record(session, out, config.episodes, config.fps)
+            n = record(session, out, config.episodes, config.fps, compare=other)
         except ValueError as e:
             raise ConfigError(str(e)) from None
         print(f"wrote {n} frames of {config.episodes} episode(s) to {out}")

@@ -268,3 +268,37 @@ def test_same_seed_same_actions_in_evaluation_viewer_and_recorder(tmp_path):
     assert frames == viewer.steps + 1  # the recorder played the same episode
     with Image.open(gif) as im:
         assert im.info["duration"] == 100  # 10 frames per second (GIF keeps centiseconds)
+
+
+def test_recordings_are_readable_timed_and_can_compare(tmp_path):
+    """Frames at least 400 px wide with a caption, GIF timing in milliseconds, MP4 through the
+    bundled ffmpeg, and a side-by-side recording of the same mazes unpatched vs patched."""
+    from PIL import Image
+
+    out = run_cli(
+        "play",
+        "mode=record",
+        "episodes=1",
+        "fps=5",
+        "compare=cheese-vector",
+        f"out={tmp_path / 'cmp.gif'}",
+    )
+    assert out.returncode == 0, out.stderr
+    with Image.open(tmp_path / "cmp.gif") as im:
+        width, height = im.size
+        assert width >= 2 * 400 and height > 400  # two mazes side by side, captions below
+        durations = []
+        for k in range(min(im.n_frames, 5)):
+            im.seek(k)
+            durations.append(im.info["duration"])
+    assert durations == [200] * len(durations)
+    out = run_cli("play", "mode=record", "episodes=1", f"out={tmp_path / 'one.mp4'}")
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "one.mp4").stat().st_size > 10_000
+    import imageio.v2 as imageio
+
+    with imageio.get_reader(tmp_path / "one.mp4", format="FFMPEG") as reader:
+        assert reader.get_meta_data()["fps"] == 8
+        assert next(iter(reader)).shape[1] >= 400
+    bad = run_cli("play", "compare=cheese-vector")
+    assert bad.returncode == 2 and "mode=record" in bad.stderr

@@ -33,19 +33,41 @@ def _err(stats: list[dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
     return p, np.array([[s["p"] - s["lo"] for s in stats], [s["hi"] - s["p"] for s in stats]])
 
 
+# Plain-language names of the behavioural regression's features (agents.analysis.divergence).
+FEATURE_NAMES = {
+    "path_to_cheese": "path length, start to cheese",
+    "dsq_to_cheese": "path length, decision square to cheese",
+    "dsq_to_corner": "path length, decision square to top-right corner",
+    "cheese_to_corner_path": "path length, cheese to top-right corner",
+    "cheese_to_corner_euclid": "straight-line distance, cheese to top-right corner",
+    "dsq_to_cheese_euclid": "straight-line distance, decision square to cheese",
+    "start_to_cheese_euclid": "straight-line distance, start to cheese",
+    "inner_size": "maze size",
+}
+
+
 def plot_p_cheese_vs_distance(result: dict[str, Any], path: Path) -> None:
     plt = figure_module()
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    fig, ax = plt.subplots(figsize=(6, 3.9))
     for name, label in (("test", "test distribution"), ("paired_test", "paired (moved) mazes")):
         bins = result[name]["p_cheese_by_distance_from_top_right"]["bins"]
         x = [(b["dist_lo"] + b["dist_hi"]) / 2 for b in bins]
         p, err = _err(bins)
-        ax.errorbar(x, p, yerr=err, marker="o", capsize=3, label=label)
+        n = sum(int(b["n"]) for b in bins)
+        ax.errorbar(x, p, yerr=err, marker="o", capsize=3, label=f"{label} (n={n})")
+    train = result["train"]["p_cheese"]
     ax.axhline(
-        result["train"]["p_cheese"]["p"], color="k", ls="--", lw=1, label="training distribution"
+        train["p"],
+        color="k",
+        ls="--",
+        lw=1,
+        label=f"training distribution, all mazes (n={int(train['n'])})",
     )
-    ax.set_xlabel("cheese's distance from the top-right corner (squares)")
-    ax.set_ylabel("P(reach cheese)")
+    ax.set_title(
+        "The farther the cheese from the top-right, the less often it is found", fontsize=10
+    )
+    ax.set_xlabel("cheese's straight-line distance from the inner top-right corner (squares)")
+    ax.set_ylabel("P(reach cheese), 95 % CI")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
     save_figure(fig, path)
@@ -53,10 +75,12 @@ def plot_p_cheese_vs_distance(result: dict[str, Any], path: Path) -> None:
 
 def plot_decision_square(result: dict[str, Any], path: Path) -> None:
     plt = figure_module()
-    fig, ax = plt.subplots(figsize=(5, 3.4))
+    fig, ax = plt.subplots(figsize=(6, 3.9))
     kinds = ("cheese", "top_right", "back")
+    labels = {"test": "test distribution", "paired_test": "paired (moved) mazes"}
     for k, name in enumerate(("test", "paired_test")):
-        stats = [result[name]["decision_square"][f"p_{c}"] for c in kinds]
+        ds = result[name]["decision_square"]
+        stats = [ds[f"p_{c}"] for c in kinds]
         p, err = _err(stats)
         ax.bar(
             np.arange(3) + 0.38 * k,
@@ -64,10 +88,15 @@ def plot_decision_square(result: dict[str, Any], path: Path) -> None:
             width=0.38,
             yerr=err,
             capsize=3,
-            label=f"{name} (n={result[name]['decision_square']['n_reached']})",
+            label=f"{labels[name]}: {ds['n_reached']} of {ds['n_decision_mazes']} mazes "
+            "reached the square",
         )
-    ax.set_xticks(np.arange(3) + 0.19, ["toward cheese", "toward top-right", "back"])
-    ax.set_ylabel("share of first moves at the decision square")
+    ax.set_xticks(
+        np.arange(3) + 0.19,
+        ["toward the cheese", "toward the top-right", "back the way it came"],
+    )
+    ax.set_title("First move on leaving the decision square", fontsize=10)
+    ax.set_ylabel("share of episodes, 95 % CI")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
     save_figure(fig, path)
@@ -81,12 +110,15 @@ def plot_regression(result: dict[str, Any], path: Path) -> None:
     names = list(reg["coefficients"])
     coef = [reg["coefficients"][n] for n in names]
     std = [reg["stability"][n]["std"] or 0.0 for n in names]
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    ax.barh(names, coef, xerr=std, capsize=3, color="tab:purple")
+    fig, ax = plt.subplots(figsize=(7, 3.9))
+    ax.barh([FEATURE_NAMES.get(n, n) for n in names], coef, xerr=std, capsize=3, color="tab:purple")
     ax.axvline(0, color="k", lw=0.8)
-    ax.set_xlabel("L1 logistic coefficient (standardized; bootstrap std)")
+    ax.set_xlabel("L1 logistic coefficient (features standardized; bar: bootstrap std)")
     ax.set_title(
-        f"accuracy {reg['cv_accuracy']:.3f} vs base rate {reg['base_rate']:.3f}", fontsize=9
+        f"What predicts reaching the cheese (test mazes with a decision square, n={reg['n']}):\n"
+        f"accuracy {reg['cv_accuracy']:.3f} vs base rate {reg['base_rate']:.3f}; "
+        "negative = makes the cheese less likely",
+        fontsize=9,
     )
     save_figure(fig, path)
 
