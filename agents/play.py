@@ -236,28 +236,30 @@ class PlaySession:
                 draw_arrows(img, *field_, square_px)
         return img
 
+    def direction_probs(self) -> np.ndarray | None:
+        """``[4]`` P(up, down, left, right) of the policy's next move, or None."""
+        if self.last_probs is None:
+            return None
+        return direction_probs(self.last_probs[None], self.config.action_mode)[0, :4]
+
     def hud_lines(self) -> list[str]:
-        probs = (
-            "-"
-            if self.last_probs is None
-            else " ".join(
-                f"{d[0]}:{p:.2f}"
-                for d, p in zip(
-                    ("up", "down", "left", "right", "noop"),
-                    direction_probs(self.last_probs[None], self.config.action_mode)[0],
-                )
-            )
-        )
+        overlays = [
+            *(["vector field"] if self.show_field else []),
+            *([f"patch {self.patch}"] if self.patch else []),
+            *([f"target {self.target}"] if self.target else []),
+        ]
         return [
-            f"step {self.steps}   return {self.episode_return:.1f}",
-            f"distribution {self.distribution}   level {self.level}",
-            f"patch {self.patch or 'none'}"
-            + (f" -> {self.target}" if self.target else "")
-            + ("  (click a target)" if self.awaiting_target else ""),
-            f"speed {self.speed:g}/s {'PAUSED' if self.paused else ''}"
-            + ("  DONE" if self.done else ""),
-            f"P {probs}",
+            f"step {self.steps}/{self.config.max_steps}   return {self.episode_return:.1f}",
+            f"episode: {outcome(self)}" + ("   PAUSED" if self.paused else ""),
+            f"{self.distribution} distribution, level {self.level}",
+            f"on: {', '.join(overlays) if overlays else 'nothing (v, c, t toggle)'}"
+            + ("  - click a target" if self.awaiting_target else ""),
+            f"speed {self.speed:g} steps/s",
             self.message[:60],
+            "next move (policy):",
+            "",
+            "",
+            "",
             "",
             *(f"{k:>11}  {v}" for k, v in CONTROLS),
         ]
@@ -426,8 +428,16 @@ def draw(pg: Any, screen: Any, font: Any, session: PlaySession) -> None:
     surf = pg.surfarray.make_surface(np.ascontiguousarray(frame.swapaxes(0, 1)))
     screen.blit(surf, (0, 0))
     x0 = frame.shape[1] + 10
-    for i, line in enumerate(session.hud_lines()):
+    lines = session.hud_lines()
+    for i, line in enumerate(lines):
         screen.blit(font.render(line, True, (230, 230, 230)), (x0, 8 + 16 * i))
+    probs = session.direction_probs()
+    if probs is not None:  # a small bar chart under "next move"
+        top = 8 + 16 * (lines.index("next move (policy):") + 1)
+        for k, (name, p) in enumerate(zip(("up", "down", "left", "right"), probs)):
+            y = top + 16 * k
+            screen.blit(font.render(f"{name:>5} {p:.2f}", True, (230, 230, 230)), (x0, y))
+            pg.draw.rect(screen, (255, 120, 20), (x0 + 80, y + 2, int(150 * p), 10))
 
 
 def _with_progress(img: np.ndarray, step: int, limit: int) -> np.ndarray:
