@@ -217,14 +217,15 @@ def train(
     )
     metrics, scalars = final_metrics(model, cfg)
     metrics["train_minutes_total"] = round(evaluator.elapsed() / 60, 2)
-    for pending in ("name_to_value", "name_to_count", "name_to_excluded"):
-        # the last update's statistics, which SB3 never writes either: logged now they would
-        # repeat the last rollout's step
-        getattr(model.logger, pending).clear()
-    for key, value in scalars.items():  # the curves end on the final, larger evaluation
-        model.logger.record(key, value)
-    model.logger.record("time/train_minutes", metrics["train_minutes_total"])
-    model.logger.dump(model.num_timesteps)
+    if remaining > 0:  # SB3's logger exists once learn() ran in this session
+        for pending in ("name_to_value", "name_to_count", "name_to_excluded"):
+            # the last update's statistics, which SB3 never writes either: logged now they
+            # would repeat the last rollout's step
+            getattr(model.logger, pending).clear()
+        for key, value in scalars.items():  # the curves end on the final, larger evaluation
+            model.logger.record(key, value)
+        model.logger.record("time/train_minutes", metrics["train_minutes_total"])
+        model.logger.dump(model.num_timesteps)
     log.info(
         "final evaluation (%d mazes per distribution) | %s",
         cfg.eval.final_episodes,

@@ -121,3 +121,11 @@ def test_bad_env_options_are_one_line_value_errors(options, message):
     assert "\n" not in str(e.value)
     after = env.get_state()
     assert np.array_equal(before.walls, after.walls)  # a refused reset changes nothing
+
+
+@pytest.mark.parametrize("command", ["evaluate", "patch", "play", "curves", "ship"])
+def test_help_lists_only_the_commands_own_settings(command):
+    out = run_cli(command, "--help")
+    assert out.returncode == 0
+    assert f"python -m experiments.{command}" in out.stdout
+    assert "experiment: easy" not in out.stdout and "Configuration groups" not in out.stdout

@@ -119,8 +119,10 @@ def test_patch_cli_positional_analysis_and_errors(tmp_path):
     assert bad.returncode == 2 and "analysis must be one of" in bad.stderr
     bad = patch_cli("hooks", "hook=embedder.relu9_out")
     assert bad.returncode == 2 and "did you mean" in bad.stderr
-    bad = patch_cli("retarget", "channels=[99]", "mazes=2")
+    report = tmp_path / "refused"
+    bad = patch_cli("retarget", "channels=[99]", "mazes=2", f"out={report / 'retarget'}")
     assert bad.returncode == 2 and "out of range" in bad.stderr
+    assert not report.exists()  # nothing left behind
 
 
 @pytest.mark.slow

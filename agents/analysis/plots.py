@@ -201,21 +201,31 @@ def plot_heatmaps(maps: dict[str, np.ndarray], path: Path, title: str) -> None:
         ax.set_yticks([])
     fig.suptitle(title, fontsize=10)
     if im is not None:
-        fig.colorbar(im, ax=list(axes), shrink=0.8)
+        bar = fig.colorbar(im, ax=list(axes), shrink=0.8)
+        bar.set_label("share of targets reached (blank: never a target)")
     save_figure(fig, path)
 
 
-def plot_channel_maps(state: Any, maps: dict[str, np.ndarray], path: Path) -> None:
-    """The maze and, per label, an activation map ``[h, w]``."""
+def plot_channel_maps(
+    state: Any, maps: dict[str, np.ndarray], path: Path, title: str | None = None
+) -> None:
+    """The maze and, per label, an activation map ``[h, w]`` aligned with it (each on its own
+    diverging scale: red where the activation is higher with the cheese, blue lower)."""
     plt = figure_module()
-    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(2.8 * (len(maps) + 1), 3.0))
+    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(2.8 * (len(maps) + 1), 3.4))
     _maze_axes(axes[0], state)
-    axes[0].set_title("maze", fontsize=9)
+    axes[0].set_title("maze (cheese: yellow)", fontsize=9)
     for ax, (label, m) in zip(axes[1:], maps.items()):
-        ax.imshow(m, cmap="RdBu_r", vmin=-np.abs(m).max() - 1e-9, vmax=np.abs(m).max() + 1e-9)
-        ax.set_title(label, fontsize=8)
+        lim = float(np.abs(m).max()) + 1e-9
+        ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax.set_title(f"{label} (max |diff| {lim:.2f})", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
+    fig.suptitle(
+        title
+        or "Activation with the cheese minus without it, per channel (red: higher with the cheese)",
+        fontsize=10,
+    )
     save_figure(fig, path)
 
 

@@ -61,9 +61,16 @@ def run_analysis(cfg: PatchConfig) -> tuple[dict[str, Any], Path]:
     report (with ``summary``, the Markdown lines) and the folder."""
     check(cfg)
     ctx = build_context(cfg)
+    made = [p for p in (ctx.out, *ctx.out.parents) if not p.exists()]
     ctx.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    result = ANALYSES[cfg.analysis](ctx)
+    try:
+        result = ANALYSES[cfg.analysis](ctx)
+    except BaseException:
+        for folder in made:  # a failed analysis leaves no empty report folders behind
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
     report: dict[str, Any] = {
         "analysis": cfg.analysis,
         "source": str(ctx.policy.source),

@@ -310,7 +310,8 @@ def run_retarget(ctx: Context) -> Report:
     plot_heatmaps(
         maps,
         ctx.out / "retarget_heatmaps.png",
-        "P(reach target) by target square (all mazes overlaid)",
+        f"P(reach the target within {ctx.cfg.budget_factor:g}x its shortest path), by target "
+        f"square, {base.num} training mazes overlaid, one panel per intervention",
     )
     lines = _lines(ctx, sets, summaries, fits)
     data = {
