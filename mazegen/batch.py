@@ -301,6 +301,11 @@ class MazeBatch:
 
     # ---- read-only views ---------------------------------------------------------------------
     @property
+    def observations(self) -> np.ndarray:
+        """``[N, C, H, W]`` the current observations (a copy)."""
+        return self._obs.copy()
+
+    @property
     def distance_to_cheese(self) -> np.ndarray:
         """``[N]`` BFS distance from each mouse to its cheese (-1: no cheese); needs
         ``track_distance``."""

@@ -136,3 +136,44 @@ def render_frame(
     stamp(state.mouse, ear | np.roll(ear, p // 2, axis=1), _FRAME_COLORS["mouse_ear"])
     stamp(state.mouse, _disc(p, 0.3 * p), _FRAME_COLORS["mouse"])
     return frame
+
+
+def draw_arrows(
+    img: np.ndarray,
+    squares: list[tuple[int, int]],
+    probs: np.ndarray,
+    square_px: int,
+    color: tuple[int, int, int] = (255, 120, 20),
+) -> None:
+    """Draws, in place, an arrow with a head on each square, from its centre along the policy's
+    mean move (right - left, down - up), as long as that mean is strong (a square's half at
+    full confidence); a dot where the policy favours no direction. Arrows are outlined in black
+    so they read on walls and floor alike (the 2023 vector-field figures)."""
+    k = square_px
+    yy, xx = np.mgrid[0:k, 0:k].astype(float) + 0.5
+    for (r, c), p in zip(squares, probs):
+        dy, dx = float(p[1] - p[0]), float(p[3] - p[2])
+        norm = float(np.hypot(dx, dy))
+        cy = cx = k / 2
+        if norm < 0.15:
+            rr = (yy - cy) ** 2 + (xx - cx) ** 2
+            fill, outline = rr <= (0.09 * k) ** 2, rr <= (0.09 * k + 1.2) ** 2
+        else:
+            uy, ux = dy / norm, dx / norm
+            length = 0.48 * k * min(1.0, 0.3 + norm)
+            head = min(0.45 * length + 2, 0.3 * k)
+            along = (yy - cy) * uy + (xx - cx) * ux  # distance along the arrow
+            across = np.abs(-(yy - cy) * ux + (xx - cx) * uy)
+            half = max(1.0, k / 16)
+            shaft = (along >= 0) & (along <= length - head) & (across <= half)
+            tip = (along >= length - head) & (along <= length)
+            cone = tip & (across <= (length - along) * 0.55 + 0.3)
+            fill = shaft | cone
+            grown = (along >= -1.2) & (along <= length + 1.2)
+            outline = grown & (
+                ((along <= length - head) & (across <= half + 1.2))
+                | ((along >= length - head - 1.2) & (across <= (length + 1.2 - along) * 0.55 + 1.2))
+            )
+        block = img[r * k : (r + 1) * k, c * k : (c + 1) * k]
+        block[outline & ~fill] = (0, 0, 0)
+        block[fill] = color

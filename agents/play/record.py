@@ -1,0 +1,126 @@
+"""Headless recording of `PlaySession` episodes as GIF or MP4: readable frames with a caption,
+and side-by-side comparisons of the same mazes under two policies."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.play.session import PlaySession, outcome
+from mazegen.actions import direction_probs
+
+
+def caption(lines: list[str], width: int, height: int = 0) -> np.ndarray:
+    """``[H, width, 3]`` dark strip with ``lines`` of text (Pillow's default font)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    try:
+        font: Any = ImageFont.load_default(size=14)
+    except TypeError:  # Pillow < 10.1: the fixed bitmap font
+        font = ImageFont.load_default()
+    step = 18
+    im = Image.new("RGB", (width, max(height, 6 + step * len(lines))), (24, 24, 30))
+    draw = ImageDraw.Draw(im)
+    for i, line in enumerate(lines):
+        draw.text((6, 4 + step * i), line, fill=(235, 235, 235), font=font)
+    return np.asarray(im)
+
+
+def _with_progress(img: np.ndarray, step: int, limit: int) -> np.ndarray:
+    """The frame with a 4-pixel step bar below it (so every frame of a video differs)."""
+    bar = np.full((4, img.shape[1], 3), 40, dtype=np.uint8)
+    bar[:, : max(1, round(img.shape[1] * min(step, limit) / limit))] = (90, 170, 250)
+    return np.concatenate([img, bar])
+
+
+RECORD_PX = 400  # recorded mazes are at least this many pixels wide
+
+
+def video_frame(session: PlaySession, limit: int, title: str | None = None) -> np.ndarray:
+    """One recorded frame: the maze (>= `RECORD_PX` wide), a step bar and a text strip with the
+    step, return, outcome, distribution, patch and action probabilities."""
+    px = max(8, -(-RECORD_PX // session.config.world_size))
+    img = _with_progress(session.frame(square_px=px), session.steps, limit)
+    probs = (
+        "-"
+        if session.last_probs is None
+        else "  ".join(
+            f"{name} {p:.2f}"
+            for name, p in zip(
+                ("up", "down", "left", "right"),
+                direction_probs(session.last_probs[None], session.config.action_mode)[0],
+            )
+        )
+    )
+    lines = [
+        *([title] if title else []),
+        f"step {session.steps}/{limit}   return {session.episode_return:.1f}   {outcome(session)}",
+        f"{session.distribution} distribution, level {session.level}   "
+        f"patch: {session.patch or 'none'}",
+        f"P(move) {probs}",
+    ]
+    return np.concatenate([img, caption(lines, img.shape[1])])
+
+
+def record(
+    session: PlaySession,
+    path: Path,
+    episodes: int,
+    fps: int = 8,
+    max_steps: int | None = None,
+    compare: PlaySession | None = None,
+) -> int:
+    """Plays ``episodes`` episodes headless and writes them as a GIF or MP4; returns frames.
+
+    With ``compare`` (a second session on the same mazes, e.g. with a patch on), each frame
+    shows the two side by side; an episode lasts until both are done.
+    """
+    import imageio.v2 as imageio
+
+    suffix = path.suffix.lower()
+    if suffix not in (".gif", ".mp4"):
+        raise ValueError(f"record output must end in .gif or .mp4, got {path.name}")
+    if suffix == ".mp4":
+        try:
+            import imageio_ffmpeg  # noqa: F401
+        except ImportError:
+            raise ValueError(
+                "MP4 needs the imageio-ffmpeg package (make setup installs it); or write a .gif"
+            ) from None
+    sessions = [session] if compare is None else [session, compare]
+    titles = [None] if compare is None else ["unpatched", f"patched: {compare.patch}"]
+    frames: list[Any] = []
+    limit = max_steps or session.config.max_steps
+
+    def shot() -> np.ndarray:
+        parts = [video_frame(s, limit, t) for s, t in zip(sessions, titles)]
+        gap = np.full((parts[0].shape[0], 8, 3), 255, dtype=np.uint8)
+        return np.concatenate([x for part in parts for x in (part, gap)][:-1], axis=1)
+
+    for e in range(episodes):
+        if e:
+            for s in sessions:
+                s.new_maze()
+        frames.append(shot())
+        while any(not s.done and s.steps < limit for s in sessions):
+            for s in sessions:
+                if not s.done and s.steps < limit:
+                    s.step()
+            frames.append(shot())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    try:
+        if suffix == ".gif":
+            # imageio's GIF writer takes the frame duration in milliseconds
+            imageio.mimsave(tmp, frames, duration=1000.0 / fps, loop=0)
+        else:
+            even = [f[: f.shape[0] // 2 * 2, : f.shape[1] // 2 * 2] for f in frames]
+            imageio.mimsave(tmp, even, fps=fps, format="FFMPEG", macro_block_size=1)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return len(frames)
