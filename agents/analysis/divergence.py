@@ -269,14 +269,13 @@ def evaluate_divergence(
         resamples=resamples,
         seed=seed,
     )
-    result["_episodes"] = eps  # for plots; dropped before writing JSON
-    result["_facts"] = facts
     return result
 
 
 def _subset(ep: Episodes, m: np.ndarray) -> Episodes:
+    """The episodes of the mazes selected by the mask ``m`` ``[N]``."""
     return Episodes(
-        states=ep.states,
+        states=ep.states.take(np.flatnonzero(m)),
         success=ep.success[m],
         steps=ep.steps[m],
         visited_region=ep.visited_region[m],
