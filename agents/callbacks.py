@@ -279,7 +279,8 @@ class CurriculumCallback(BaseCallback):
 
     def _on_training_start(self) -> None:
         env = self._maze_env()
-        env.core.set_distribution(stage_config(self.cur, self.target, self.stage))
+        if not self.done:  # without a schedule the env already draws the target distribution
+            env.core.set_distribution(stage_config(self.cur, self.target, self.stage))
         self._stage_start = self.num_timesteps
         self._seen = (env.finished, env.succeeded)
         self._rollout = self._seen
