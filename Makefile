@@ -9,7 +9,7 @@ STAMP := $(VENV)/.stamp-installed
 ARGS ?=
 
 .PHONY: setup train test test-slow lint typecheck bench peer-venv clean-venv pretrained \
-	pretrained-easy pretrained-hard gpu-check analysis-2023
+	pretrained-easy pretrained-hard gpu-check gpu-wheels analysis-2023
 
 setup: $(STAMP)
 
@@ -88,3 +88,13 @@ analysis-2023: setup
 # prints steps/s and the first curve points (.ci/gpu-check; needs a CUDA build of torch).
 gpu-check:
 	.ci/gpu-check
+
+# Wheels of what a GPU image with torch usually lacks (Python 3.12, x86-64), into .whl/ for
+# machines that cannot reach PyPI; .ci/gpu-check installs them when .whl/ exists.
+gpu-wheels:
+	rm -rf .whl && mkdir -p .whl
+	$(PYTHON) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+		--implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+		--platform any -d .whl stable-baselines3==2.9.2 gymnasium==1.4.0 \
+		farama-notifications==0.0.6 hydra-core==1.3.8 omegaconf==2.3.1
+	$(PYTHON) -m pip wheel -q --no-deps -w .whl antlr4-python3-runtime==4.9.3
