@@ -174,17 +174,17 @@ def ship(run: Path, name: str, dest: Path = PRETRAINED) -> Path:
             raise RunError(f"{run} is not a finished run: {f} is missing")
     metrics = json.loads((run / METRICS).read_text())
     history = read_history(run)
-    if history:
-        commands = [
-            "python -m experiments.train " + " ".join(h.get("overrides", [])) for h in history
-        ]
-    else:
+    commands = [
+        "python -m experiments.train "
+        + " ".join("resume=<run>" if o.startswith("resume=") else o for o in h.get("overrides", []))
+        for h in history
+    ]
+    if not any(h.get("from_step") == 0 for h in history):
+        # a run older than its history: its first command is in Hydra's record of overrides
         overrides_file = run / ".hydra" / "overrides.yaml"
-        lines = overrides_file.read_text().split("\n") if overrides_file.is_file() else []
-        commands = [
-            "python -m experiments.train "
-            + " ".join(o.removeprefix("- ") for o in lines if o.strip())
-        ]
+        lines = overrides_file.read_text().splitlines() if overrides_file.is_file() else []
+        first = " ".join(o.removeprefix("- ") for o in lines if o.strip())
+        commands.insert(0, f"python -m experiments.train {first}".rstrip())
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True

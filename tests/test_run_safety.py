@@ -18,7 +18,7 @@ from conftest import TINY, run_cli, train_cli
 torch = pytest.importorskip("torch")
 
 from agents.checkpoint import read_checkpoint  # noqa: E402
-from agents.runs import RunError, checkpoints  # noqa: E402
+from agents.runs import RunError, checkpoints, ship  # noqa: E402
 
 
 class _Payload:
@@ -190,6 +190,18 @@ def test_resume_honours_or_refuses_overrides_and_cleans_debris(tmp_path, tiny_ru
         p for _, p in checkpoints(run)
     ]:
         assert path.stat().st_mode & 0o044 == 0o044, f"{path} is not readable by others"
+    # shipped, its provenance replays the first command and then the resume
+    shipped = ship(run, "tiny", dest=tmp_path / "pretrained")
+    commands = json.loads((shipped / "provenance.json").read_text())["commands"]
+    assert commands[0].startswith("python -m experiments.train total_steps=4096 ")
+    assert commands[1:] == [
+        "python -m experiments.train resume=<run> total_steps=6144 agent.ppo.ent_coef=0.002"
+    ]
+    # a run older than its history: the first command comes from Hydra's record
+    history = run / "history.jsonl"
+    history.write_text(history.read_text().splitlines(keepends=True)[1])
+    shipped = ship(run, "tiny", dest=tmp_path / "pretrained")
+    assert json.loads((shipped / "provenance.json").read_text())["commands"] == commands
 
 
 def test_refused_run_leaves_no_folder(tmp_path):
