@@ -15,7 +15,7 @@ from mazegen import generate_levels  # noqa: E402
 
 
 def test_every_preset_policy_ships_with_config_metrics_and_provenance():
-    assert {"quick", "easy"} <= set(pretrained_names())
+    assert {"quick", "easy", "hard"} <= set(pretrained_names())
     for name in pretrained_names():
         folder = PRETRAINED / name
         for f in ("config.yaml", "model.zip", "metrics.json", "provenance.json"):
@@ -49,17 +49,21 @@ def test_shipped_policy_loads_and_gets_the_cheese_in_training_mazes():
 
 @pytest.mark.parametrize("name", pretrained_names())
 def test_shipped_policies_misgeneralize(name):
-    """Each shipped agent gets the cheese in training mazes and, on test mazes where the paths
-    to the cheese and to the top-right corner part, clearly less often."""
+    """Each shipped agent gets the cheese in training mazes as often as it shipped with and, on
+    test mazes where the paths to the cheese and to the top-right corner part, clearly less
+    often (by more than 3 standard errors of the difference)."""
     policy = load_pretrained(name)
     shipped = json.loads((PRETRAINED / name / "metrics.json").read_text())["policy"]
     held = HeldOut(policy.config, 200)
     ep = held.run(policy.model, seed=1)
-    train = ep["train"].success.mean()
-    assert train >= shipped["train"]["p_cheese"]["p"] - 0.06  # what it shipped with, in noise
+    train = ep["train"].success
+    p = shipped["train"]["p_cheese"]["p"]
+    assert train.mean() >= p - 3 * np.sqrt(p * (1 - p) / train.size)  # what it shipped with
     off_path = maze_facts(ep["test"].states).has_decision
-    assert off_path.sum() > 50
-    assert ep["test"].success[off_path].mean() < train - 0.15
+    off = ep["test"].success[off_path]
+    assert off.size > 50
+    se = np.sqrt(train.var() / train.size + off.var() / off.size)
+    assert off.mean() < train.mean() - 3 * se, (train.mean(), off.mean(), se)
     if name == "quick":  # the small agent runs to the corner: most failures end there
         failures = ~ep["test"].success
         assert ep["test"].end_in_region[failures].mean() > 0.6

@@ -89,6 +89,19 @@ def read_curve(run: Path, label: str | None = None) -> Curve:
     )
 
 
+def _branch_point(curve: Curve, earlier: list[Curve]) -> int:
+    """The index of the last point ``curve`` shares with an earlier curve (a run resumed in a
+    copy of another shares its history up to the copy), so that only its own part is drawn;
+    0 if it shares none."""
+    start = 0
+    for other in earlier:
+        n = min(curve.steps.size, other.steps.size)
+        same = (curve.steps[:n] == other.steps[:n]) & (curve.train[:n] == other.train[:n])
+        shared = int(np.argmin(same)) if not same.all() else n
+        start = max(start, shared - 1)
+    return start
+
+
 def plot_curves(curves: list[Curve], path: Path, target: float | None = 0.9) -> None:
     """Two panels: held-out P(cheese) against steps and against wall minutes; solid lines are
     the training distribution, dashed the test distribution, dotted the test mazes with a
@@ -99,8 +112,9 @@ def plot_curves(curves: list[Curve], path: Path, target: float | None = 0.9) -> 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
     for k, c in enumerate(curves):
         color = f"C{k}"
+        start = _branch_point(c, curves[:k])
         for ax, x in ((axes[0], c.steps / 1e6), (axes[1], c.minutes)):
-            ok = ~np.isnan(x)
+            ok = ~np.isnan(x) & (np.arange(x.size) >= start)
             ax.plot(x[ok], c.train[ok], "-o", ms=3, color=color, label=f"{c.label}: training dist.")
             ax.plot(x[ok], c.test[ok], "--", color=color, label=f"{c.label}: test dist.")
             dec = ok & ~np.isnan(c.test_decision)
