@@ -100,7 +100,7 @@ def evaluate_run(
         resamples=cfg.resamples,
     )
     result["seconds"] = round(time.perf_counter() - start, 2)
-    result["source"] = str(policy.source)
+    result["source"] = policy.label
     result["schema"] = SCHEMA
     out.mkdir(parents=True, exist_ok=True)
     plot_p_cheese_vs_distance(result, out / "p_cheese_vs_distance.png")

@@ -15,7 +15,7 @@ import torch
 
 from agents.checkpoint import Checkpoint, read_checkpoint
 from agents.config import TrainConfig
-from agents.runs import RunError, read_config, resolve
+from agents.runs import PRETRAINED, RunError, read_config, resolve
 from agents.sb3 import PolicyModel, build_policy
 
 
@@ -35,6 +35,18 @@ class LoadedPolicy:
     config: TrainConfig
     source: Path
     run: Path
+
+    @property
+    def label(self) -> str:
+        """How reports name the policy: a shipped one by its name, others by the checkpoint's
+        path relative to the working folder where it lies below it (no machine's layout in a
+        report that is shared)."""
+        if self.run.resolve().parent == PRETRAINED.resolve():
+            return f"shipped policy {self.run.name!r}"
+        try:
+            return str(self.source.resolve().relative_to(Path.cwd().resolve()))
+        except ValueError:
+            return str(self.source)
 
 
 def load_weights(policy: torch.nn.Module, ckpt: Checkpoint, where: Path, run: Path) -> None:

@@ -22,7 +22,9 @@ def test_every_preset_policy_ships_with_config_metrics_and_provenance():
             assert (folder / f).is_file(), (name, f)
         prov = json.loads((folder / "provenance.json").read_text())
         assert prov["command"].startswith("python -m experiments.train")
-        assert load_pretrained(name).config.name == name
+        policy = load_pretrained(name)
+        assert policy.config.name == name
+        assert policy.label == f"shipped policy {name!r}"  # reports name it, not a local path
 
 
 def test_shipped_policy_loads_and_gets_the_cheese_in_training_mazes():

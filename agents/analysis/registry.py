@@ -73,7 +73,7 @@ def run_analysis(cfg: PatchConfig) -> tuple[dict[str, Any], Path]:
         raise
     report: dict[str, Any] = {
         "analysis": cfg.analysis,
-        "source": str(ctx.policy.source),
+        "source": ctx.policy.label,
         "hook": ctx.hook,
         "mazes": cfg.mazes,
         "start_level": ctx.levels.start,
@@ -85,7 +85,7 @@ def run_analysis(cfg: PatchConfig) -> tuple[dict[str, Any], Path]:
     summary = [
         f"# {cfg.analysis}",
         "",
-        f"policy `{ctx.policy.source}`, hook `{ctx.hook}`, {cfg.mazes} held-out mazes from "
+        f"policy `{ctx.policy.label}`, hook `{ctx.hook}`, {cfg.mazes} held-out mazes from "
         f"level {ctx.levels.start}",
         "",
         *result.lines,
