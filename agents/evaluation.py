@@ -21,7 +21,7 @@ from agents.analysis.plots import (
 from agents.config import ConfigError
 from agents.loading import load_policy
 from agents.rollout import net_act_fn
-from agents.runs import MODEL, PRETRAINED, RunError, atomic_write_json, checkpoints
+from agents.runs import MODEL, RunError, atomic_write_json, checkpoints
 from agents.sb3 import maze_net
 
 EVAL_DIR = "eval"
@@ -84,8 +84,7 @@ def evaluate_run(
     tcfg = policy.config
     region = tcfg.env.eval_region
     if out is None:
-        shipped = policy.run.parent == PRETRAINED
-        out = Path("outputs/eval") / policy.run.name if shipped else policy.run / EVAL_DIR
+        out = Path("outputs/eval") / policy.run.name if policy.shipped else policy.run / EVAL_DIR
     act = net_act_fn(maze_net(policy.model), policy.model.device)
     start = time.perf_counter()
     result = evaluate_divergence(

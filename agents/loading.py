@@ -37,11 +37,16 @@ class LoadedPolicy:
     run: Path
 
     @property
+    def shipped(self) -> bool:
+        """Whether this is a shipped policy (its run folder is in ``agents/pretrained/``)."""
+        return self.run.resolve().parent == PRETRAINED.resolve()
+
+    @property
     def label(self) -> str:
         """How reports name the policy: a shipped one by its name, others by the checkpoint's
         path relative to the working folder where it lies below it (no machine's layout in a
         report that is shared)."""
-        if self.run.resolve().parent == PRETRAINED.resolve():
+        if self.shipped:
             return f"shipped policy {self.run.name!r}"
         try:
             return str(self.source.resolve().relative_to(Path.cwd().resolve()))

@@ -24,7 +24,7 @@ def test_every_preset_policy_ships_with_config_metrics_and_provenance():
         assert prov["command"].startswith("python -m experiments.train")
         policy = load_pretrained(name)
         assert policy.config.name == name
-        assert policy.label == f"shipped policy {name!r}"  # reports name it, not a local path
+        assert policy.shipped and policy.label == f"shipped policy {name!r}"  # not a local path
 
 
 def test_shipped_policy_loads_and_gets_the_cheese_in_training_mazes():

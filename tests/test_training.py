@@ -181,6 +181,8 @@ def test_bad_resume_folders(tmp_path, tiny_run):
 
 
 def test_load_policy_errors(tmp_path, tiny_run):
+    mine = load_policy(tiny_run)
+    assert not mine.shipped and mine.label == str(tiny_run / "model.zip")  # outside the cwd
     with pytest.raises(RunError, match="does not exist"):
         load_policy(tmp_path / "missing")
     bad = tmp_path / "bad.zip"

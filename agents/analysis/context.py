@@ -15,7 +15,6 @@ from agents.analysis.hooks import check_names
 from agents.config import ConfigError
 from agents.loading import LoadedPolicy, load_policy
 from agents.networks import MazeNet
-from agents.runs import PRETRAINED
 from agents.sb3 import maze_net
 from mazegen import MazeConfig, generate_levels
 from mazegen.levels import ANALYSIS_OFFSET
@@ -185,7 +184,7 @@ def build_context(cfg: PatchConfig) -> Context:
     )
     if cfg.out:
         out = Path(cfg.out)
-    elif policy.run.parent == PRETRAINED:
+    elif policy.shipped:
         out = Path("outputs/patch") / policy.run.name / cfg.analysis
     else:
         out = policy.run / "patch" / cfg.analysis
