@@ -86,10 +86,15 @@ class TrainConfig:
         seed: Seed of the environments, the network and PPO.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when present).
         torch_threads: Torch CPU threads (1 is safe on a shared 2-core machine).
-        precision: ``"fp32"``, or ``"bf16"``: the network's forward and backward passes in
-            bfloat16 autocast with channels-last tensors (weights, heads and losses stay
-            float32). About 3x the training throughput on CPUs with AMX; evaluation and
-            analyses always run in float32.
+        precision: ``"auto"`` (the default): bf16 where a short probe of the network on this
+            machine finds it faster than fp32 (`agents.compute`), else fp32; ``"fp32"``; or
+            ``"bf16"``: the network's forward and backward passes in bfloat16 autocast
+            (weights, heads and losses stay float32). bf16 is 2-3x fp32 on CPUs with AMX and
+            about 0.1x where it is emulated (AVX2-only CPUs). Evaluation and analyses always
+            run in float32.
+        precision_chosen: Written by training, not read: what ``precision`` resolved to in
+            the run's latest session and why, e.g. ``"fp32: bf16 is emulated here, bf16 0.08x
+            fp32 on this CPU (AMD EPYC, AVX2)"``.
         checkpoint_every: Write a checkpoint every this many steps.
         curriculum: A schedule over maze sizes (none by default).
         resume: A run folder (its newest readable checkpoint) or a checkpoint file to continue
@@ -110,7 +115,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     torch_threads: int = 1
-    precision: str = "fp32"
+    precision: str = "auto"
+    precision_chosen: str = ""
     checkpoint_every: int = 100_000
     resume: str | None = None
     progress: bool = True
@@ -130,6 +136,7 @@ RESUMABLE = (
     "device",
     "torch_threads",
     "precision",
+    "precision_chosen",
     "progress",
     "curriculum.advance_at",
     "curriculum.min_episodes",
@@ -209,6 +216,10 @@ def validate(cfg: TrainConfig) -> None:
         value = getattr(net, name)
         if value < 1:
             raise ConfigError(f"agent.network.{name} must be an integer >= 1, got {value}")
+    if net.widths and (len(net.widths) != 3 or min(net.widths) < 1):
+        raise ConfigError(
+            f"agent.network.widths needs three channel counts >= 1 (or []), got {list(net.widths)}"
+        )
     if len(net.pool) != 3:
         raise ConfigError(
             f"agent.network.pool needs one flag per IMPALA block (3), got {list(net.pool)}"
@@ -218,8 +229,8 @@ def validate(cfg: TrainConfig) -> None:
             f"the small network works at full resolution and cannot take {cfg.env.obs_size}px "
             "RGB observations; use env.obs_mode=grid or agent.network.kind=impala"
         )
-    if cfg.precision not in ("fp32", "bf16"):
-        raise ConfigError(f"precision must be 'fp32' or 'bf16', got {cfg.precision!r}")
+    if cfg.precision not in ("auto", "fp32", "bf16"):
+        raise ConfigError(f"precision must be 'auto', 'fp32' or 'bf16', got {cfg.precision!r}")
     if cfg.device not in ("cpu", "cuda", "auto") and not cfg.device.startswith("cuda:"):
         raise ConfigError(f"device must be cpu, cuda, cuda:N or auto, got {cfg.device!r}")
     if (

@@ -28,6 +28,8 @@ class NetworkConfig:
             3/2). ``[true, false, true]`` keeps block 2 at block 1's resolution, so on a 25 x 25
             grid block 2 is a 13 x 13 map of the maze (one position per maze cell), as the
             2023 agent's block 2 is 16 x 16 on its 64 x 64 image.
+        widths: IMPALA only: the channels of the three blocks, overriding ``scale`` (empty:
+            16s, 32s, 32s). ``[16, 128, 32]`` widens block 2 alone to the 2023 agent's 128.
     """
 
     kind: str = "small"
@@ -35,6 +37,7 @@ class NetworkConfig:
     scale: int = 1
     fc: int = 256
     pool: list[bool] = field(default_factory=lambda: [True, True, True])
+    widths: list[int] = field(default_factory=list)
 
 
 class Add(nn.Module):
@@ -105,10 +108,13 @@ class ImpalaEmbedder(nn.Module):
         scale: int = 1,
         fc: int = 256,
         pool: tuple[bool, bool, bool] | list[bool] = (True, True, True),
+        widths: tuple[int, ...] | list[int] = (),
     ) -> None:
         super().__init__()
         c, h, w = in_shape
-        widths = (16 * scale, 32 * scale, 32 * scale)
+        widths = tuple(widths) or (16 * scale, 32 * scale, 32 * scale)
+        if len(widths) != 3 or min(widths) < 1:
+            raise ValueError(f"widths needs three channel counts >= 1, got {list(widths)}")
         if len(pool) != 3:
             raise ValueError(f"pool needs one flag per IMPALA block (3), got {list(pool)}")
         self.scale_in = Scale(high)
@@ -171,7 +177,9 @@ def reset_to_torch_init(module: nn.Module) -> None:
 def make_embedder(config: NetworkConfig, in_shape: tuple[int, int, int], high: float) -> nn.Module:
     """Builds the feature network named by ``config.kind``."""
     if config.kind == "impala":
-        return ImpalaEmbedder(in_shape, high, scale=config.scale, fc=config.fc, pool=config.pool)
+        return ImpalaEmbedder(
+            in_shape, high, scale=config.scale, fc=config.fc, pool=config.pool, widths=config.widths
+        )
     if config.kind == "small":
         return SmallEmbedder(in_shape, high, channels=config.channels, fc=config.fc)
     raise ValueError(f"network kind must be 'small' or 'impala', got {config.kind!r}")

@@ -147,21 +147,66 @@ def _set_aside_newer(run: Path, step: int) -> list[str]:
     return moved
 
 
+def prepare_compute(cfg: TrainConfig) -> TrainConfig:
+    """Sets up this process for ``cfg`` (threads, allocator), decides its precision by
+    measurement and logs what the run computes on. Returns ``cfg`` with ``precision`` resolved
+    and ``precision_chosen`` saying why."""
+    import dataclasses
+
+    from agents.compute import busy_cores, choose_precision, machine, tune_allocator
+    from agents.sb3 import spaces
+
+    torch.set_num_threads(cfg.torch_threads)
+    device = resolve_device(cfg.device)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device=cuda but no CUDA device is available; use device=cpu or auto")
+    tuned = tune_allocator()
+    m = machine()
+    busy = busy_cores()
+    others = "" if busy is None else f"; other processes keep {busy:.1f} of {m.cores} cores busy"
+    idle = busy is not None and busy < m.cores - cfg.torch_threads - 0.5
+    hint = f" (idle cores: torch_threads={m.cores} would use them)" if idle else ""
+    log.info(
+        "compute: %s (%s), torch %s, %s, %d torch thread(s)%s%s",
+        device if device != "cpu" else "CPU",
+        m.kind,
+        m.torch,
+        "allocator tuned" if tuned else "default allocator",
+        cfg.torch_threads,
+        others,
+        hint,
+    )
+    obs, _ = spaces(cfg)
+    choice = choose_precision(
+        cfg.precision,
+        cfg.agent.network,
+        tuple(int(x) for x in obs.shape),  # type: ignore[arg-type]
+        float(obs.high.max()),
+        cfg.agent.ppo.batch_size,
+        device,
+    )
+    if choice.warning:
+        log.warning(choice.warning)
+    log.info("precision: %s (precision=%s)", choice.reason, cfg.precision)
+    return dataclasses.replace(cfg, precision=choice.precision, precision_chosen=choice.reason)
+
+
 def train(
     cfg: TrainConfig, run: Path, resume: ResumePoint | None = None, unsafe_pickle: bool = False
 ) -> dict[str, Any]:
     """Trains (or resumes, from ``resume``) into ``run``; returns the final metrics (also in
     ``metrics.json``)."""
-    torch.set_num_threads(cfg.torch_threads)
-    device = resolve_device(cfg.device)
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("device=cuda but no CUDA device is available; use device=cpu or auto")
+    import dataclasses
+
+    resolved = prepare_compute(cfg)
+    # the run's config keeps the setting (auto re-decides on the next machine) and the choice
+    cfg = dataclasses.replace(cfg, precision_chosen=resolved.precision_chosen)
     for stale in remove_stale_temps(run):
         log.info("removed %s, left by a write that was killed", stale)
     tb = str(run / TB)
     if resume is not None:
         env = _make_env(cfg, seed=cfg.seed + 7919)  # fresh levels, not a replay
-        model = build_ppo(cfg, env, tb)
+        model = build_ppo(resolved, env, tb)
         ckpt = resume.checkpoint
         load_weights(model.policy, ckpt, resume.path, run)
         if ckpt.optimizer is not None:
@@ -187,7 +232,7 @@ def train(
             raise RunError(f"{run} already holds a run; resume it with resume={run}")
         write_config(run, cfg)
         env = _make_env(cfg, seed=cfg.seed)
-        model = build_ppo(cfg, env, tb)
+        model = build_ppo(resolved, env, tb)
         stage = 0
         trained_s = 0.0
         reset = True

@@ -38,8 +38,10 @@ class CheeseMazeEnv(gym.Env[np.ndarray, np.int64]):
     start (``cheese_region=None``, procgen's distribution), or anywhere outside the top-right
     n x n (``cheese_exclude_region=n``, the held-out test distribution).
 
-    **Observation.** ``obs_mode="rgb"``: ``Box(0, 255, (3, 64, 64), uint8)``, the whole world,
-    channel-first. ``obs_mode="grid"``: ``Box(0, 1, (3, W, W), uint8)``, channels wall, mouse,
+    **Observation.** ``obs_mode="rgb"``: ``Box(0, 255, (3, P, P), uint8)`` with P = ``obs_size``
+    (64), the whole world, channel-first, drawn like procgen's frame: each square a sprite
+    (wall, floor, a mouse, a cheese) sampled at the pixel centres, 2.56 px a square at W = 25.
+    ``obs_mode="grid"``: ``Box(0, 1, (3, W, W), uint8)``, channels wall, mouse,
     cheese.
 
     **Actions.** ``action_mode="procgen"``: ``Discrete(15)``; 0-2 left, 3 down, 5 up, 6-8 right,

@@ -1,4 +1,4 @@
-"""Observations (symbolic grid, 64x64 RGB) drawn for whole batches and updated incrementally,
+"""Observations (symbolic grid, RGB with sprites) drawn for whole batches and updated incrementally,
 and large frames for people. Pure numpy.
 
 Square kinds: 0 floor, 1 wall, 2 mouse, 3 cheese. Observations are channel-first
@@ -42,33 +42,81 @@ class GridObs:
         obs[idx, 1:, new[:, 0], new[:, 1]] = (1, 0)  # a mouse on the cheese has eaten it
 
 
-class RgbObs:
-    """RGB observation ``[N, 3, P, P]`` uint8 of the whole world, nearest-square scaling.
+#: Texels per square side of the observation sprites.
+TEXELS = 8
 
-    With P = 64 and W = 25 each square is 2 or 3 pixels wide; an incremental update repaints
-    only the squares that changed.
+
+def _sprites() -> np.ndarray:
+    """``[4, 3, T, T]`` uint8 textures of the square kinds, drawn from discs in a unit square.
+
+    floor: plain light; wall: dark with a lighter top-left bevel; mouse: a grey body with pink
+    ears and a dark eye; cheese: a yellow disc with an orange rim and a hole. Mouse and cheese
+    sit on floor, so they differ from their surroundings in shape as well as colour.
+    """
+    t = TEXELS
+    yy, xx = (np.mgrid[0:t, 0:t] + 0.5) / t  # texel centres in [0, 1]
+
+    def disc(cy: float, cx: float, r: float) -> np.ndarray:
+        return (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
+
+    out = np.empty((4, t, t, 3), dtype=np.uint8)
+    out[:] = PALETTE[FLOOR]
+    out[WALL] = PALETTE[WALL]
+    out[WALL][(yy < 0.2) | (xx < 0.2)] = (74, 74, 96)  # bevel
+    body = disc(0.56, 0.5, 0.4)
+    out[MOUSE][body] = PALETTE[MOUSE]
+    out[MOUSE][disc(0.2, 0.22, 0.17) | disc(0.2, 0.78, 0.17)] = (236, 150, 170)  # ears
+    out[MOUSE][disc(0.5, 0.66, 0.09)] = (20, 20, 30)  # eye
+    out[CHEESE][disc(0.5, 0.5, 0.48)] = (196, 120, 0)  # rim
+    out[CHEESE][disc(0.5, 0.5, 0.38)] = PALETTE[CHEESE]
+    out[CHEESE][disc(0.38, 0.62, 0.1)] = (206, 150, 10)  # hole
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+
+class RgbObs:
+    """RGB observation ``[N, 3, P, P]`` uint8 of the whole world, drawn like procgen's.
+
+    Each square kind is a small sprite (`_sprites`, 8 x 8 texels) and each pixel takes the texel
+    under its centre (nearest sampling, no antialiasing, as procgen draws its 64 x 64 frame). At
+    P = 64 and W = 25 (2.56 px a square) or P = 38 and W = 15 (2.53) a square is 2 or 3 pixels,
+    and the mouse and the cheese are small multi-pixel sprites whose pixels depend on where in
+    the pixel grid their square falls. An incremental update repaints only the changed squares.
     """
 
     def __init__(self, world_size: int, size: int = 64) -> None:
         self.shape = (3, size, size)
         self.high = 255
-        self.square_of_px = (np.arange(size) * world_size) // size  # [P]
-        span = int(np.bincount(self.square_of_px).max())
+        centre = (np.arange(size) + 0.5) * world_size / size  # pixel centres in squares
+        self.square_of_px = np.minimum(centre.astype(np.int64), world_size - 1)  # [P]
+        self.texel_of_px = np.minimum(((centre % 1) * TEXELS).astype(np.int64), TEXELS - 1)
+        span = int(np.bincount(self.square_of_px, minlength=world_size).max())
         first = np.searchsorted(self.square_of_px, np.arange(world_size))
         last = np.searchsorted(self.square_of_px, np.arange(world_size), side="right") - 1
         # [W, span] pixel indices of each square (repeating the last one if it is narrower)
         self.px = np.minimum(first[:, None] + np.arange(span)[None, :], last[:, None])
-        self.colors = PALETTE.T.copy()  # [3, 4]
+        self.sprites = _sprites()  # [4, 3, T, T]
+        # [4 * T * T, 3] texel colours, indexed by kind * T * T + texel row * T + texel col
+        self._flat = self.sprites.transpose(0, 2, 3, 1).reshape(-1, 3)
+
+    def _colors(self, kinds: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """``[..., 3]`` colours of pixels at ``rows``/``cols`` whose squares are of ``kinds``."""
+        t = TEXELS
+        return self._flat[kinds * (t * t) + self.texel_of_px[rows] * t + self.texel_of_px[cols]]
 
     def draw(self, kinds: np.ndarray) -> np.ndarray:  # [N, W, W] -> [N, 3, P, P]
         px = kinds[:, self.square_of_px][:, :, self.square_of_px]  # [N, P, P]
-        return np.ascontiguousarray(self.colors[:, px].transpose(1, 0, 2, 3))
+        p = np.arange(self.shape[1])
+        rgb = self._colors(px.astype(np.int64), p[:, None], p[None, :])  # [N, P, P, 3]
+        return np.ascontiguousarray(rgb.transpose(0, 3, 1, 2))
 
     def paint(self, obs: np.ndarray, idx: np.ndarray, squares: np.ndarray, kind: int) -> None:
-        rows = self.px[squares[:, 0]][:, None, :, None]  # [K, 1, span, 1]
-        cols = self.px[squares[:, 1]][:, None, None, :]  # [K, 1, 1, span]
+        rows = self.px[squares[:, 0]][:, :, None]  # [K, span, 1]
+        cols = self.px[squares[:, 1]][:, None, :]  # [K, 1, span]
+        rgb = self._colors(np.full(rows.shape[:1] + (1, 1), kind), rows, cols)  # [K, s, s, 3]
         chan = np.arange(3)[None, :, None, None]
-        obs[idx[:, None, None, None], chan, rows, cols] = self.colors[:, kind][None, :, None, None]
+        obs[idx[:, None, None, None], chan, rows[:, None], cols[:, None]] = rgb.transpose(
+            0, 3, 1, 2
+        )
 
     def move(self, obs: np.ndarray, idx: np.ndarray, old: np.ndarray, new: np.ndarray) -> None:
         self.paint(obs, idx, old, FLOOR)

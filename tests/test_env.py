@@ -196,11 +196,34 @@ def test_render_rgb_array_is_large_and_human_opens_headless_window():
     human.close()
 
 
-def test_rgb_observation_has_distinct_kinds():
-    env = CheeseMazeEnv(MazeConfig(obs_mode="rgb"))
+@pytest.mark.parametrize("world, size", [(25, 64), (15, 38)])
+def test_rgb_observation_draws_mouse_and_cheese_as_multi_pixel_sprites(world, size):
+    from mazegen.render import CHEESE, MOUSE, PALETTE
+
+    env = CheeseMazeEnv(MazeConfig(obs_mode="rgb", world_size=world, max_size=world, obs_size=size))
     obs, _ = env.reset(seed=3)
-    colors = {tuple(c) for c in obs.reshape(3, -1).T}
-    assert len(colors) == 4  # wall, floor, mouse, cheese
+    state = env.state
+    renderer = env.core.renderer
+    floor = PALETTE[0]
+
+    def pixels(square):  # [3, k, k] the pixels whose centres fall in the square
+        rows = np.flatnonzero(renderer.square_of_px == square[0])
+        cols = np.flatnonzero(renderer.square_of_px == square[1])
+        return obs[:, rows][:, :, cols]
+
+    for square, kind in ((state.cheese, CHEESE), (state.mouse, MOUSE)):
+        block = pixels(square).reshape(3, -1).T
+        assert len(block) >= 4  # 2.5 px a square: at least 2 x 2
+        not_floor = [tuple(c) for c in block if (c != floor).any()]
+        assert len(not_floor) >= 2, (kind, block)  # a sprite, not one pixel
+        assert any((np.array(c) == PALETTE[kind]).all() for c in not_floor)
+    # the sprite's colours appear nowhere else: the cheese is told from walls and floor
+    cheese_colors = {tuple(c) for c in pixels(state.cheese).reshape(3, -1).T} - {tuple(floor)}
+    elsewhere = obs.copy()
+    rows = np.flatnonzero(renderer.square_of_px == state.cheese[0])
+    cols = np.flatnonzero(renderer.square_of_px == state.cheese[1])
+    elsewhere[:, rows[:, None], cols[None, :]] = 0
+    assert not cheese_colors & {tuple(c) for c in elsewhere.reshape(3, -1).T}
 
 
 @pytest.mark.parametrize("action", [-1, 15, 2.5, "up"])
