@@ -4,46 +4,23 @@ with ``agents.load_pretrained("<name>")`` and ``run=<name>`` in every command.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 import hydra
-from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 
-from agents.config import ConfigError, to_object
-from experiments._cli import fail_cleanly, precheck
+from agents.cli import fail_cleanly, precheck, precheck_of, register
+from agents.settings import ShipConfig, to_object
 
-
-@dataclass
-class ShipConfig:
-    """Attributes:
-    run: The finished run folder.
-    name: The shipped policy's name.
-    """
-
-    run: str = ""
-    name: str = ""
-
-
-def validate(cfg: ShipConfig) -> None:
-    if not cfg.run or not cfg.name:
-        raise ConfigError("give run=<finished run folder> and name=<policy name>")
-
-
-ConfigStore.instance().store(name="ship_schema", node=ShipConfig)
+register()
 
 
 @hydra.main(version_base=None, config_path="../conf", config_name="ship")
 def main(cfg: DictConfig) -> None:
-    from agents.runs import ship
+    from agents.train.ship import ship_command
 
     with fail_cleanly():
-        config = to_object(cfg, ShipConfig)
-        validate(config)
-        print(f"shipped {ship(Path(config.run), config.name)}")
+        ship_command(to_object(cfg, ShipConfig))
 
 
 if __name__ == "__main__":
-    precheck("ship", lambda cfg: validate(to_object(cfg, ShipConfig)), ShipConfig)
+    precheck(*precheck_of("ship"))
     main()

@@ -20,8 +20,9 @@ import numpy as np
 from mazegen.actions import ACTION_DIRECTIONS, DIRECTION_DELTAS
 from mazegen.config import MazeConfig
 from mazegen.generate import generate_levels
+from mazegen.levels import draw_training_level
 from mazegen.queries import batch_distances
-from mazegen.render import make_obs_renderer, square_kinds
+from mazegen.render import draw_states, make_obs_renderer
 from mazegen.state import BatchState, MazeState, MazeStateError
 
 
@@ -33,7 +34,7 @@ class Autoreset(str, Enum):
     DISABLED = "Disabled"  # the caller resets with ``reset(options={"reset_mask": ...})``
 
 
-_MAX_LEVEL = 2**31 - 1  # levels drawn by the env lie below this
+_MAX_SEED = 2**31 - 1  # an unseeded reset draws its stream seed below this
 _MAX_OPTION_LEVEL = 2**63 - 1  # levels asked for by number fit an int64
 
 
@@ -99,7 +100,7 @@ class MazeBatch:
     def _seed(self, seed: int | None) -> None:
         if seed is None:
             entropy = np.random.SeedSequence().entropy
-            seed = int(entropy % _MAX_LEVEL)  # type: ignore[operator]
+            seed = int(entropy % _MAX_SEED)  # type: ignore[operator]
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
         self._rngs = [np.random.default_rng(int(seed) + i) for i in range(self.num_envs)]
@@ -107,9 +108,7 @@ class MazeBatch:
         self._queue_next[:] = self._queue_size
 
     def _draw_level(self, rng: np.random.Generator) -> int:
-        cfg = self.config
-        span = cfg.num_levels if cfg.num_levels > 0 else _MAX_LEVEL
-        return cfg.start_level + int(rng.integers(span))
+        return draw_training_level(rng, self.config.start_level, self.config.num_levels)
 
     def _refill(self) -> None:
         """Tops every env's queue up to K future levels, drawn in order from its generator."""
@@ -176,7 +175,7 @@ class MazeBatch:
         self._level[idx] = states.level
         self._t[idx] = 0
         self._pending[idx] = False
-        self._obs[idx] = self.renderer.draw(square_kinds(states.walls, states.mouse, states.cheese))
+        self._obs[idx] = draw_states(self.renderer, states)
         if self._dist is not None:
             dist = np.full((len(idx), self._p, self._p), -1, dtype=np.int32)
             if has.any():

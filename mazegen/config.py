@@ -10,6 +10,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from mazegen.levels import HELD_OUT_START, training_levels
+
 OBS_MODES = ("rgb", "grid")
 ACTION_MODES = ("procgen", "cardinal")
 
@@ -117,6 +119,12 @@ class MazeConfig:
             raise MazeConfigError(
                 f"num_levels and start_level must be >= 0, got {self.num_levels}, "
                 f"{self.start_level}"
+            )
+        first, end = training_levels(self.start_level, self.num_levels)
+        if first >= HELD_OUT_START or end > HELD_OUT_START:
+            raise MazeConfigError(
+                f"training levels [{first}, {end}) must lie below {HELD_OUT_START} (2**31), "
+                "where the held-out levels start; lower start_level or num_levels"
             )
 
     def test_distribution(self) -> MazeConfig:

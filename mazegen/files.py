@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one.
+"""Atomic file writes: a reader sees the old file or the new one, never half of one; and the
+one JSON writer.
 
 Every file the project writes (maze states, checkpoints, configs, metrics, figures, videos) goes
 through `atomic_write`: the data goes to a temporary file beside the target, is flushed to disk,
@@ -8,11 +9,15 @@ and is renamed over the target. A process killed mid-write leaves only a tempora
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+import numpy as np
 
 _TMP_SUFFIX = ".tmp"
 
@@ -48,6 +53,29 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], obje
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Writes ``data`` to ``path`` atomically."""
     atomic_write(path, lambda f: f.write(data))
+
+
+def jsonable(obj: Any) -> Any:
+    """A JSON-ready copy: numpy scalars and arrays as Python numbers and lists, NaN and
+    infinities as None, tuples as lists; keys starting with ``_`` (private) are dropped."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items() if not str(k).startswith("_")}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Writes ``jsonable(obj)`` to ``path`` atomically (indented, keys sorted): the one JSON
+    writer of the project (metrics, reports, caches)."""
+    text = json.dumps(jsonable(obj), indent=2, sort_keys=True) + "\n"
+    atomic_write_bytes(path, text.encode())
 
 
 def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:

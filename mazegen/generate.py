@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from mazegen.config import MazeConfig
-from mazegen.state import BatchState, MazeState
+from mazegen.state import BatchState, MazeState, region_masks
 
 
 def level_rng(level: int) -> np.random.Generator:
@@ -63,19 +63,12 @@ def _cheese_candidates(
 ) -> np.ndarray:
     """[B, W, W] bool: the squares the cheese may be placed on under ``config``."""
     b, w, _ = walls.shape
-    o = (w - inner) // 2  # [B]
-    rows = np.arange(w)[None, :]
     cand = ~walls
     cand[np.arange(b), start[:, 0], start[:, 1]] = False
-    n_in = (
-        config.cheese_region if config.cheese_region is not None else config.cheese_exclude_region
-    )
-    if n_in is not None:
-        n = np.minimum(n_in, inner)[:, None]
-        in_rows = (rows >= o[:, None]) & (rows < o[:, None] + n)  # [B, W]
-        in_cols = (rows >= (o + inner)[:, None] - n) & (rows < (o + inner)[:, None])
-        region = in_rows[:, :, None] & in_cols[:, None, :]
-        cand &= region if config.cheese_region is not None else ~region
+    if config.cheese_region is not None:
+        cand &= region_masks(w, inner, config.cheese_region)
+    elif config.cheese_exclude_region is not None:
+        cand &= ~region_masks(w, inner, config.cheese_exclude_region)
     return cand
 
 

@@ -1,8 +1,9 @@
 """The level-number table: which levels each part of the project plays, kept apart.
 
 Training draws levels below `HELD_OUT_START` (procgen's ``num_levels`` / ``start_level``
-inside that range). Everything held out lies at or above it, each user at its own offset, so a
-maze seen by one never doubles as another's:
+inside that range: `training_levels`, which `MazeConfig` enforces and the env's level stream
+draws from, so no setting can put a held-out maze into training). Everything held out lies at
+or above it, each user at its own offset, so a maze seen by one never doubles as another's:
 
 ==========================  ====================================================
 levels                      used by
@@ -18,8 +19,26 @@ eval.start_level + [0, n)   evaluation during training and ``experiments.evaluat
 
 from __future__ import annotations
 
+import numpy as np
+
 HELD_OUT_START = 2**31  # the default eval.start_level
+_MAX_SPAN = 2**31 - 1  # the widest range drawn from (what existing seeds were drawn with)
 ANALYSIS_OFFSET = 10**6
 FIT_OFFSET = 10**5
 VIEWER_OFFSET = 2 * 10**6
 VIEWER_FIT_OFFSET = 3 * 10**6
+
+
+def training_levels(start_level: int, num_levels: int) -> tuple[int, int]:
+    """``[first, end)``: the levels a training env with these settings draws from.
+
+    ``num_levels = 0`` (unlimited) means every level from ``start_level`` up to, not
+    including, `HELD_OUT_START`.
+    """
+    return start_level, (start_level + num_levels if num_levels > 0 else HELD_OUT_START)
+
+
+def draw_training_level(rng: np.random.Generator, start_level: int, num_levels: int) -> int:
+    """A level uniform over `training_levels` (the env's level stream: never a held-out one)."""
+    first, end = training_levels(start_level, num_levels)
+    return first + int(rng.integers(min(end - first, _MAX_SPAN)))

@@ -10,7 +10,7 @@ from collections import deque
 import numpy as np
 
 from mazegen.actions import MOVES
-from mazegen.state import MazeState, MazeStateError, Square
+from mazegen.state import BatchState, MazeState, MazeStateError, Square
 
 UNREACHABLE = -1
 
@@ -98,6 +98,12 @@ def decision_square(state: MazeState, target: Square | None = None) -> Square | 
     if common == len(to_cheese) or common == len(to_target):
         return None
     return to_cheese[common - 1]
+
+
+def has_decision_square(states: BatchState) -> np.ndarray:
+    """``[N]`` bool: the mazes with a decision square (the cheese off the start's path to the
+    top-right corner), the subset where a policy must choose between its two goals."""
+    return np.array([decision_square(s) is not None for s in states], dtype=bool)
 
 
 def optimal_moves(walls: np.ndarray, target: Square) -> np.ndarray:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mazegen.state import MazeState
+from mazegen.config import MazeConfig
+from mazegen.state import BatchState, MazeState
 
 FLOOR, WALL, MOUSE, CHEESE = range(4)
 #: RGB of each square kind in observations: dark walls, light floor, blue-grey mouse, yellow cheese.
@@ -125,6 +126,18 @@ class RgbObs:
 
 def make_obs_renderer(obs_mode: str, world_size: int, obs_size: int) -> GridObs | RgbObs:
     return GridObs(world_size) if obs_mode == "grid" else RgbObs(world_size, obs_size)
+
+
+def draw_states(renderer: GridObs | RgbObs, states: BatchState) -> np.ndarray:
+    """``[N, C, H, W]`` uint8: the observations of ``states`` drawn by ``renderer``."""
+    return renderer.draw(square_kinds(states.walls, states.mouse, states.cheese))
+
+
+def observe(states: BatchState, config: MazeConfig) -> np.ndarray:
+    """``[N, C, H, W]`` uint8: the observations an env with ``config`` shows of ``states``
+    (the one way to draw them outside the env, for policies run on given mazes)."""
+    renderer = make_obs_renderer(config.obs_mode, config.world_size, config.obs_size)
+    return draw_states(renderer, states)
 
 
 # ---- frames for people ------------------------------------------------------------------------

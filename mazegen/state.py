@@ -97,10 +97,8 @@ class MazeState:
 
     def in_region(self, square: Square, n: int) -> bool:
         """Whether ``square`` lies in the inner top-right n x n (n clipped to the inner size)."""
-        n = min(n, self.inner_size)
-        o, s = self.offset, self.inner_size
-        r, c = square
-        return o <= r < o + n and o + s - n <= c < o + s
+        mask = region_masks(self.world_size, np.array([self.inner_size]), n)[0]
+        return bool(mask[square])
 
     # ---- validation ---------------------------------------------------------------------------
     def validate(self) -> None:
@@ -214,6 +212,19 @@ class MazeState:
         return "\n".join(rows)
 
 
+def region_masks(world_size: int, inner_size: np.ndarray, n: int) -> np.ndarray:
+    """``[N, W, W]`` bool: the inner top-right n x n of each centred maze of ``inner_size [N]``
+    (n clipped to the maze): the training cheese region. The one definition of the region."""
+    w = world_size
+    inner = np.asarray(inner_size, dtype=np.int64)
+    o = (w - inner) // 2
+    k = np.minimum(n, inner)
+    idx = np.arange(w)[None, :]
+    rows = (idx >= o[:, None]) & (idx < (o + k)[:, None])
+    cols = (idx >= (o + inner - k)[:, None]) & (idx < (o + inner)[:, None])
+    return rows[:, :, None] & cols[:, None, :]
+
+
 def _reachable(walls: np.ndarray, a: Square, b: Square) -> bool:
     w = walls.shape[0]
     seen = np.zeros_like(walls, dtype=bool)
@@ -255,6 +266,10 @@ class BatchState:
     @property
     def world_size(self) -> int:
         return int(self.walls.shape[1])
+
+    def region_mask(self, n: int) -> np.ndarray:
+        """``[N, W, W]`` bool: each maze's inner top-right n x n (`region_masks`)."""
+        return region_masks(self.world_size, self.inner_size, n)
 
     @property
     def has_cheese(self) -> np.ndarray:  # [N] bool

@@ -10,7 +10,7 @@ from conftest import run_cli
 
 pytest.importorskip("torch")
 
-from experiments import _cli  # noqa: E402
+from agents import cli as _cli  # noqa: E402
 
 TRAIN = [
     ("+foo=1", "unknown setting 'foo'"),
@@ -49,19 +49,9 @@ PLAY = [("mode=fly", "mode must be"), ("seed=-2", "seed must be >= 0")]
 
 
 def _prechecked(module: str, arg: str, capsys, monkeypatch) -> str:
-    import importlib
-
-    mod = importlib.import_module(f"experiments.{module}")
     monkeypatch.setattr(sys, "argv", [module, arg])
-    config_name = {"train": "config"}.get(module, module)
-    schema = {
-        "train": "TrainConfig",
-        "evaluate": "EvaluateConfig",
-        "patch": "PatchConfig",
-        "play": "PlayConfig",
-    }[module]
     with pytest.raises(SystemExit) as exit_:
-        _cli.precheck(config_name, mod._check, getattr(mod, schema))
+        _cli.precheck(*_cli.precheck_of(module))
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: "), err

@@ -1,6 +1,6 @@
 import numpy as np
 
-from agents.analysis.curves import Curve, _branch_point, plot_curves
+from agents.interp.curves import Curve, _branch_point, plot_curves
 
 
 def _curve(label, steps, train):

@@ -6,10 +6,10 @@ from conftest import run_cli
 
 pytest.importorskip("torch")
 
-from agents.analysis.divergence import evaluate_divergence, maze_facts  # noqa: E402
-from agents.analysis.metrics import rate, wilson  # noqa: E402
-from agents.analysis.regression import behavioural_regression  # noqa: E402
-from agents.scripted import oracle_act_fn, top_right_act_fn  # noqa: E402
+from agents.interp.divergence import evaluate_divergence, maze_facts  # noqa: E402
+from agents.interp.regression import behavioural_regression  # noqa: E402
+from agents.policy.metrics import rate, wilson  # noqa: E402
+from agents.policy.scripted import oracle_act_fn, top_right_act_fn  # noqa: E402
 from mazegen import MazeConfig, MazeState  # noqa: E402
 from mazegen.state import BatchState  # noqa: E402
 

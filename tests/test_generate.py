@@ -3,7 +3,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mazegen import MazeConfig, generate, generate_levels, is_tree, level_rng
+from mazegen import (
+    MazeBatch,
+    MazeConfig,
+    MazeConfigError,
+    generate,
+    generate_levels,
+    is_tree,
+    level_rng,
+)
 from mazegen.queries import distances
 
 odd = st.integers(1, 12).map(lambda k: 2 * k + 1)
@@ -124,3 +132,48 @@ def test_bad_configs_raise_one_line_value_errors(bad):
     with pytest.raises(ValueError) as e:
         MazeConfig(**bad)
     assert "\n" not in str(e.value) and len(str(e.value)) < 200
+
+
+class _Largest:
+    """A generator stub that always draws the largest value it is allowed."""
+
+    def integers(self, n):
+        return n - 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=st.one_of(st.integers(0, 2**32), st.integers(2**31 - 50, 2**31 + 50)),
+    num=st.one_of(st.integers(0, 2**32), st.integers(0, 100)),
+)
+def test_no_training_config_draws_a_held_out_level(start, num):
+    """Whatever start_level / num_levels say, the env's levels lie below HELD_OUT_START, and a
+    training config whose eval levels overlap its training levels is refused."""
+    from mazegen.levels import HELD_OUT_START, draw_training_level, training_levels
+
+    try:
+        cfg = MazeConfig(
+            world_size=5, min_size=3, max_size=5, obs_mode="grid", start_level=start, num_levels=num
+        )
+    except MazeConfigError as e:
+        first, end = training_levels(start, num)
+        assert first >= HELD_OUT_START or end > HELD_OUT_START, e
+        return
+    highest = draw_training_level(_Largest(), cfg.start_level, cfg.num_levels)
+    assert cfg.start_level <= highest < HELD_OUT_START
+    batch = MazeBatch(8, cfg)
+    _, info = batch.reset(seed=start % 1000)
+    assert (info["level"] < HELD_OUT_START).all() and (info["level"] >= cfg.start_level).all()
+    pytest.importorskip("omegaconf")
+    from agents.settings.base import ConfigError
+    from agents.settings.train import TrainConfig, validate
+
+    _, end = training_levels(cfg.start_level, cfg.num_levels)
+    for eval_start in (end - 1, end, HELD_OUT_START):
+        train_cfg = TrainConfig(env=cfg)
+        train_cfg.eval.start_level = eval_start
+        if eval_start < end:
+            with pytest.raises(ConfigError, match="held-out mazes are never trained on"):
+                validate(train_cfg)
+        else:
+            validate(train_cfg)

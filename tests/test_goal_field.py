@@ -3,9 +3,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from agents.analysis.activations import without_cheese  # noqa: E402
-from agents.analysis.goal_field import GoalField, field_samples, fit_goal_field  # noqa: E402
-from agents.analysis.hooks import HookError, hooks  # noqa: E402
+from agents.interp.activations import without_cheese  # noqa: E402
+from agents.interp.goal_field import GoalField, field_samples, fit_goal_field  # noqa: E402
+from agents.policy.hooked import HookedMazeNet, HookError  # noqa: E402
 from mazegen import MazeConfig, generate_levels  # noqa: E402
 from mazegen.queries import shortest_path  # noqa: E402
 
@@ -39,22 +39,11 @@ def test_samples_cover_the_path_to_each_target_with_the_direction_toward_it():
     assert (data.cheese == data.target).all()  # the default moves the cheese onto the target
 
 
-class CompassNet(torch.nn.Module):
-    """Differentiable planted policy: walks toward the centre of mass of channel 2 of
+class Compass(torch.nn.Module):
+    """Differentiable planted readout: walks toward the centre of mass of channel 2 of
     ``embedder.relu1_out`` (which copies the cheese); with no cheese it is uniform."""
 
-    def __init__(self):
-        super().__init__()
-        self.embedder = torch.nn.Sequential()
-        self.embedder.add_module("conv1", torch.nn.Conv2d(3, 4, 1, bias=False))
-        self.embedder.add_module("relu1_out", torch.nn.ReLU())
-        with torch.no_grad():
-            self.embedder.conv1.weight.zero_()
-            for c in range(3):
-                self.embedder.conv1.weight[c, c] = 1.0
-
-    def forward(self, obs):
-        feats = self.embedder(obs.float())  # [B, 4, 9, 9]
+    def forward(self, feats):  # [B, 4, 9, 9]
         b = feats.shape[0]
         mouse = feats[:, 1].reshape(b, -1).argmax(dim=1)
         mr, mc = (mouse // 9).float(), (mouse % 9).float()
@@ -63,8 +52,29 @@ class CompassNet(torch.nn.Module):
         g = feats[:, 2]
         dr = (g * (rows - mr.reshape(b, 1, 1))).sum(dim=(1, 2))
         dc = (g * (cols - mc.reshape(b, 1, 1))).sum(dim=(1, 2))
-        logits = 3.0 * torch.stack([-dc, dr, -dr, dc], dim=1)  # cardinal: left, down, up, right
-        return logits, torch.zeros(b)
+        return 3.0 * torch.stack([-dc, dr, -dr, dc], dim=1)  # cardinal: left, down, up, right
+
+
+class NoValue(torch.nn.Module):
+    def forward(self, feats):
+        return torch.zeros(feats.shape[0], 1)
+
+
+def CompassNet():  # noqa: N802 - a network, built like the real ones
+    embedder = torch.nn.Sequential()
+    embedder.add_module("scale_in", Float())
+    embedder.add_module("conv1", torch.nn.Conv2d(3, 4, 1, bias=False))
+    embedder.add_module("relu1_out", torch.nn.ReLU())
+    with torch.no_grad():
+        embedder.conv1.weight.zero_()
+        for c in range(3):
+            embedder.conv1.weight[c, c] = 1.0
+    return HookedMazeNet(embedder, Compass(), NoValue(), (3, 9, 9))
+
+
+class Float(torch.nn.Module):
+    def forward(self, obs):
+        return obs.float()
 
 
 def test_fitting_discovers_the_planted_goal_channel_and_steers():
@@ -101,12 +111,12 @@ def test_goal_field_errors_are_one_line():
     bad = GoalField("embedder.relu1_out", torch.zeros(3, 3, 3))
     obs = torch.zeros(1, 3, 9, 9)
     patch = {"embedder.relu1_out": bad.patch(np.array([1, 1]))}
-    with pytest.raises(HookError, match="does not fit"), hooks(net, patches=patch):
+    with pytest.raises(HookError, match="does not fit"), net.hooks(patches=patch):
         net(obs)
 
 
 def test_goal_fields_round_trip_and_bad_files_give_one_line_errors(tmp_path):
-    from agents.analysis.goal_field import load_goal_field, save_goal_fields
+    from agents.interp.goal_field import load_goal_field, save_goal_fields
 
     kernel = torch.randn(4, 5, 5)
     path = tmp_path / "fields.npz"

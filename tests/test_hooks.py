@@ -3,14 +3,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from agents.analysis.activations import (  # noqa: E402
+from agents.interp.activations import (  # noqa: E402
     map_position,
     patched_act_fn,
     without_cheese,
 )
-from agents.analysis.channels import find_cheese_channels  # noqa: E402
-from agents.analysis.hooks import HookError, hook_shapes, hooks, run_with_cache  # noqa: E402
-from agents.analysis.patches import (  # noqa: E402
+from agents.interp.channels import find_cheese_channels  # noqa: E402
+from agents.interp.patches import (  # noqa: E402
     add_vector,
     mean_ablate,
     resample,
@@ -18,9 +17,11 @@ from agents.analysis.patches import (  # noqa: E402
     set_channels,
     zero,
 )
-from agents.analysis.retarget import check_target  # noqa: E402
-from agents.networks import MazeNet, NetworkConfig, make_embedder  # noqa: E402
-from agents.rollout import rollout  # noqa: E402
+from agents.interp.retarget import check_target  # noqa: E402
+from agents.policy.hooked import HookedMazeNet, HookError  # noqa: E402
+from agents.policy.networks import make_embedder  # noqa: E402
+from agents.policy.rollout import rollout  # noqa: E402
+from agents.settings.train import NetworkConfig  # noqa: E402
 from mazegen import MazeConfig, generate_levels  # noqa: E402
 from mazegen.queries import optimal_moves  # noqa: E402
 
@@ -45,19 +46,20 @@ SMALL_HOOKS = [
 def make_net(kind, shape, scale=1, actions=15):
     emb = make_embedder(NetworkConfig(kind=kind, channels=8, scale=scale), shape, 255.0)
     torch.manual_seed(0)
-    return MazeNet(emb, torch.nn.Linear(256, actions), torch.nn.Linear(256, 1)).eval()
+    heads = torch.nn.Linear(256, actions), torch.nn.Linear(256, 1)
+    return HookedMazeNet(emb, *heads, shape).eval()
 
 
 def test_small_network_hook_names_and_shapes_are_stable():
     net = make_net("small", (3, 9, 9), actions=4)
-    shapes = hook_shapes(net, torch.zeros(2, 3, 9, 9))
+    shapes = net.shapes
     assert list(shapes) == SMALL_HOOKS
     assert shapes["embedder.relu3_out"] == (8, 9, 9) and shapes["fc_policy"] == (4,)
 
 
 def test_impala_hooks_include_the_2023_layer_with_its_shape():
     net = make_net("impala", (3, 64, 64), scale=4)
-    shapes = hook_shapes(net, torch.zeros(1, 3, 64, 64))
+    shapes = net.shapes
     assert shapes["embedder.block2.res1.resadd_out"] == (128, 16, 16)
     assert shapes["embedder.block1.maxpool_out"] == (64, 32, 32)
     assert shapes["embedder.block3.res2.resadd_out"] == (128, 8, 8)
@@ -74,12 +76,12 @@ def test_impala_hooks_include_the_2023_layer_with_its_shape():
 def test_cache_identity_and_zero_patches():
     net = make_net("small", (3, 9, 9), actions=4)
     obs = torch.randint(0, 2, (5, 3, 9, 9)).float()
-    (logits, value), cache = run_with_cache(net, obs, ["embedder.relu2_out", "embedder.fc"])
+    (logits, value), cache = net.run_with_cache(obs, ["embedder.relu2_out", "embedder.fc"])
     assert cache["embedder.relu2_out"].shape == (5, 8, 9, 9)
     assert cache["embedder.fc"].shape == (5, 256)
-    (l2, v2), _ = run_with_cache(net, obs, [], patches={"embedder.relu2_out": lambda x: x})
+    (l2, v2), _ = net.run_with_cache(obs, [], patches={"embedder.relu2_out": lambda x: x})
     assert torch.equal(logits, l2) and torch.equal(value, v2)
-    (l3, _), _ = run_with_cache(net, obs, [], patches={"embedder.relu2_out": zero()})
+    (l3, _), _ = net.run_with_cache(obs, [], patches={"embedder.relu2_out": zero()})
     assert not torch.allclose(logits, l3)
 
 
@@ -87,7 +89,7 @@ def test_hooks_are_removed_after_an_exception():
     net = make_net("small", (3, 9, 9), actions=4)
     obs = torch.zeros(1, 3, 9, 9)
     before = net(obs)[0]
-    with pytest.raises(RuntimeError, match="boom"), hooks(net, patches={"embedder.conv1": zero()}):
+    with pytest.raises(RuntimeError, match="boom"), net.hooks(patches={"embedder.conv1": zero()}):
         raise RuntimeError("boom")
     assert all(not m._forward_hooks for m in net.modules())
     assert torch.equal(net(obs)[0], before)
@@ -97,9 +99,9 @@ def test_patches_compose_left_to_right_and_cache_sees_the_result():
     net = make_net("small", (3, 9, 9), actions=4)
     obs = torch.ones(1, 3, 9, 9)
     fns = [lambda x: x + 1.0, lambda x: x * 2.0]
-    _, cache = run_with_cache(net, obs, ["embedder.relu1_out"])
-    _, patched = run_with_cache(
-        net, obs, ["embedder.relu1_out"], patches={"embedder.relu1_out": fns}
+    _, cache = net.run_with_cache(obs, ["embedder.relu1_out"])
+    _, patched = net.run_with_cache(
+        obs, ["embedder.relu1_out"], patches={"embedder.relu1_out": fns}
     )
     assert torch.allclose(patched["embedder.relu1_out"], (cache["embedder.relu1_out"] + 1) * 2)
 
@@ -124,15 +126,13 @@ def test_bad_hook_inputs_give_one_line_errors():
     net = make_net("small", (3, 9, 9), actions=4)
     obs = torch.zeros(1, 3, 9, 9)
     with pytest.raises(HookError, match="did you mean embedder.relu3_out"):
-        run_with_cache(net, obs, ["embedder.relu3"])
+        net.run_with_cache(obs, ["embedder.relu3"])
     with pytest.raises(HookError, match="vector has shape"):
-        run_with_cache(net, obs, [], patches={"embedder.relu3_out": add_vector(torch.ones(5))})
+        net.run_with_cache(obs, [], patches={"embedder.relu3_out": add_vector(torch.ones(5))})
     with pytest.raises(HookError, match="out of range"):
-        run_with_cache(
-            net, obs, [], patches={"embedder.relu3_out": set_channels([99], (0, 0), 1.0)}
-        )
+        net.run_with_cache(obs, [], patches={"embedder.relu3_out": set_channels([99], (0, 0), 1.0)})
     with pytest.raises(HookError, match="outside the 9x9"):
-        run_with_cache(net, obs, [], patches={"embedder.relu3_out": set_channels([0], (9, 0), 1.0)})
+        net.run_with_cache(obs, [], patches={"embedder.relu3_out": set_channels([0], (9, 0), 1.0)})
     state = generate_levels([1], MazeConfig(world_size=9, min_size=5, max_size=9))[0]
     wall = tuple(int(v) for v in np.argwhere(state.walls)[0])
     with pytest.raises(HookError, match="on a wall"):
@@ -175,16 +175,15 @@ class GoToPeak(torch.nn.Module):
         return logits
 
 
-class PlantedNet(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.embedder = PlantedEmbedder()
-        self.fc_policy = GoToPeak()
-        self.p = torch.nn.Parameter(torch.zeros(1))
+class NoValue(torch.nn.Module):
+    def forward(self, feats):
+        return torch.zeros(feats.shape[0], 1)
 
-    def forward(self, obs):
-        feats = self.embedder(obs)
-        return self.fc_policy(feats), torch.zeros(obs.shape[0])
+
+def PlantedNet():  # noqa: N802 - a network, built like the real ones
+    """A planted policy as a hooked network: channel 2 of ``embedder.relu1_out`` copies the
+    cheese and the readout walks toward its peak."""
+    return HookedMazeNet(PlantedEmbedder(), GoToPeak(), NoValue(), (3, 9, 9))
 
 
 def test_channel_discovery_finds_the_planted_channel_and_retargeting_moves_the_readout():

@@ -6,12 +6,14 @@ from conftest import ROOT, run_cli
 
 pytest.importorskip("torch")
 
-from agents.analysis.context import PatchConfig  # noqa: E402
-from agents.analysis.registry import ANALYSES, run_analysis  # noqa: E402
-from agents.checkpoint import save_checkpoint  # noqa: E402
-from agents.config import to_train_config  # noqa: E402
-from agents.runs import write_config  # noqa: E402
-from agents.sb3 import MazeVecEnv, build_ppo  # noqa: E402
+from agents.interp.registry import ANALYSES, run_analysis  # noqa: E402
+from agents.run.checkpoint import save_checkpoint  # noqa: E402
+from agents.run.folder import write_config  # noqa: E402
+from agents.settings import PatchConfig  # noqa: E402
+from agents.settings.train import to_train_config  # noqa: E402
+from agents.train.ppo import build_ppo  # noqa: E402
+from agents.train.vecenv import MazeVecEnv  # noqa: E402
+from mazegen.files import jsonable  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +22,11 @@ def impala_run(tmp_path_factory):
     the procgen-scale network too."""
     from hydra import compose, initialize_config_dir
 
-    from agents.config import register_configs
-    from experiments._cli import register_resolvers
+    from agents.cli import register_resolvers
+    from agents.settings import register_schemas
 
     register_resolvers()
-    register_configs()
+    register_schemas()
     with initialize_config_dir(str(ROOT / "conf"), version_base=None):
         raw = compose(
             "config",
@@ -46,15 +48,55 @@ def impala_run(tmp_path_factory):
     return run
 
 
+# what each analysis must report, beyond its settings: key -> a check of the value
+REPORTED = {
+    "hooks": {"hooks": lambda v: v["embedder.block2.res1.resadd_out"] == [32, 16, 16]},
+    "cheese-vector": {
+        "effects": lambda v: {"unpatched", "cheese vector x-1", "cheese vector x+1"} <= set(v),
+        "transfer": lambda v: set(v["by_shift"]) == {"0", "1", "2", "3", "5"},
+        "cheese_on_path_to_corner": lambda v: 0 <= v <= 1,
+    },
+    "top-right-vector": {"effects": lambda v: any("top-right x+1" in k for k in v)},
+    "vector-field": {},
+    "find-channels": {
+        "channels": lambda v: (
+            v["channels_in_layer"] == 32
+            and all(0 <= r["channel"] < 32 and 0 <= r["tracking_accuracy"] <= 1 for r in v["top"])
+        )
+    },
+    "resample-channels": {
+        "cheese_elsewhere": lambda v: v["mazes"] == 6 and v["mean_abs_change"] >= 0,
+        "cheese_same_place": lambda v: v["mazes"] == 6 and v["mean_abs_change"] >= 0,
+        "random_channels_elsewhere": lambda v: len(v) >= 1,
+    },
+}
+
+
 @pytest.mark.parametrize("analysis", [a for a in ANALYSES if a != "retarget"])
 def test_analyses_run_on_the_impala_network(impala_run, analysis, tmp_path):
+    import imageio.v2 as imageio
+
     report, out = run_analysis(
         PatchConfig(analysis=analysis, run=str(impala_run), mazes=6, out=str(tmp_path / analysis))
     )
     assert report["hook"] == "embedder.block2.res1.resadd_out"
-    assert (out / "report.json").is_file() and (out / "summary.md").is_file()
-    if analysis == "hooks":
-        assert report["hooks"]["embedder.block2.res1.resadd_out"] == [32, 16, 16]
+    # the file holds the report: every figure the analysis returned, and nothing else
+    saved = json.loads((out / "report.json").read_text())
+    assert saved == json.loads(
+        json.dumps(jsonable({k: v for k, v in report.items() if k != "summary"}))
+    )
+    assert saved["analysis"] == analysis and saved["mazes"] == 6
+    for key, ok in REPORTED[analysis].items():
+        assert ok(saved[key]), (key, saved[key])
+    # the summary is the analysis' own lines under a header naming the policy and hook
+    summary = (out / "summary.md").read_text()
+    assert summary.startswith(f"# {analysis}\n") and "embedder.block2.res1.resadd_out" in summary
+    assert report["summary"] and report["summary"] in summary
+    # every figure named is a readable picture in the folder
+    assert set(report["figures"]) == {p.name for p in out.glob("*.png")}
+    for name in report["figures"]:
+        image = imageio.imread(out / name)
+        assert image.ndim == 3 and min(image.shape[:2]) >= 200, (name, image.shape)
 
 
 def test_retarget_runs_on_the_impala_network(impala_run, tmp_path):

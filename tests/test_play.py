@@ -13,7 +13,7 @@ from agents.play import (  # noqa: E402
     record,
     run_window,
 )
-from agents.scripted import oracle_act_fn, top_right_act_fn  # noqa: E402
+from agents.policy.scripted import oracle_act_fn, top_right_act_fn  # noqa: E402
 from mazegen import MazeConfig  # noqa: E402
 from mazegen.queries import open_squares  # noqa: E402
 from mazegen.render import _FRAME_COLORS  # noqa: E402
@@ -111,12 +111,18 @@ def test_vector_field_draws_an_arrow_on_every_open_square():
 def test_play_yourself_arrow_keys_move_the_mouse(tmp_path):
     s = PlaySession(CFG, None)
     start = s.state.mouse
-    drive(s, [key(pygame.K_UP)], tmp_path=tmp_path)  # up from the bottom-left start is open
-    moved = s.state.mouse
-    assert s.steps == 1
-    assert moved == (start[0] - 1, start[1]) or (
-        moved == start and s.state.walls[start[0] - 1, start[1]]
-    )
+    # below the inner bottom-left start is wall or the world's edge: the step is taken, the
+    # mouse stays
+    world = s.state.world_size
+    assert start[0] + 1 == world or s.state.walls[start[0] + 1, start[1]]
+    drive(s, [key(pygame.K_DOWN)], tmp_path=tmp_path)
+    assert s.steps == 1 and s.state.mouse == start
+    # the corner start of a connected maze is open upward or rightward: that key moves there
+    up = not s.state.walls[start[0] - 1, start[1]]
+    press, (dr, dc) = (pygame.K_UP, (-1, 0)) if up else (pygame.K_RIGHT, (0, 1))
+    assert not s.state.walls[start[0] + dr, start[1] + dc]
+    drive(s, [key(press)], tmp_path=tmp_path)
+    assert s.steps == 2 and s.state.mouse == (start[0] + dr, start[1] + dc)
 
 
 def test_record_writes_expected_number_of_frames(tmp_path):
@@ -184,11 +190,10 @@ def test_play_cli_record_and_errors(tmp_path):
 def test_patch_toggles_with_the_shipped_policy(tmp_path):
     from agents import load_pretrained
     from agents.play import patch_factories
-    from agents.rollout import net_act_fn
-    from agents.sb3 import maze_net
+    from agents.policy.rollout import net_act_fn
 
     policy = load_pretrained()
-    net = maze_net(policy.model)
+    net = policy.net
     s = PlaySession(
         policy.config.env, net_act_fn(net), patch_factory=patch_factories(net, policy.config.env)
     )
@@ -209,13 +214,12 @@ def test_patch_toggles_with_the_shipped_policy(tmp_path):
 
 def test_retarget_key_steers_with_a_goal_field(tmp_path):
     from agents import load_pretrained
-    from agents.analysis.goal_field import GoalField
+    from agents.interp.goal_field import GoalField
     from agents.play import patch_factories
-    from agents.rollout import net_act_fn
-    from agents.sb3 import maze_net
+    from agents.policy.rollout import net_act_fn
 
     policy = load_pretrained()
-    net = maze_net(policy.model)
+    net = policy.net
     kernel = torch.zeros(16, 3, 3)
     kernel[:, 1, 1] = 5.0
     factories = patch_factories(
@@ -241,12 +245,11 @@ def test_same_seed_same_actions_in_evaluation_viewer_and_recorder(tmp_path):
 
     from agents import load_pretrained
     from agents.play import PlaySession, record
-    from agents.rollout import net_act_fn, rollout
-    from agents.sb3 import maze_net
+    from agents.policy.rollout import net_act_fn, rollout
     from mazegen.state import BatchState
 
     policy = load_pretrained()
-    act = net_act_fn(maze_net(policy.model))
+    act = net_act_fn(policy.net)
     viewer = PlaySession(policy.config.env, act_fn=act, seed=7)
     start = viewer.state
     squares = [start.mouse]

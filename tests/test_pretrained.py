@@ -6,11 +6,10 @@ import pytest
 pytest.importorskip("torch")
 
 from agents import load_pretrained  # noqa: E402
-from agents.analysis.divergence import maze_facts  # noqa: E402
-from agents.callbacks import HeldOut  # noqa: E402
-from agents.rollout import net_act_fn, random_act_fn, rollout  # noqa: E402
-from agents.runs import PRETRAINED, pretrained_names  # noqa: E402
-from agents.sb3 import maze_net  # noqa: E402
+from agents.interp.divergence import maze_facts  # noqa: E402
+from agents.policy.rollout import net_act_fn, random_act_fn, rollout  # noqa: E402
+from agents.run.folder import PRETRAINED, pretrained_names  # noqa: E402
+from agents.train.heldout import HeldOut  # noqa: E402
 from mazegen import generate_levels  # noqa: E402
 
 
@@ -36,7 +35,7 @@ def test_shipped_policy_loads_and_gets_the_cheese_in_training_mazes():
         range(cfg.eval.start_level + 5000, cfg.eval.start_level + 5200), held.train_cfg
     )
     rng = np.random.default_rng(0)
-    act = net_act_fn(maze_net(policy.model))
+    act = net_act_fn(policy.net)
     trained = rollout(act, states, held.train_cfg, region=held.region, rng=rng)
     random = rollout(
         random_act_fn(int(policy.model.action_space.n)),
@@ -57,7 +56,7 @@ def test_shipped_policies_misgeneralize(name):
     policy = load_pretrained(name)
     shipped = json.loads((PRETRAINED / name / "metrics.json").read_text())["policy"]
     held = HeldOut(policy.config, 200)
-    ep = held.run(policy.model, seed=1)
+    ep = held.run(policy.net, seed=1)
     train = ep["train"].success
     p = shipped["train"]["p_cheese"]["p"]
     assert train.mean() >= p - 3 * np.sqrt(p * (1 - p) / train.size)  # what it shipped with

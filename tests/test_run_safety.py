@@ -17,8 +17,9 @@ from conftest import TINY, run_cli, train_cli
 
 torch = pytest.importorskip("torch")
 
-from agents.checkpoint import read_checkpoint  # noqa: E402
-from agents.runs import RunError, checkpoints, ship  # noqa: E402
+from agents.run.checkpoint import read_checkpoint  # noqa: E402
+from agents.run.folder import RunError, checkpoints  # noqa: E402
+from agents.train.ship import ship  # noqa: E402
 
 
 class _Payload:
@@ -126,6 +127,17 @@ def test_unsafe_flag_is_explicit_and_named_so(tmp_path, tiny_run):
 
 
 def test_two_runs_started_together_get_two_complete_folders(tmp_path):
+    import datetime
+
+    # every folder name the default pattern can give in the next minute is taken already, so
+    # both runs meet a collision, whichever seconds they start in
+    now = datetime.datetime.now()
+    taken = {
+        (now + datetime.timedelta(seconds=dt)).strftime("%Y-%m-%d_%H-%M-%S") for dt in range(-2, 60)
+    }
+    base = tmp_path / "outputs" / "quick"
+    for name in taken:
+        (base / name).mkdir(parents=True)
     args = [a for a in TINY if not a.startswith("eval.")] + ["eval.every_steps=0"]
     procs = [
         subprocess.Popen(
@@ -140,10 +152,13 @@ def test_two_runs_started_together_get_two_complete_folders(tmp_path):
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
-    runs = sorted((tmp_path / "outputs" / "quick").iterdir())
+    assert all(not any((base / name).iterdir()) for name in taken)  # no run wrote into one
+    runs = sorted(p for p in base.iterdir() if p.name not in taken)
     assert len(runs) == 2
     seeds = []
     for run in runs:
+        stem, _, suffix = run.name.rpartition("_")
+        assert stem in taken and suffix in ("2", "3"), run.name  # a suffixed name, not theirs
         for name in ("config.yaml", "model.zip", "metrics.json"):
             assert (run / name).is_file(), (run, name)
         assert len(checkpoints(run)) >= 1
@@ -157,11 +172,6 @@ def test_two_runs_started_together_get_two_complete_folders(tmp_path):
             )
         )
     assert sorted(seeds) == [1, 2]
-    a, b = (r.name for r in runs)
-    if b.endswith("_2"):
-        assert b == a + "_2"  # started in the same second: the second run got a suffix
-    else:
-        assert a != b  # started in different seconds
 
 
 def test_resume_honours_or_refuses_overrides_and_cleans_debris(tmp_path, tiny_run):
@@ -224,7 +234,7 @@ def test_truncated_events_stay_scalars_up_to_the_resumed_step(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from torch.utils.tensorboard import SummaryWriter
 
-    from agents.events import truncate_events
+    from agents.train.events import truncate_events
 
     w = SummaryWriter(tmp_path / "PPO_1")
     for step in range(11):

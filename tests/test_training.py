@@ -3,7 +3,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +12,9 @@ from conftest import ROOT, TINY, train_cli
 
 pytest.importorskip("torch")
 
-from agents.checkpoint import read_checkpoint  # noqa: E402
-from agents.loading import load_policy  # noqa: E402
-from agents.runs import RunError, checkpoints  # noqa: E402
-from agents.sb3 import maze_net  # noqa: E402
+from agents.policy.loading import load_policy  # noqa: E402
+from agents.run.checkpoint import read_checkpoint  # noqa: E402
+from agents.run.folder import RunError, checkpoints  # noqa: E402
 
 
 def tb_scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
@@ -77,34 +76,42 @@ def test_checkpoints_load_and_act_identically(tiny_run):
     import torch
 
     with torch.no_grad():
-        la, va = maze_net(a.model)(torch.as_tensor(obs))
-        lb, vb = maze_net(b.model)(torch.as_tensor(obs))
+        la, va = a.net(torch.as_tensor(obs))
+        lb, vb = b.net(torch.as_tensor(obs))
     assert torch.equal(la, lb) and torch.equal(va, vb)
     assert a.config == b.config
 
 
 def test_kill_then_resume_continues_steps_and_events(tmp_path):
     run = tmp_path / "killed"
-    args = [a for a in TINY if not a.startswith("total_steps")] + [
-        "total_steps=40960",
-        f"hydra.run.dir={run}",
-    ]
+    args = [a for a in TINY if not a.startswith(("total_steps", "checkpoint_every", "eval.every"))]
+    args += ["total_steps=40960", "checkpoint_every=2048", "eval.every_steps=1024"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "experiments.train", *args],
+        [sys.executable, "-m", "experiments.train", *args, f"hydra.run.dir={run}"],
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
-    deadline = time.time() + 180
-    while time.time() < deadline and len(checkpoints(run)) < 2:
-        time.sleep(0.2)
-    os.kill(proc.pid, signal.SIGKILL)
+    guard = threading.Timer(300, proc.kill)  # a hung run fails the test instead of hanging it
+    guard.start()
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        # killed at an event: once the evaluation after the checkpoint at 2,048 steps is in
+        # TensorBoard, so the events run past the checkpoint the run resumes from
+        if line.split("|")[0].strip().endswith("3,072/40,960 steps"):
+            os.kill(proc.pid, signal.SIGKILL)
+            break
     proc.wait()
+    guard.cancel()
+    assert any("wrote checkpoint step_000000002048.zip" in ln for ln in lines), "".join(lines)
     saved = checkpoints(run)
-    assert saved, "no checkpoint was written before the kill"
+    assert [s for s, _ in saved] == [2048], saved
     assert not (run / "model.zip").exists()
     killed_at = saved[-1][0]
-    assert killed_at < 40960
+    assert max(s for s, _ in tb_scalars(run)["eval/test/p_cheese"]) == 3072 > killed_at
     out = train_cli(f"resume={run}")
     assert f"run folder: {run}" in out.stdout
     metrics = json.loads((run / "metrics.json").read_text())
@@ -290,11 +297,11 @@ def test_langosco_preset_trains_and_resumes_with_reward_normalization(tmp_path):
 def test_presets_compose_and_validate(preset):
     from hydra import compose, initialize_config_dir
 
-    from agents.config import register_configs, to_train_config
-    from experiments._cli import register_resolvers
+    from agents.cli import register_resolvers
+    from agents.settings import register_schemas, to_train_config
 
     register_resolvers()
-    register_configs()
+    register_schemas()
     with initialize_config_dir(str(ROOT / "conf"), version_base=None):
         cfg = to_train_config(compose("config", overrides=[f"experiment={preset}"]))
     if "langosco" in preset:  # Table 2 of Langosco et al. and procgen hard

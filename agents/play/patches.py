@@ -7,17 +7,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from agents.rollout import ActFn
+from agents.policy.rollout import ActFn
 from mazegen import MazeConfig, generate_levels
 from mazegen.levels import HELD_OUT_START, VIEWER_FIT_OFFSET
 from mazegen.state import BatchState, MazeState
 
 if TYPE_CHECKING:
-    from agents.analysis.goal_field import GoalField
+    from agents.interp.goal_field import GoalField
+    from agents.policy.hooked import HookedMazeNet
 
 
 def patch_factories(
-    net: Any,
+    net: HookedMazeNet,
     config: MazeConfig,
     hook: str | None = None,
     mazes: int = 100,
@@ -30,17 +31,12 @@ def patch_factories(
       the clicked target square; with ``goal_field``, that field centred on the target.
     """
 
-    from agents.analysis.activations import (
-        activations,
-        default_hook,
-        map_position,
-        patched_act_fn,
-    )
-    from agents.analysis.channels import find_cheese_channels
-    from agents.analysis.patches import add_vector, set_channels
-    from agents.analysis.vectors import cheese_vector
+    from agents.interp.activations import activations, map_position, patched_act_fn
+    from agents.interp.channels import find_cheese_channels
+    from agents.interp.patches import add_vector, set_channels
+    from agents.interp.vectors import cheese_vector
 
-    layer = hook or default_hook(net)
+    layer = hook or net.default_hook
     test_cfg = config.held_out().test_distribution()
     found: dict[str, Any] = {}
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agents.rollout import ActFn, policy_at_squares, sample
+from agents.policy.rollout import ActFn, policy_at_squares, sample
 from mazegen import MazeBatch, MazeConfig, generate_levels, render_frame, save_states
 from mazegen.actions import DIRECTION_ACTIONS, direction_probs
 from mazegen.batch import Autoreset
@@ -198,8 +198,8 @@ class PlaySession:
         self._refresh_probs()
 
     def set_target(self, square: tuple[int, int]) -> None:
-        from agents.analysis.hooks import HookError
-        from agents.analysis.retarget import check_target
+        from agents.interp.retarget import check_target
+        from agents.policy.hooked import HookError
 
         try:
             check_target(self.state, square)

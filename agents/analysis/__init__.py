@@ -1,1 +1,0 @@
-"""Analyses of trained policies: divergence metrics, hooks, patches, steering vectors."""

@@ -1,0 +1,119 @@
+"""Activation plumbing shared by the analyses: activations at a hook for given mazes, where a
+maze square sits in an activation map, and policies with patches applied.
+
+Activations are taken with the mouse where the maze puts it (the start, unless stated). A maze
+square (r, c) of a W x W world sits at position ``floor((r + 0.5) * h / W)`` (likewise for c) of
+an h x w activation map, which is the identity for full-resolution maps and the procgen pixel
+geometry for IMPALA's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.interp.patches import add_vector
+from agents.policy.hooked import HookedMazeNet, Patches
+from agents.policy.metrics import summarize
+from agents.policy.rollout import ActFn, Episodes, rollout
+from mazegen import MazeConfig
+from mazegen.render import observe
+from mazegen.state import BatchState, MazeState
+
+
+def activations(
+    net: HookedMazeNet,
+    hook: str,
+    states: BatchState,
+    config: MazeConfig,
+    patches: Patches | None = None,
+    batch: int = 512,
+) -> torch.Tensor:
+    """``[N, ...]`` activations at ``hook`` for the given mazes."""
+    net.check([hook])
+    obs = observe(states, config)
+    device = net.device
+    parts = []
+    for s in range(0, len(obs), batch):
+        with torch.no_grad(), net.hooks(cache=[hook], patches=patches) as cache:
+            net(torch.as_tensor(obs[s : s + batch], device=device))
+        parts.append(cache[hook])
+    return torch.cat(parts)
+
+
+def map_position(squares: np.ndarray, world_size: int, shape: tuple[int, ...]) -> np.ndarray:
+    """``[K, 2]`` maze squares -> ``[K, 2]`` positions in an activation map ``[C, h, w]``."""
+    h, w = shape[-2:]
+    sq = np.asarray(squares, dtype=float).reshape(-1, 2)
+    return np.stack(
+        [np.floor((sq[:, 0] + 0.5) * h / world_size), np.floor((sq[:, 1] + 0.5) * w / world_size)],
+        axis=1,
+    ).astype(np.int64)
+
+
+def transformed(states: BatchState, fn: Callable[[MazeState], MazeState]) -> BatchState:
+    out = BatchState.stack([fn(s) for s in states])
+    out.level[:] = states.level
+    return out
+
+
+def without_cheese(states: BatchState) -> BatchState:
+    return transformed(states, lambda s: s.without_cheese())
+
+
+def patched_act_fn(net: HookedMazeNet, patches_for: Callable[[np.ndarray], Patches]) -> ActFn:
+    """An ``act_fn`` that applies ``patches_for(maze indices)`` during each forward pass."""
+    device = net.device
+
+    def act(obs: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
+        index = np.arange(len(obs)) if idx is None else idx
+        with torch.no_grad(), net.hooks(patches=patches_for(index)):
+            logits, _ = net(torch.as_tensor(obs, device=device))
+        return torch.softmax(logits.float(), dim=-1).cpu().numpy()
+
+    return act
+
+
+def per_maze_vector(
+    hook: str, vectors: torch.Tensor, coeff: float
+) -> Callable[[np.ndarray], Patches]:
+    """Patches adding ``coeff * vectors[i]`` to maze i's activation at ``hook``."""
+    return lambda idx: {hook: add_vector(vectors[torch.as_tensor(idx)], coeff)}
+
+
+@dataclass
+class Setting:
+    """Where and how episodes are measured."""
+
+    config: MazeConfig
+    region: int
+    rng: np.random.Generator
+    deterministic: bool = False
+
+
+def play(
+    act: ActFn,
+    states: BatchState,
+    s: Setting,
+    goal: np.ndarray | None = None,
+    step_limit: np.ndarray | None = None,
+) -> Episodes:
+    return rollout(
+        act,
+        states,
+        s.config,
+        region=s.region,
+        rng=s.rng,
+        deterministic=s.deterministic,
+        goal=goal,
+        step_limit=step_limit,
+    )
+
+
+def brief(ep: Episodes) -> dict[str, Any]:
+    full = summarize(ep)
+    return {k: full[k] for k in ("p_cheese", "p_region_first", "p_end_in_region", "steps")}

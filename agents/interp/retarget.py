@@ -1,0 +1,281 @@
+"""Retargeting: send the mouse to every open square with each intervention
+(`agents.interp.interventions`) and measure how often it gets there (success within a step
+budget, the 2023 normalized path probability, by distance from the path to the top-right)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from agents.interp.activations import Setting, play
+from agents.interp.channels import find_cheese_channels
+from agents.interp.context import Context, Report
+from agents.interp.interventions import add_goal_fields, channel_sets, retarget_interventions
+from agents.policy.hooked import HookError
+from agents.policy.metrics import rate
+from agents.policy.rollout import ActFn
+from mazegen import MazeConfig
+from mazegen.actions import DIRECTION_OF_STEP
+from mazegen.queries import distances, distances_to_set, open_squares, shortest_path
+from mazegen.render import observe
+from mazegen.state import BatchState, MazeState
+
+
+def check_target(state: MazeState, square: tuple[int, int]) -> None:
+    """Raises `HookError` unless ``square`` is an open square of the maze."""
+    w = state.world_size
+    r, c = square
+    if not (0 <= r < w and 0 <= c < w):
+        raise HookError(f"target {square} is off the {w}x{w} grid")
+    if state.walls[r, c]:
+        raise HookError(f"target {square} is on a wall; pick an open square")
+
+
+@dataclass
+class Targets:
+    """Target squares of a retargeting experiment, one row per (maze, target) pair.
+
+    Attributes:
+        maze: ``[K]`` index of the maze.
+        squares: ``[K, 2]`` the target square.
+        near: ``[K]`` the target lies in the inner top-right quadrant.
+        path_distance: ``[K]`` steps from the target to the path from the start to the inner
+            top-right corner (0: on it), the 2023 figure's x-axis.
+    """
+
+    maze: np.ndarray
+    squares: np.ndarray
+    near: np.ndarray
+    path_distance: np.ndarray
+
+
+def targets_of(
+    states: BatchState, per_maze: int = 0, rng: np.random.Generator | None = None
+) -> Targets:
+    """Every open square of each maze but the start and the cheese (or ``per_maze`` of them,
+    drawn with ``rng``)."""
+    idx, sq, near, pdist = [], [], [], []
+    for i, s in enumerate(states):
+        half = (s.inner_size + 1) // 2
+        to_path = distances_to_set(s.walls, shortest_path(s.walls, s.start, s.top_right))
+        cand = [t for t in open_squares(s.walls) if t not in (s.start, s.cheese)]
+        if per_maze and len(cand) > per_maze:
+            assert rng is not None
+            cand = [cand[int(k)] for k in sorted(rng.choice(len(cand), per_maze, replace=False))]
+        for t in cand:
+            idx.append(i)
+            sq.append(t)
+            near.append(s.in_region(t, half))
+            pdist.append(int(to_path[t]))
+    return Targets(
+        np.array(idx, dtype=np.int64),
+        np.array(sq, dtype=np.int64).reshape(-1, 2),
+        np.array(near, dtype=bool),
+        np.array(pdist, dtype=np.int64),
+    )
+
+
+def path_probability(
+    act: ActFn, states: BatchState, targets: np.ndarray, config: MazeConfig, action_dirs: np.ndarray
+) -> np.ndarray:
+    """``[K]`` normalized path probability: geometric mean, along the shortest path from the
+    mouse to the target, of the policy's probability of the direction of the path's next step
+    (summed over the actions of that direction)."""
+    rows: list[int] = []
+    at: list[tuple[int, int]] = []
+    want: list[int] = []
+    for k in range(states.num):
+        s = states[k]
+        path = shortest_path(s.walls, s.mouse, tuple(targets[k]))
+        for a, b in zip(path, path[1:]):
+            if b == s.cheese:
+                break
+            at.append(a)
+            rows.append(k)
+            want.append(DIRECTION_OF_STEP[(b[0] - a[0], b[1] - a[1])])
+    out = np.ones(states.num)
+    if not rows:
+        return out
+    batch = states.take(np.array(rows)).placed(mouse=np.array(at, dtype=np.int64))
+    rows_a = np.array(rows)
+    logp = np.zeros(states.num)
+    count = np.zeros(states.num)
+    obs = observe(batch, config)
+    for s0 in range(0, len(obs), 1024):
+        sl = slice(s0, s0 + 1024)
+        probs = act(obs[sl], rows_a[sl])
+        dir_probs = np.stack([probs[:, action_dirs == d].sum(axis=1) for d in range(4)], axis=1)
+        p = dir_probs[np.arange(len(probs)), np.array(want[sl])]
+        np.add.at(logp, rows_a[sl], np.log(np.maximum(p, 1e-12)))
+        np.add.at(count, rows_a[sl], 1)
+    ok = count > 0
+    out[ok] = np.exp(logp[ok] / count[ok])
+    return out
+
+
+DISTANCE_BINS = ((1, 2), (3, 4), (5, 8), (9, 12), (13, 10**6))
+PATH_DISTANCE_BINS = ((0, 0), (1, 4), (5, 9), (10, 24), (25, 10**6))
+
+
+def _binned(
+    values: np.ndarray, by: np.ndarray, bins: tuple[tuple[int, int], ...]
+) -> dict[str, Any]:
+    """``rate(values)`` (bool) or the mean (float) within each ``[lo, hi]`` bin of ``by``."""
+    out: dict[str, Any] = {}
+    for lo, hi in bins:
+        m = (by >= lo) & (by <= hi)
+        if m.any():
+            key = str(lo) if lo == hi else f"{lo}-{hi}" if hi < 10**6 else f"{lo}+"
+            out[key] = rate(values[m]) if values.dtype == bool else float(values[m].mean())
+    return out
+
+
+@dataclass
+class Outcome:
+    """How one intervention did: ``summary`` (JSON-able) and ``reached`` ``[K]`` per target."""
+
+    summary: dict[str, Any]
+    reached: np.ndarray
+
+
+def retarget(
+    interventions: dict[str, tuple[BatchState, ActFn]],
+    targets: Targets,
+    s: Setting,
+    action_dirs: np.ndarray,
+    budget_factor: float = 2.0,
+    any_time: bool = False,
+) -> dict[str, Outcome]:
+    """Success and normalized path probability of each intervention: overall, near / far from
+    the top-right, by distance from the start and by distance from the path to the top-right.
+
+    ``success`` is reaching the target within ``budget_factor`` times its shortest-path distance
+    from the start (directed navigation: in small mazes a long budget lets a wandering policy
+    visit most squares); each rollout stops at that budget unless ``any_time``, which plays to
+    the episode's ``max_steps`` and also reports ``success_any_time``.
+    """
+    near, pdist = targets.near, targets.path_distance
+    result: dict[str, Outcome] = {}
+    for label, (states, act) in interventions.items():
+        shortest = np.array(
+            [
+                distances(states.walls[k], tuple(states.mouse[k]))[tuple(targets.squares[k])]
+                for k in range(states.num)
+            ]
+        )
+        budget = np.ceil(budget_factor * shortest).astype(np.int64)
+        ep = play(act, states, s, goal=targets.squares, step_limit=None if any_time else budget)
+        assert ep.reached_goal is not None
+        hit = ep.reached_goal & (ep.steps <= budget)
+        npp = path_probability(act, states, targets.squares, s.config, action_dirs)
+        summary = {
+            "success": rate(hit),
+            "success_near_top_right": rate(hit[near]),
+            "success_far_from_top_right": rate(hit[~near]),
+            "budget_factor": budget_factor,
+            "path_probability": float(npp.mean()),
+            "path_probability_near": float(npp[near].mean()) if near.any() else None,
+            "path_probability_far": float(npp[~near].mean()) if (~near).any() else None,
+            "success_by_distance": _binned(hit, shortest, DISTANCE_BINS),
+            "success_by_path_distance": _binned(hit, pdist, PATH_DISTANCE_BINS),
+            "path_probability_by_path_distance": _binned(npp, pdist, PATH_DISTANCE_BINS),
+        }
+        if any_time:
+            summary["success_any_time"] = rate(ep.reached_goal)
+        result[label] = Outcome(summary, hit)
+    return result
+
+
+# ---- the analysis -------------------------------------------------------------------------------
+def run_retarget(ctx: Context) -> Report:
+    """Send the mouse to every open square of training-distribution mazes with each
+    intervention; success, path probability, heatmaps; learned goal fields unless disabled."""
+    from agents.interp.plots import plot_heatmaps
+    from mazegen.actions import ACTION_DIRECTIONS
+
+    cfg = ctx.cfg
+    found = find_cheese_channels(ctx.net, ctx.hook, ctx.mazes(), ctx.test_env, top=16)
+    sets = channel_sets(ctx, found)
+    base = ctx.mazes(test=False)  # training-distribution mazes: cheese near the corner
+    targets = targets_of(base, cfg.targets_per_maze, ctx.rng)
+    interventions = retarget_interventions(
+        ctx.net, ctx.hook, sets, base, targets.maze, targets.squares, ctx.env, amplify=cfg.amplify
+    )
+    fits: dict[str, Any] = {}
+    figures = ["retarget_heatmaps.png"]
+    if cfg.goal_field:
+        fits = add_goal_fields(ctx, interventions, targets.squares)
+        figures.append("goal_field.png")
+    outcomes = retarget(
+        interventions,
+        targets,
+        Setting(ctx.env, ctx.region, ctx.rng),
+        ACTION_DIRECTIONS[ctx.env.action_mode],
+        budget_factor=cfg.budget_factor,
+        any_time=cfg.any_time,
+    )
+    w = ctx.env.world_size
+    maps, summaries = {}, {}
+    for label, o in outcomes.items():
+        total = np.zeros((w, w))
+        count = np.zeros((w, w))
+        np.add.at(total, (targets.squares[:, 0], targets.squares[:, 1]), o.reached)
+        np.add.at(count, (targets.squares[:, 0], targets.squares[:, 1]), 1)
+        with np.errstate(invalid="ignore"):
+            maps[label] = total / count
+        summaries[label] = {
+            **o.summary,
+            "heatmap": np.where(count > 0, total / np.maximum(count, 1), np.nan).tolist(),
+        }
+    plot_heatmaps(
+        maps,
+        ctx.out / "retarget_heatmaps.png",
+        f"P(reach the target within {ctx.cfg.budget_factor:g}x its shortest path), by target "
+        f"square, {base.num} training mazes overlaid, one panel per intervention",
+    )
+    lines = _lines(ctx, sets, summaries, fits)
+    data = {
+        "channel_sets": {k: {"channels": c, "value": v} for k, (c, v) in sets.items()},
+        "targets": int(len(targets.maze)),
+        "mazes": int(base.num),
+        "interventions": summaries,
+        "discovered_channels": found.top,
+        "goal_fields": fits,
+    }
+    return Report(data, lines, figures)
+
+
+def _lines(
+    ctx: Context,
+    sets: dict[str, tuple[list[int], float]],
+    summaries: dict[str, Any],
+    fits: dict[str, Any],
+) -> list[str]:
+    base_rate = summaries["none"]["success"]["p"]
+    lines = [
+        f"- hook `{ctx.hook}`; "
+        + "; ".join(f"{k} set to {v:.2f}" for k, (_, v) in sets.items())
+        + f"; success = reaching the target within {ctx.cfg.budget_factor:g}x its shortest path"
+    ]
+    for k, r in summaries.items():
+        ratio = r["success"]["p"] / max(base_rate, 1e-9)
+        by_path = ", ".join(f"{b}: {v['p']:.2f}" for b, v in r["success_by_path_distance"].items())
+        near, far = r["success_near_top_right"]["p"], r["success_far_from_top_right"]["p"]
+        lines.append(
+            f"- {k}: success {r['success']['p']:.3f} ({ratio:.2f}x no patch; near top-right "
+            f"{near:.3f}, far {far:.3f})"
+            f"; normalized path probability {r['path_probability']:.3f}; by steps from the path "
+            f"to the top-right: {by_path}"
+        )
+    for k, f in fits.items():
+        lines.append(
+            f"- `{k}` fitted at `{f['hook']}` ({f['size']}x{f['size']}, {f['samples']} samples, "
+            f"{f['steps']} steps): loss {f['loss_start']:.3f} -> {f['loss_end']:.3f}, "
+            f"direction accuracy {f['direction_accuracy']:.3f}"
+        )
+    best = max((k for k in summaries if k != "none"), key=lambda k: summaries[k]["success"]["p"])
+    ratio = summaries[best]["success"]["p"] / max(base_rate, 1e-9)
+    lines.append(f"- best intervention `{best}`: {ratio:.2f}x the no-patch success")
+    return lines

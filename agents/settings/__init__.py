@@ -1,0 +1,70 @@
+"""Every command's settings, in one place: the schemas Hydra validates command lines against.
+
+- `agents.settings.train`: `TrainConfig`, the settings of a training run (stored in its run
+  folder as ``config.yaml``), its parts and what a resume may change.
+- `agents.settings.commands`: the settings of the other commands.
+- `agents.settings.base`: `ConfigError`, ``CONF`` (the YAML folder) and `to_object`.
+"""
+
+from agents.settings.base import CONF, ConfigError, to_object
+from agents.settings.commands import (
+    BenchmarkConfig,
+    CurvesConfig,
+    EvaluateConfig,
+    PatchConfig,
+    PlayConfig,
+    ShipConfig,
+)
+from agents.settings.train import TrainConfig, to_train_config
+
+#: ConfigStore name -> schema: ``conf/<command>.yaml`` lists ``<name>`` first in its defaults.
+SCHEMAS: dict[str, type] = {
+    "train_schema": TrainConfig,
+    "evaluate_schema": EvaluateConfig,
+    "patch_schema": PatchConfig,
+    "play_schema": PlayConfig,
+    "curves_schema": CurvesConfig,
+    "ship_schema": ShipConfig,
+    "benchmark_schema": BenchmarkConfig,
+}
+
+
+def register_schemas() -> None:
+    """Registers every command's schema with Hydra's ConfigStore (idempotent)."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    for name, schema in SCHEMAS.items():
+        store.store(name=name, node=schema)
+
+
+def preset(name: str, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """The validated `TrainConfig` of ``experiment=<name>`` (``conf/experiment/<name>.yaml``)
+    with ``overrides``, composed by Hydra inside a Hydra app or out of one."""
+    import hydra
+    from hydra.core.global_hydra import GlobalHydra
+
+    register_schemas()
+    args = [f"experiment={name}", *overrides]
+    if GlobalHydra.instance().is_initialized():  # inside a command: its search path is CONF
+        return to_train_config(hydra.compose("config", overrides=args))
+    with hydra.initialize_config_dir(str(CONF), version_base=None):
+        return to_train_config(hydra.compose("config", overrides=args))
+
+
+__all__ = [
+    "CONF",
+    "SCHEMAS",
+    "BenchmarkConfig",
+    "ConfigError",
+    "CurvesConfig",
+    "EvaluateConfig",
+    "PatchConfig",
+    "PlayConfig",
+    "ShipConfig",
+    "TrainConfig",
+    "preset",
+    "register_schemas",
+    "to_object",
+    "to_train_config",
+]

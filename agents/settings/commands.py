@@ -1,0 +1,289 @@
+"""The settings of every command but training (`agents.settings.train`): one dataclass each,
+the Hydra schema of its ``conf/<command>.yaml``, with its validation (one-line `ConfigError`).
+
+==============================  ==================  ======================================
+command                         schema              runs
+==============================  ==================  ======================================
+``python -m experiments.train``     `TrainConfig`       `agents.train.training.start`
+``python -m experiments.evaluate``  `EvaluateConfig`    `agents.interp.evaluate`
+``python -m experiments.patch``     `PatchConfig`       `agents.interp.registry.run_analysis`
+``python -m experiments.play``      `PlayConfig`        `agents.play.app.play`
+``python -m experiments.curves``    `CurvesConfig`      `agents.interp.curves`
+``python -m experiments.ship``      `ShipConfig`        `agents.train.ship.ship`
+``python -m experiments.benchmark`` `BenchmarkConfig`   `agents.benchmark.report`
+==============================  ==================  ======================================
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from agents.settings.base import CONF, ConfigError
+
+#: ``compare=`` values of the viewer's recorder -> the session's patch they show
+COMPARABLE = {"cheese-vector": "cheese_vector"}
+
+
+@dataclass
+class EvaluateConfig:
+    """Settings of ``python -m experiments.evaluate``.
+
+    Attributes:
+        run: A run folder, a checkpoint, or None for the shipped policy.
+        out: Output folder (default ``<run>/eval``; ``outputs/eval/pretrained`` for the shipped
+            policy).
+        episodes: Held-out mazes per distribution.
+        start_level: First held-out level (None: the run's ``eval.start_level``).
+        seed: Seed of sampled actions and of the moved cheese positions.
+        deterministic: Greedy actions instead of sampled ones.
+        divergence_mazes: Paired mazes whose action distributions are compared on every square.
+        resamples: Bootstrap resamples of the behavioural regression.
+        sweep: A multirun folder: evaluate every run in it and plot P(cheese) against region.
+        torch_threads: Torch CPU threads.
+        unsafe_pickle: Also load old checkpoints that only unpickling can read (runs code from
+            the file: only for files you trust).
+    """
+
+    run: str | None = None
+    out: str | None = None
+    episodes: int = 1000
+    start_level: int | None = None
+    seed: int = 0
+    deterministic: bool = False
+    divergence_mazes: int = 200
+    resamples: int = 50
+    sweep: str | None = None
+    torch_threads: int = 1
+    unsafe_pickle: bool = False
+
+
+def validate_evaluate(cfg: EvaluateConfig) -> None:
+    for name in ("episodes", "divergence_mazes", "torch_threads"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.resamples < 0:
+        raise ConfigError(f"resamples must be >= 0, got {cfg.resamples}")
+    if cfg.start_level is not None and cfg.start_level < 0:
+        raise ConfigError(f"start_level must be >= 0, got {cfg.start_level}")
+    if cfg.seed < 0:
+        raise ConfigError(f"seed must be >= 0, got {cfg.seed}")
+    if cfg.run is not None and cfg.sweep is not None:
+        raise ConfigError("give either run=<folder> or sweep=<multirun folder>, not both")
+
+
+@dataclass
+class PatchConfig:
+    """Settings of ``python -m experiments.patch <analysis>``.
+
+    Attributes:
+        analysis: One of cheese-vector, top-right-vector, find-channels, retarget, vector-field,
+            hooks (list hook names and shapes).
+        run: Run folder or checkpoint (None: the shipped policy).
+        out: Report folder (default ``<run>/patch/<analysis>``, or
+            ``outputs/patch/<analysis>`` for the shipped policy).
+        hook: Layer to read and patch (None: the network's default layer).
+        mazes: Held-out mazes used.
+        start_level: First held-out level (None: the run's eval.start_level + 10^6).
+        channels: Channels to retarget and resample (empty: those found by find-channels).
+        num_channels: How many discovered channels form the "top" set when ``channels`` is
+            empty (retarget also tries the single best and all well-tracking ones).
+        value: Value the channels are set to at the target (None: 2x their largest activation).
+        amplify: Coefficient of the "virtual cheese" vector intervention.
+        coeff: Coefficient of the steering vector (cheese vector: subtracted with -1).
+        budget_factor: Retargeting succeeds when the target is reached within this many times
+            its shortest-path distance.
+        any_time: Also play every retargeting episode to the env's max_steps and report
+            success within it (slower).
+        targets_per_maze: Retarget to at most this many squares per maze (0: every open
+            square), drawn at random.
+        goal_field: Also fit and measure learned goal fields in ``retarget`` (see
+            `agents.interp.goal_field`): one alone, one with the real cheese on the target.
+        field_hook: Layer of the goal field (None: the network's first spatial layer).
+        field_size: Side of the goal field in activation-map cells (odd).
+        field_steps: Gradient steps of each fit.
+        field_mazes: Training-distribution mazes the fields are fitted on (levels disjoint from
+            the evaluated ones).
+        field_scale: Multiplies the fitted field when it is applied.
+        seed: Seed of sampled actions.
+        maze_index: Which maze the vector-field analysis draws.
+        torch_threads: Torch CPU threads.
+        unsafe_pickle: Also load old checkpoints that only unpickling can read (runs code from
+            the file: only for files you trust).
+    """
+
+    analysis: str = "hooks"
+    run: str | None = None
+    out: str | None = None
+    hook: str | None = None
+    mazes: int = 200
+    start_level: int | None = None
+    channels: list[int] = field(default_factory=list)
+    num_channels: int = 1
+    value: float | None = None
+    amplify: float = 3.0
+    coeff: float = -1.0
+    budget_factor: float = 2.0
+    any_time: bool = False
+    targets_per_maze: int = 0
+    goal_field: bool = True
+    field_hook: str | None = None
+    field_size: int = 13
+    field_steps: int = 600
+    field_mazes: int = 200
+    field_scale: float = 1.0
+    seed: int = 0
+    maze_index: int = 0
+    torch_threads: int = 1
+    unsafe_pickle: bool = False
+
+
+def validate_patch(cfg: PatchConfig) -> None:
+    if cfg.mazes < 1 or cfg.num_channels < 1 or cfg.torch_threads < 1:
+        raise ConfigError("mazes, num_channels and torch_threads must be >= 1")
+    if cfg.budget_factor < 1:
+        raise ConfigError(f"budget_factor must be >= 1, got {cfg.budget_factor}")
+    if cfg.field_size < 1 or cfg.field_size % 2 == 0:
+        raise ConfigError(f"field_size must be an odd number >= 1, got {cfg.field_size}")
+    if cfg.targets_per_maze < 0:
+        raise ConfigError(f"targets_per_maze must be >= 0, got {cfg.targets_per_maze}")
+    if cfg.field_steps < 1 or cfg.field_mazes < 1:
+        raise ConfigError("field_steps and field_mazes must be >= 1")
+    if cfg.start_level is not None and cfg.start_level < 0:
+        raise ConfigError(f"start_level must be >= 0, got {cfg.start_level}")
+    if cfg.seed < 0:
+        raise ConfigError(f"seed must be >= 0, got {cfg.seed}")
+    for name in ("value", "amplify", "coeff", "budget_factor", "field_scale"):
+        x = getattr(cfg, name)
+        if x is not None and not math.isfinite(x):
+            raise ConfigError(f"{name} must be a finite number, got {x}")
+    if not 0 <= cfg.maze_index < cfg.mazes:
+        raise ConfigError(f"maze_index must be in [0, mazes={cfg.mazes}), got {cfg.maze_index}")
+
+
+@dataclass
+class PlayConfig:
+    """Settings of the viewer.
+
+    Attributes:
+        run: Run folder or checkpoint (None: the shipped policy).
+        mode: ``watch``, ``human`` (play yourself) or ``record`` (headless video).
+        distribution: ``train`` or ``test`` mazes to start with.
+        episodes: Episodes to record (record mode).
+        out: Video path for record mode (.gif or .mp4).
+        fps: Frames per second of the recorded video.
+        save_dir: Where the ``s`` key saves states and screenshots.
+        seed: Seed of the sampled actions.
+        goal_field: A ``goal_fields.npz`` from ``experiments.patch retarget``: the ``t`` key
+            then steers with that learned field instead of the cheese channel.
+        compare: Record mode: a patch to show beside the unpatched policy on the same mazes
+            with the same seed (``cheese-vector``: the maze's cheese vector subtracted).
+        unsafe_pickle: Also load old checkpoints that only unpickling can read (runs code from
+            the file: only for files you trust).
+    """
+
+    run: str | None = None
+    mode: str = "watch"
+    distribution: str = "test"
+    episodes: int = 3
+    out: str = "outputs/play/rollout.gif"
+    fps: int = 8
+    save_dir: str = "outputs/play"
+    seed: int = 0
+    goal_field: str | None = None
+    compare: str | None = None
+    unsafe_pickle: bool = False
+
+
+def validate_play(config: PlayConfig) -> None:
+    if config.mode not in ("watch", "human", "record"):
+        raise ConfigError(f"mode must be watch, human or record, got {config.mode!r}")
+    if config.distribution not in ("train", "test"):
+        raise ConfigError(f"distribution must be train or test, got {config.distribution!r}")
+    if config.episodes < 1 or config.fps < 1:
+        raise ConfigError("episodes and fps must be >= 1")
+    if config.seed < 0:
+        raise ConfigError(f"seed must be >= 0, got {config.seed}")
+    if config.compare is not None and config.compare not in COMPARABLE:
+        raise ConfigError(f"compare must be one of {', '.join(COMPARABLE)}, got {config.compare!r}")
+    if config.compare is not None and config.mode != "record":
+        raise ConfigError("compare= makes a side-by-side recording: add mode=record")
+
+
+@dataclass
+class BenchmarkConfig:
+    """Settings of ``python -m experiments.benchmark``.
+
+    Attributes:
+        seconds: Length of each timed window (environment figures).
+        repeats: Timed windows or calls per figure (the median is printed).
+        threads: Torch thread counts for the peak and training figures.
+        env: Measure the environment (and procgen's maze beside it).
+        train: Measure the CPU's peak and PPO training throughput.
+        eval: Measure the evaluation time and the hook overhead.
+        presets: Presets whose training throughput, share of peak and time split are measured.
+        rollouts: Timed rollouts per training figure (each two minibatches long).
+        procgen_python: Python of a venv with procgen-mirror (``make peer-venv``), the peer.
+        json: Also write the figures to this JSON file.
+    """
+
+    seconds: float = 1.0
+    repeats: int = 3
+    threads: list[int] = field(default_factory=lambda: [1, 2])
+    env: bool = True
+    train: bool = True
+    eval: bool = True
+    presets: list[str] = field(default_factory=lambda: ["quick", "easy", "hard"])
+    rollouts: int = 4
+    procgen_python: str = ".venv-procgen/bin/python"
+    json: str | None = None
+
+
+def validate_benchmark(cfg: BenchmarkConfig) -> None:
+    if cfg.seconds <= 0 or cfg.repeats < 1 or cfg.rollouts < 1:
+        raise ConfigError("seconds must be > 0, and repeats and rollouts >= 1")
+    if not cfg.threads or any(t < 1 for t in cfg.threads):
+        raise ConfigError(f"threads must list thread counts >= 1, got {list(cfg.threads)}")
+    unknown = [p for p in cfg.presets if not (CONF / "experiment" / f"{p}.yaml").is_file()]
+    if unknown:
+        raise ConfigError(f"unknown preset(s) {unknown}: see conf/experiment/")
+
+
+@dataclass
+class ShipConfig:
+    """Settings of ``python -m experiments.ship``.
+
+    Attributes:
+        run: The finished run folder.
+        name: The shipped policy's name.
+    """
+
+    run: str = ""
+    name: str = ""
+
+
+def validate_ship(cfg: ShipConfig) -> None:
+    if not cfg.run or not cfg.name:
+        raise ConfigError("give run=<finished run folder> and name=<policy name>")
+
+
+@dataclass
+class CurvesConfig:
+    """Settings of ``experiments.curves``.
+
+    Attributes:
+        runs: Run folders.
+        labels: A legend label per run (default: the folder names).
+        out: The PNG to write.
+    """
+
+    runs: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    out: str = "outputs/curves.png"
+
+
+def validate_curves(cfg: CurvesConfig) -> None:
+    if not cfg.runs:
+        raise ConfigError("give at least one run folder: runs=[outputs/easy/<run>]")
+    if cfg.labels and len(cfg.labels) != len(cfg.runs):
+        raise ConfigError(f"got {len(cfg.labels)} labels for {len(cfg.runs)} runs")

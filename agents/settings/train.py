@@ -1,0 +1,360 @@
+"""The settings of a training run (`TrainConfig`): the Hydra schema, its validation, and what
+a resumed run may change.
+
+`TrainConfig` is registered with Hydra's ConfigStore (`agents.settings.register_schemas`), so
+unknown keys and ill-typed values are rejected before anything runs; `validate` then checks
+ranges and the combinations a type cannot express, each with a one-line message. The run
+folder stores it as ``config.yaml``, from which every later command rebuilds the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from agents.settings.base import ConfigError, finite, positive, to_object
+from mazegen.config import MazeConfig, MazeConfigError
+from mazegen.levels import HELD_OUT_START, training_levels
+
+
+@dataclass
+class NetworkConfig:
+    """Network settings (`agents.policy.networks` builds it).
+
+    Attributes:
+        kind: ``"small"`` (four 3x3 convs at full resolution, for grid observations) or
+            ``"impala"`` (the IMPALA CNN of Espeholt et al. / Langosco et al.).
+        channels: Channels of each conv of the small network.
+        scale: IMPALA width scale s (channels 16s, 32s, 32s; the analysed models use s = 4).
+        fc: Width of the final fully connected layer.
+        pool: IMPALA only: whether each of the three blocks halves the resolution (max-pool
+            3/2). ``[true, false, true]`` keeps block 2 at block 1's resolution, so on a 25 x 25
+            grid block 2 is a 13 x 13 map of the maze (one position per maze cell), as the
+            2023 agent's block 2 is 16 x 16 on its 64 x 64 image.
+        widths: IMPALA only: the channels of the three blocks, overriding ``scale`` (empty:
+            16s, 32s, 32s). ``[16, 128, 32]`` widens block 2 alone to the 2023 agent's 128.
+    """
+
+    kind: str = "small"
+    channels: int = 32
+    scale: int = 1
+    fc: int = 256
+    pool: list[bool] = field(default_factory=lambda: [True, True, True])
+    widths: list[int] = field(default_factory=list)
+
+
+@dataclass
+class CurriculumConfig:
+    """A schedule over maze sizes inside the fixed world (`agents.train.curriculum`). Empty
+    ``max_sizes`` (the default) trains on the target distribution.
+
+    Attributes:
+        max_sizes: Largest inner maze size of each stage, increasing (odd, each <= env.max_size).
+            Sizes in a stage are uniform over the odd values ``env.min_size..max_sizes[k]``;
+            after the last stage training uses ``env.max_size``.
+        advance_at: Advance when the rollout success rate (cheese reached before the time
+            limit) over at least ``min_episodes`` finished episodes reaches this.
+        min_episodes: Episodes that each success estimate covers.
+        max_stage_steps: Advance after this many steps in a stage regardless (0: never), so a
+            stage the agent cannot master does not stall the run.
+    """
+
+    max_sizes: list[int] = field(default_factory=list)
+    advance_at: float = 0.8
+    min_episodes: int = 500
+    max_stage_steps: int = 0
+
+
+def check_curriculum(cur: CurriculumConfig, env: MazeConfig) -> str | None:
+    """A one-line problem with the schedule for ``env``, or None."""
+    sizes = list(cur.max_sizes)
+    if any(isinstance(s, bool) or not isinstance(s, int) for s in sizes):
+        return f"curriculum.max_sizes must be integers, got {sizes}"
+    if any(s % 2 == 0 or s < env.min_size or s > env.max_size for s in sizes):
+        return (
+            f"curriculum.max_sizes must be odd sizes in [env.min_size, env.max_size] = "
+            f"[{env.min_size}, {env.max_size}], got {sizes}"
+        )
+    if sizes != sorted(set(sizes)):
+        return f"curriculum.max_sizes must be strictly increasing, got {sizes}"
+    if not 0 < cur.advance_at <= 1:
+        return f"curriculum.advance_at must be in (0, 1], got {cur.advance_at}"
+    if cur.min_episodes < 1 or cur.max_stage_steps < 0:
+        return "curriculum.min_episodes must be >= 1 and curriculum.max_stage_steps >= 0"
+    return None
+
+
+@dataclass
+class PPOConfig:
+    """PPO hyperparameters (stable-baselines3 names). ``batch_size`` is the minibatch size.
+
+    ``normalize_reward`` divides rewards by a running std of returns (SB3's VecNormalize, as in
+    Langosco et al.); ``reward_scale`` multiplies them by a constant (the env still pays 10).
+    ``distance_shaping`` c > 0 adds the potential-based term ``c * (d - gamma * d')`` for the
+    BFS distance d to the cheese (a named shortcut: 0, plain PPO, is the reference).
+    """
+
+    learning_rate: float = 5e-4
+    n_steps: int = 256
+    batch_size: int = 2048
+    n_epochs: int = 3
+    gamma: float = 0.999
+    gae_lambda: float = 0.95
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    clip_range: float = 0.2
+    max_grad_norm: float = 0.5
+    normalize_reward: bool = False
+    reward_scale: float = 1.0
+    distance_shaping: float = 0.0
+    anneal_lr: bool = False
+
+
+@dataclass
+class AgentConfig:
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+
+
+@dataclass
+class EvalConfig:
+    """Held-out evaluation during training.
+
+    Attributes:
+        every_steps: Evaluate every this many environment steps (0: only at the end).
+        episodes: Mazes per distribution (train and test) at each evaluation.
+        final_episodes: Mazes per distribution for the final `metrics.json`.
+        start_level: First held-out level; training levels lie below it.
+        deterministic: Greedy actions instead of sampling (sampling is the default: greedy
+            memoryless policies loop).
+        video: Log a short rollout GIF strip to TensorBoard at each evaluation.
+    """
+
+    every_steps: int = 100_000
+    episodes: int = 200
+    final_episodes: int = 1000
+    start_level: int = HELD_OUT_START
+    deterministic: bool = False
+    video: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """A training run.
+
+    Attributes:
+        name: Experiment name (the run folder's parent).
+        total_steps: Environment steps to train for.
+        num_envs: Parallel environments (one batched env).
+        seed: Seed of the environments, the network and PPO.
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when present).
+        torch_threads: Torch CPU threads (1 is safe on a shared 2-core machine).
+        precision: ``"auto"`` (the default): bf16 where a short probe of the network on this
+            machine finds it faster than fp32 (`agents.train.compute`), else fp32; ``"fp32"``; or
+            ``"bf16"``: the network's forward and backward passes in bfloat16 autocast
+            (weights, heads and losses stay float32). bf16 is 2-3x fp32 on CPUs with AMX and
+            about 0.1x where it is emulated (AVX2-only CPUs). Evaluation and analyses always
+            run in float32.
+        precision_chosen: Written by training, not read: what ``precision`` resolved to in
+            the run's latest session and why, e.g. ``"fp32: bf16 is emulated here, bf16 0.08x
+            fp32 on this CPU (AMD EPYC, AVX2)"``.
+        checkpoint_every: Write a checkpoint every this many steps.
+        curriculum: A schedule over maze sizes (none by default).
+        resume: A run folder (its newest readable checkpoint) or a checkpoint file to continue
+            from. The run's own config is used; overrides of the settings in `RESUMABLE` are
+            honoured (``total_steps`` extends the run), others are refused.
+        progress: Show a progress bar.
+        unsafe_pickle: Let resume read an old run's pickled files (runs code from them: only
+            for runs you trust). A permission for one command; never stored as true.
+    """
+
+    env: MazeConfig = field(default_factory=MazeConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    name: str = "quick"
+    total_steps: int = 1_000_000
+    num_envs: int = 64
+    seed: int = 0
+    device: str = "cpu"
+    torch_threads: int = 1
+    precision: str = "auto"
+    precision_chosen: str = ""
+    checkpoint_every: int = 100_000
+    resume: str | None = None
+    progress: bool = True
+    unsafe_pickle: bool = False
+
+
+# What a resumed run may change: how long it runs, how it is watched, and how it goes on
+# learning (a PPO setting or a curriculum threshold takes effect from the resumed step, like a
+# schedule); not the task (env), the network, the held-out levels or the reward normalization.
+RESUMABLE = (
+    "total_steps",
+    "checkpoint_every",
+    "eval.every_steps",
+    "eval.episodes",
+    "eval.final_episodes",
+    "eval.video",
+    "device",
+    "torch_threads",
+    "precision",
+    "precision_chosen",
+    "progress",
+    "curriculum.advance_at",
+    "curriculum.min_episodes",
+    "curriculum.max_stage_steps",
+    *(
+        f"agent.ppo.{f.name}"
+        for f in fields(PPOConfig)
+        if f.name != "normalize_reward"  # its statistics exist only if it was on
+    ),
+)
+# Command-line keys that are not settings of the run.
+_NOT_SETTINGS = ("resume", "unsafe_pickle")
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Checks ranges and combinations; raises `ConfigError` with one line that says what to fix."""
+    try:
+        cfg.env.validate()
+    except MazeConfigError as e:
+        raise ConfigError(f"env: {e}") from None
+    for name in ("total_steps", "num_envs", "checkpoint_every", "torch_threads"):
+        positive(name, getattr(cfg, name))
+    ppo = cfg.agent.ppo
+    for name in (
+        "learning_rate",
+        "n_steps",
+        "batch_size",
+        "n_epochs",
+        "clip_range",
+        "max_grad_norm",
+        "reward_scale",
+    ):
+        positive(f"agent.ppo.{name}", getattr(ppo, name))
+    for name in ("ent_coef", "vf_coef", "distance_shaping"):
+        finite(f"agent.ppo.{name}", getattr(ppo, name))
+        if getattr(ppo, name) < 0:
+            raise ConfigError(f"agent.ppo.{name} must be >= 0, got {getattr(ppo, name)}")
+    for name in ("gamma", "gae_lambda"):
+        if not 0 < getattr(ppo, name) <= 1:
+            raise ConfigError(f"agent.ppo.{name} must be in (0, 1], got {getattr(ppo, name)}")
+    rollout = ppo.n_steps * cfg.num_envs
+    if ppo.batch_size > rollout or rollout % ppo.batch_size:
+        raise ConfigError(
+            f"agent.ppo.batch_size ({ppo.batch_size}) must divide n_steps x num_envs "
+            f"({ppo.n_steps} x {cfg.num_envs} = {rollout}) so every minibatch is full"
+        )
+    if isinstance(cfg.seed, bool) or cfg.seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0, got {cfg.seed!r}")
+    if cfg.eval.start_level < 0:
+        raise ConfigError(f"eval.start_level must be >= 0, got {cfg.eval.start_level}")
+    if cfg.eval.every_steps < 0 or cfg.eval.episodes < 1 or cfg.eval.final_episodes < 1:
+        raise ConfigError(
+            "eval.every_steps must be >= 0 and eval.episodes, eval.final_episodes >= 1"
+        )
+    problem = check_curriculum(cfg.curriculum, cfg.env)
+    if problem:
+        raise ConfigError(problem)
+    net = cfg.agent.network
+    if net.kind not in ("small", "impala"):
+        raise ConfigError(f"agent.network.kind must be 'small' or 'impala', got {net.kind!r}")
+    for name in ("channels", "scale", "fc"):
+        value = getattr(net, name)
+        if value < 1:
+            raise ConfigError(f"agent.network.{name} must be an integer >= 1, got {value}")
+    if net.widths and (len(net.widths) != 3 or min(net.widths) < 1):
+        raise ConfigError(
+            f"agent.network.widths needs three channel counts >= 1 (or []), got {list(net.widths)}"
+        )
+    if len(net.pool) != 3:
+        raise ConfigError(
+            f"agent.network.pool needs one flag per IMPALA block (3), got {list(net.pool)}"
+        )
+    if net.kind == "small" and cfg.env.obs_mode == "rgb" and cfg.env.obs_size > 32:
+        raise ConfigError(
+            f"the small network works at full resolution and cannot take {cfg.env.obs_size}px "
+            "RGB observations; use env.obs_mode=grid or agent.network.kind=impala"
+        )
+    if cfg.precision not in ("auto", "fp32", "bf16"):
+        raise ConfigError(f"precision must be 'auto', 'fp32' or 'bf16', got {cfg.precision!r}")
+    if cfg.device not in ("cpu", "cuda", "auto") and not cfg.device.startswith("cuda:"):
+        raise ConfigError(f"device must be cpu, cuda, cuda:N or auto, got {cfg.device!r}")
+    first, end = training_levels(cfg.env.start_level, cfg.env.num_levels)
+    if cfg.eval.start_level < end:
+        raise ConfigError(
+            f"eval.start_level ({cfg.eval.start_level}) must lie at or above the training "
+            f"levels [{first}, {end}): held-out mazes are never trained on"
+        )
+
+
+def _flat(obj: Any, prefix: str = "") -> dict[str, Any]:
+    from dataclasses import fields, is_dataclass
+
+    if not is_dataclass(obj):
+        return {prefix: obj}
+    out: dict[str, Any] = {}
+    for f in fields(obj):
+        out.update(_flat(getattr(obj, f.name), f"{prefix}{f.name}."))
+    return {k.rstrip("."): v for k, v in out.items()}
+
+
+def _touched(overrides: list[str]) -> list[str]:
+    """Setting prefixes that command-line overrides touch (``""``: an experiment preset, all)."""
+    keys = []
+    for o in overrides:
+        key = o.split("=", 1)[0].lstrip("+~")
+        if key.startswith("hydra") or key in _NOT_SETTINGS:
+            continue
+        keys.append("" if key == "experiment" else key)
+    return keys
+
+
+def resume_config(stored: TrainConfig, given: TrainConfig, overrides: list[str]) -> TrainConfig:
+    """The config a resumed run continues with: ``stored`` plus the overrides it can honour.
+
+    Args:
+        stored: The run's own config.
+        given: The config the command line composed (defaults plus ``overrides``).
+        overrides: The command line's ``key=value`` overrides.
+
+    Raises:
+        ConfigError: An override changes a setting a resumed run cannot change (the env, the
+            network, PPO): one line naming it.
+    """
+    import dataclasses
+
+    old, new = _flat(stored), _flat(given)
+    prefixes = _touched(overrides)
+    touched = [k for k in new if any(k == p or k.startswith(p + ".") or p == "" for p in prefixes)]
+    changed = [k for k in touched if k not in _NOT_SETTINGS and new[k] != old.get(k)]
+    refused = [k for k in changed if k not in RESUMABLE]
+    if refused:
+        k = refused[0]
+        raise ConfigError(
+            f"resume keeps the run's own {k} ({old.get(k)!r}, not {new[k]!r}): a resumed run "
+            "can change its length, monitoring, compute, PPO settings and curriculum thresholds, "
+            f"not its env, network, seed or held-out levels; start a new run to change {k}"
+        )
+
+    def replaced(obj: Any, path: list[str], value: Any) -> Any:
+        if len(path) == 1:
+            return dataclasses.replace(obj, **{path[0]: value})
+        return dataclasses.replace(
+            obj, **{path[0]: replaced(getattr(obj, path[0]), path[1:], value)}
+        )
+
+    out = stored
+    for k in changed:
+        out = replaced(out, k.split("."), new[k])
+    validate(out)
+    return out
+
+
+def to_train_config(cfg: Any) -> TrainConfig:
+    """An OmegaConf config (from Hydra or a run folder) -> a validated `TrainConfig`."""
+    obj = to_object(cfg, TrainConfig)
+    assert isinstance(obj, TrainConfig)
+    validate(obj)
+    return obj

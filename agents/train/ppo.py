@@ -1,0 +1,81 @@
+"""PPO for a `TrainConfig`: the training env (with reward normalization where asked) and the
+stable-baselines3 agent, as a documented subclass that exposes what checkpoints need."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stable_baselines3 import PPO
+
+from agents.policy.networks import reset_to_torch_init
+from agents.policy.sb3 import policy_kwargs, resolve_device
+from agents.settings.train import TrainConfig
+from agents.train.vecenv import MazeVecEnv
+
+
+class MazePPO(PPO):
+    """stable-baselines3's PPO with the update count public: checkpoints store it and a resumed
+    run restores it (SB3 keeps it in ``_n_updates``, read by its own logging)."""
+
+    @property
+    def n_updates(self) -> int:
+        """Gradient updates made so far (SB3's ``train/n_updates``)."""
+        return int(self._n_updates)
+
+    @n_updates.setter
+    def n_updates(self, value: int) -> None:
+        self._n_updates = int(value)
+
+
+def make_env(cfg: TrainConfig, seed: int) -> Any:
+    """The training env of ``cfg``: a `MazeVecEnv`, wrapped in SB3's ``VecNormalize`` (rewards
+    only) when ``agent.ppo.normalize_reward`` is on."""
+    ppo = cfg.agent.ppo
+    env: Any = MazeVecEnv(
+        cfg.env,
+        cfg.num_envs,
+        seed=seed,
+        reward_scale=ppo.reward_scale,
+        shaping=ppo.distance_shaping,
+        gamma=ppo.gamma,
+    )
+    if ppo.normalize_reward:
+        from stable_baselines3.common.vec_env import VecNormalize
+
+        env = VecNormalize(env, norm_obs=False, norm_reward=True, gamma=ppo.gamma)
+    return env
+
+
+def build_ppo(cfg: TrainConfig, env: Any, tensorboard_log: str | None) -> MazePPO:
+    """A fresh PPO agent for ``cfg`` on ``env``."""
+    ppo = cfg.agent.ppo
+    lr: Any = ppo.learning_rate
+    if ppo.anneal_lr:
+        start = ppo.learning_rate
+
+        def lr(progress_remaining: float) -> float:
+            return start * progress_remaining
+
+    model = MazePPO(
+        "CnnPolicy",
+        env,
+        learning_rate=lr,
+        n_steps=ppo.n_steps,
+        batch_size=ppo.batch_size,
+        n_epochs=ppo.n_epochs,
+        gamma=ppo.gamma,
+        gae_lambda=ppo.gae_lambda,
+        ent_coef=ppo.ent_coef,
+        vf_coef=ppo.vf_coef,
+        clip_range=ppo.clip_range,
+        max_grad_norm=ppo.max_grad_norm,
+        policy_kwargs=policy_kwargs(cfg),
+        tensorboard_log=tensorboard_log,
+        seed=cfg.seed,
+        device=resolve_device(cfg.device),
+        verbose=0,
+    )
+    if cfg.agent.network.kind == "impala":
+        policy: Any = model.policy
+        reset_to_torch_init(policy.features_extractor.embedder)
+    return model

@@ -1,0 +1,74 @@
+"""Shipping a finished run as a named pretrained policy (``python -m experiments.ship``): its
+config, weights and metrics copied into ``agents/pretrained/<name>/`` with its provenance."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from agents.run.folder import CONFIG, METRICS, MODEL, PRETRAINED, RunError, read_history
+from agents.settings.commands import ShipConfig, validate_ship
+from mazegen.files import write_json
+
+
+def ship(run: Path, name: str, dest: Path = PRETRAINED) -> Path:
+    """Copies a finished run's ``config.yaml``, ``model.zip`` and ``metrics.json`` into
+    ``dest/<name>/`` with ``provenance.json`` (the command, its overrides, steps, training
+    minutes, the code's git commit and the machine). Returns the folder."""
+    import platform
+    import shutil
+    import subprocess
+
+    if not name.isidentifier():
+        raise RunError(f"a shipped policy's name must be a plain word, got {name!r}")
+    for f in (CONFIG, MODEL, METRICS):
+        if not (run / f).is_file():
+            raise RunError(f"{run} is not a finished run: {f} is missing")
+    metrics = json.loads((run / METRICS).read_text())
+    history = read_history(run)
+    commands = [
+        "python -m experiments.train "
+        + " ".join("resume=<run>" if o.startswith("resume=") else o for o in h.get("overrides", []))
+        for h in history
+    ]
+    if not any(h.get("from_step") == 0 for h in history):
+        # a run older than its history: its first command is in Hydra's record of overrides
+        overrides_file = run / ".hydra" / "overrides.yaml"
+        lines = overrides_file.read_text().splitlines() if overrides_file.is_file() else []
+        first = " ".join(o.removeprefix("- ") for o in lines if o.strip())
+        commands.insert(0, f"python -m experiments.train {first}".rstrip())
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    out = dest / name
+    out.mkdir(parents=True, exist_ok=True)
+    for f in (CONFIG, MODEL, METRICS):
+        shutil.copyfile(run / f, out / f)
+    import torch
+
+    from agents.train.compute import machine
+
+    m = machine()
+    write_json(
+        out / "provenance.json",
+        {
+            "command": commands[0],
+            "commands": commands,
+            "run_folder": str(run),
+            "total_steps": metrics.get("total_steps"),
+            "train_minutes": metrics.get("train_minutes_total"),
+            "git_commit": commit,
+            "machine": f"{m.kind}; {m.cores} CPUs; {platform.machine()}",
+            "torch": torch.__version__,
+        },
+    )
+    return out
+
+
+def ship_command(cfg: ShipConfig) -> None:
+    """``python -m experiments.ship``: ships ``cfg.run`` as ``cfg.name``."""
+    validate_ship(cfg)
+    print(f"shipped {ship(Path(cfg.run), cfg.name)}")

@@ -1,0 +1,160 @@
+"""A training run from a `TrainConfig` into a run folder, with checkpoints and resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.policy.loading import load_weights
+from agents.run.checkpoint import checkpoint_bytes
+from agents.run.folder import (
+    METRICS,
+    MODEL,
+    TB,
+    RunError,
+    append_history,
+    checkpoints,
+    write_config,
+)
+from agents.settings.train import TrainConfig
+from agents.train.callbacks import CheckpointCallback, CurriculumCallback, EvalCallback
+from agents.train.compute import prepare_compute
+from agents.train.events import truncate_events
+from agents.train.heldout import eval_line, final_metrics
+from agents.train.ppo import build_ppo, make_env
+from agents.train.progress import ProgressCallback
+from agents.train.resume import ResumePoint, find_resume_point, set_aside_newer
+from mazegen.files import atomic_write_bytes, remove_stale_temps, write_json
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: TrainConfig, run: Path, resume: ResumePoint | None = None) -> dict[str, Any]:
+    """Trains (or resumes, from ``resume``) into ``run``; returns the final metrics (also in
+    ``metrics.json``)."""
+    resolved = prepare_compute(cfg)
+    # the run's config keeps the setting (auto re-decides on the next machine) and the choice
+    cfg = dataclasses.replace(cfg, precision_chosen=resolved.precision_chosen)
+    for stale in remove_stale_temps(run):
+        log.info("removed %s, left by a write that was killed", stale)
+    tb = str(run / TB)
+    if resume is not None:
+        env = make_env(cfg, seed=cfg.seed + 7919)  # fresh levels, not a replay
+        model = build_ppo(resolved, env, tb)
+        ckpt = resume.checkpoint
+        load_weights(model.policy, ckpt, resume.path, run)
+        if ckpt.optimizer is not None:
+            model.policy.optimizer.load_state_dict(ckpt.optimizer)
+        model.num_timesteps = ckpt.num_timesteps
+        model.n_updates = ckpt.n_updates
+        stats = resume.reward_norm
+        if stats is not None and cfg.agent.ppo.normalize_reward:
+            env.ret_rms.mean, env.ret_rms.var = np.float64(stats["mean"]), np.float64(stats["var"])
+            env.ret_rms.count = stats["count"]
+        for note in resume.skipped:
+            log.warning("skipped unreadable checkpoint %s", note)
+        for name in set_aside_newer(run, ckpt.num_timesteps):
+            log.warning("set aside %s (newer than the resumed checkpoint)", name)
+        truncate_events(run / TB, ckpt.num_timesteps)
+        write_config(run, cfg)  # honoured overrides (a longer total_steps) are the run's now
+        log.info("resuming %s from %s at step %d", run, resume.path.name, model.num_timesteps)
+        stage = int(ckpt.trainer.get("curriculum_stage", 0))
+        trained_s = float(ckpt.trainer.get("train_seconds", 0.0))
+        reset = False
+    else:
+        if (run / MODEL).exists() or checkpoints(run):
+            raise RunError(f"{run} already holds a run; resume it with resume={run}")
+        write_config(run, cfg)
+        env = make_env(cfg, seed=cfg.seed)
+        model = build_ppo(resolved, env, tb)
+        stage = 0
+        trained_s = 0.0
+        reset = True
+    remaining = cfg.total_steps - model.num_timesteps
+    evaluator = EvalCallback(cfg, trained_s)
+    curriculum = CurriculumCallback(cfg.curriculum, cfg.env, stage=stage)
+    ckpt_cb = CheckpointCallback(
+        run,
+        cfg.checkpoint_every,
+        state=lambda: {"curriculum_stage": curriculum.stage, "train_seconds": evaluator.elapsed()},
+    )
+    progress = ProgressCallback(cfg.total_steps, bar=cfg.progress)
+    start = time.perf_counter()
+    if remaining > 0:
+        model.learn(
+            remaining,
+            callback=[curriculum, evaluator, ckpt_cb, progress],
+            tb_log_name="PPO",
+            reset_num_timesteps=reset,
+        )
+    seconds = time.perf_counter() - start
+    ckpt_cb.model = model
+    ckpt_cb.save()
+    atomic_write_bytes(
+        run / MODEL,
+        checkpoint_bytes(model.policy, None, model.num_timesteps, model.n_updates),
+    )
+    metrics, scalars = final_metrics(model, cfg)
+    metrics["train_minutes_total"] = round(evaluator.elapsed() / 60, 2)
+    if remaining > 0:  # the TensorBoard writer exists once learn() ran in this session
+        evaluator.log_final(scalars)  # the curves end on the final, larger evaluation
+    log.info(
+        "final evaluation (%d mazes per distribution) | %s",
+        cfg.eval.final_episodes,
+        eval_line(model.num_timesteps, cfg.total_steps, scalars, None),
+    )
+    metrics["train_seconds_this_session"] = round(seconds, 1)
+    metrics["total_steps"] = int(model.num_timesteps)
+    write_json(run / METRICS, metrics)
+    return metrics
+
+
+def start(given: TrainConfig, run: Path, overrides: list[str]) -> tuple[Path, dict[str, Any]]:
+    """What ``python -m experiments.train`` does: a new run into ``run``, or (``resume=``) the
+    continuation of an old one in its own folder. Returns the run folder and its metrics."""
+    from agents.settings.train import resume_config
+
+    unsafe = given.unsafe_pickle
+    entry = {"overrides": list(overrides), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    if given.resume:
+        point = find_resume_point(Path(given.resume).expanduser(), unsafe)
+        cfg = dataclasses.replace(
+            resume_config(point.config, given, overrides), resume=None, unsafe_pickle=False
+        )
+        append_history(point.run, {**entry, "from_step": point.checkpoint.num_timesteps})
+        return point.run, train(cfg, point.run, resume=point)
+    cfg = dataclasses.replace(given, unsafe_pickle=False)
+    if (run / MODEL).exists() or checkpoints(run):
+        raise RunError(f"{run} already holds a run; resume it with resume={run}")
+    append_history(run, {**entry, "from_step": 0})
+    return run, train(cfg, run)
+
+
+def check_command_line(given: TrainConfig, overrides: list[str]) -> None:
+    """What ``experiments.train`` checks before Hydra writes anything: the settings, and for
+    ``resume=`` the run it names and which of the overrides it can honour (no weights read)."""
+    from agents.settings.train import resume_config
+    from agents.train.resume import resume_target
+
+    if given.resume:
+        _, stored = resume_target(Path(given.resume).expanduser())
+        resume_config(stored, given, overrides)
+
+
+def start_and_report(given: TrainConfig, run: Path, overrides: list[str]) -> None:
+    """``python -m experiments.train``: `start`, then the run's folder and headline figures."""
+    run, metrics = start(given, run, overrides)
+    pol, rnd = metrics["policy"], metrics["random"]
+    print(f"run folder: {run}")
+    print(
+        f"held-out P(cheese): train distribution {pol['train']['p_cheese']['p']:.3f}, "
+        f"test distribution {pol['test']['p_cheese']['p']:.3f} "
+        f"(random policy {rnd['test']['p_cheese']['p']:.3f}); test episodes ending in "
+        f"the top-right region: {pol['test']['p_end_in_region']['p']:.3f}"
+    )
+    print(f"TensorBoard: tensorboard --logdir {run / 'tb'}")
