@@ -25,7 +25,7 @@ from agents.settings.base import CONF, ConfigError, to_object
 
 
 def _errors() -> tuple[type[BaseException], ...]:
-    from agents.policy.hooked import HookError
+    from agents.policy.errors import HookError
     from agents.run.folder import RunError
     from mazegen import MazeConfigError, MazeStateError
 
@@ -202,19 +202,21 @@ def precheck_of(command: str) -> tuple[str, Callable[[Any], None], type]:
         return lambda cfg: validate(to_object(cfg, schema))
 
     if command == "train":
-        from agents.train.training import check_command_line
 
         def check_train(cfg: Any) -> None:
-            check_command_line(settings.to_train_config(cfg), overrides())
+            config = settings.to_train_config(cfg)
+            if config.resume:  # the run it names (torch is imported only here)
+                from agents.train.training import check_command_line
+
+                check_command_line(config, overrides())
 
         return "config", check_train, settings.TrainConfig
-    if command == "patch":
-        from agents.interp.registry import check as check_patch
+    from agents.play.app import check_play
 
-        return "patch", checked(settings.PatchConfig, check_patch), settings.PatchConfig
     table: dict[str, tuple[type, Callable[[Any], None], bool]] = {
+        "patch": (settings.PatchConfig, commands.validate_patch, True),
         "evaluate": (settings.EvaluateConfig, commands.validate_evaluate, True),
-        "play": (settings.PlayConfig, commands.validate_play, True),
+        "play": (settings.PlayConfig, check_play, True),
         "ship": (settings.ShipConfig, commands.validate_ship, False),
         "curves": (settings.CurvesConfig, commands.validate_curves, False),
         "benchmark": (settings.BenchmarkConfig, commands.validate_benchmark, False),

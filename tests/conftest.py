@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ import pytest
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+# the precision probe's cache in a folder of the test session's, not in the user's home
+os.environ.setdefault("CHEESE_MAZE_CACHE", tempfile.mkdtemp(prefix="cheese-maze-cache-"))
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +49,15 @@ def train_cli(*args, check=True, timeout=240):
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("runs") / "tiny"
-    out = train_cli(*TINY, f"hydra.run.dir={run}")
-    assert "held-out P(cheese)" in out.stdout
+    """A finished tiny training run, trained once per test session and shared by the xdist
+    workers (the first to arrive trains it under a lock; tests copy it before changing it)."""
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp().parent  # common to the workers of one session
+    run = shared / "tiny-run"
+    with open(shared / "tiny-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (run / "metrics.json").is_file():
+            out = train_cli(*TINY, f"hydra.run.dir={run}")
+            assert "held-out P(cheese)" in out.stdout
     return run

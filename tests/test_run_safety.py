@@ -138,7 +138,8 @@ def test_two_runs_started_together_get_two_complete_folders(tmp_path):
     base = tmp_path / "outputs" / "quick"
     for name in taken:
         (base / name).mkdir(parents=True)
-    args = [a for a in TINY if not a.startswith("eval.")] + ["eval.every_steps=0"]
+    args = [a for a in TINY if not a.startswith(("eval.", "total_steps"))]
+    args += ["total_steps=2048", "eval.every_steps=0", "eval.final_episodes=20"]
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "experiments.train", *args, f"seed={seed}"],

@@ -17,8 +17,7 @@ from agents.interp.context import Context, Report, build_context
 from agents.interp.listing import run_hooks
 from agents.interp.retarget import run_retarget
 from agents.interp.vectors import run_cheese_vector, run_top_right_vector, run_vector_field
-from agents.settings.base import ConfigError
-from agents.settings.commands import PatchConfig, validate_patch
+from agents.settings.commands import ANALYSIS_NAMES, PatchConfig, validate_patch
 from mazegen.files import atomic_write_bytes, write_json
 
 ANALYSES: dict[str, Callable[[Context], Report]] = {
@@ -30,19 +29,13 @@ ANALYSES: dict[str, Callable[[Context], Report]] = {
     "resample-channels": run_resample_channels,
     "retarget": run_retarget,
 }
-
-
-def check(cfg: PatchConfig) -> None:
-    """Validates the settings, the analysis name included (one-line `ConfigError`)."""
-    if cfg.analysis not in ANALYSES:
-        raise ConfigError(f"analysis must be one of {', '.join(ANALYSES)}; got {cfg.analysis!r}")
-    validate_patch(cfg)
+assert tuple(ANALYSES) == ANALYSIS_NAMES, "the settings list the analyses this table runs"
 
 
 def run_analysis(cfg: PatchConfig) -> tuple[dict[str, Any], Path]:
     """Runs ``cfg.analysis``; writes ``report.json``, its PNGs and ``summary.md``; returns the
     report (with ``summary``, the Markdown lines) and the folder."""
-    check(cfg)
+    validate_patch(cfg)
     ctx = build_context(cfg)
     made = [p for p in (ctx.out, *ctx.out.parents) if not p.exists()]
     ctx.out.mkdir(parents=True, exist_ok=True)

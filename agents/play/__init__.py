@@ -1,20 +1,28 @@
 """The rollout viewer, in rooms: `session` (state, patches, controls as methods), `window` (the
-pygame loop), `record` (headless GIF / MP4), `patches` (the patch toggles). Arrows are drawn by
-`mazegen.render.draw_arrows` with the other renderers."""
+pygame loop), `record` (headless GIF / MP4), `patches` (the patch toggles), `app` (what
+``python -m experiments.play`` does). Arrows are drawn by `mazegen.render.draw_arrows` with the
+other renderers. Names below are imported on first use (torch comes with them)."""
 
-from agents.play.patches import patch_factories
-from agents.play.record import record, video_frame
-from agents.play.session import CONTROLS, MAZE_PX, PlaySession, outcome
-from agents.play.window import DisplayError, run_window
+from __future__ import annotations
 
-__all__ = [
-    "CONTROLS",
-    "MAZE_PX",
-    "DisplayError",
-    "PlaySession",
-    "outcome",
-    "patch_factories",
-    "record",
-    "run_window",
-    "video_frame",
-]
+import importlib
+from typing import Any
+
+_HOMES = {
+    "patch_factories": "patches",
+    "record": "record",
+    "video_frame": "record",
+    "CONTROLS": "session",
+    "MAZE_PX": "session",
+    "PlaySession": "session",
+    "outcome": "session",
+    "DisplayError": "window",
+    "run_window": "window",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'agents.play' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"agents.play.{_HOMES[name]}"), name)

@@ -9,6 +9,23 @@ from agents.settings.base import ConfigError
 from agents.settings.commands import COMPARABLE, PlayConfig, validate_play
 
 
+def check_play(config: PlayConfig) -> None:
+    """The settings, and for a recording that its folder can be written (before the policy is
+    loaded, so a bad ``out=`` fails at once)."""
+    validate_play(config)
+    if config.mode == "record":
+        out = Path(config.out)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            probe = out.parent / f".{out.name}.probe"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            raise ConfigError(
+                f"cannot write to {out.parent} ({e.strerror}); pick another out="
+            ) from None
+
+
 def play(config: PlayConfig) -> None:
     from agents.play.patches import patch_factories
     from agents.play.record import record
@@ -17,7 +34,7 @@ def play(config: PlayConfig) -> None:
     from agents.policy.loading import load_policy
     from agents.policy.rollout import net_act_fn
 
-    validate_play(config)
+    check_play(config)
     policy = load_policy(config.run, unsafe_pickle=config.unsafe_pickle)
     net = policy.net
     field = None
@@ -41,15 +58,6 @@ def play(config: PlayConfig) -> None:
         session.toggle_distribution()
     if config.mode == "record":
         out = Path(config.out)
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            probe = out.parent / f".{out.name}.probe"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as e:
-            raise ConfigError(
-                f"cannot write to {out.parent} ({e.strerror}); pick another out="
-            ) from None
         other = None
         if config.compare is not None:
             other = PlaySession(

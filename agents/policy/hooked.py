@@ -43,6 +43,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from agents.policy.errors import HookError
 from agents.policy.networks import MazeNet
 
 PatchFn = Callable[[torch.Tensor], torch.Tensor]
@@ -50,12 +51,10 @@ Patches = Mapping[str, PatchFn | Sequence[PatchFn]]
 
 #: The layer analysed by default on IMPALA networks: the one the 2023 work hooks.
 IMPALA_HOOK = "embedder.block2.res1.resadd_out"
+__all__ = ["IMPALA_HOOK", "SMALL_HOOK", "HookError", "HookedMazeNet", "PatchFn", "Patches"]
+
 #: ... and on the small network: its second ReLU (where its cheese vector works best).
 SMALL_HOOK = "embedder.relu2_out"
-
-
-class HookError(ValueError):
-    """An unknown hook name or a patch that does not fit its activation."""
 
 
 class HookedMazeNet(MazeNet):

@@ -95,12 +95,21 @@ class PolicyModel:
         return self.policy.device
 
 
+class NoOptimizer:
+    """The optimizer of a policy built for inference: none. (SB3 builds one with every policy;
+    constructing a torch optimizer imports ``torch._dynamo``, about 3 s, and a loaded policy
+    never takes a step.)"""
+
+    def __init__(self, params: Any, **kwargs: Any) -> None:
+        self.param_groups: list[dict[str, Any]] = []
+
+
 def build_policy(cfg: TrainConfig, device: str = "cpu") -> PolicyModel:
-    """The untrained policy of ``cfg``, built as `build_ppo` builds it (weights are loaded by
-    `agents.policy.loading`)."""
+    """The untrained policy of ``cfg``, built as `build_ppo` builds it but without an optimizer
+    (weights are loaded by `agents.policy.loading`)."""
     obs, act = spaces(cfg)
-    lr = cfg.agent.ppo.learning_rate
-    policy = ActorCriticCnnPolicy(obs, act, lambda _: lr, **policy_kwargs(cfg))
+    kwargs = {**policy_kwargs(cfg), "optimizer_class": NoOptimizer}
+    policy = ActorCriticCnnPolicy(obs, act, lambda _: 0.0, **kwargs)
     extractor: Any = policy.features_extractor
     to_channels_last(extractor.embedder)  # the memory format training runs in
     return PolicyModel(policy.to(resolve_device(device)).eval(), obs, act)

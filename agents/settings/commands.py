@@ -21,6 +21,17 @@ from dataclasses import dataclass, field
 
 from agents.settings.base import CONF, ConfigError
 
+#: The analyses of ``python -m experiments.patch`` (`agents.interp.registry` maps each to its
+#: function).
+ANALYSIS_NAMES = (
+    "hooks",
+    "cheese-vector",
+    "top-right-vector",
+    "vector-field",
+    "find-channels",
+    "resample-channels",
+    "retarget",
+)
 #: ``compare=`` values of the viewer's recorder -> the session's patch they show
 COMPARABLE = {"cheese-vector": "cheese_vector"}
 
@@ -139,6 +150,10 @@ class PatchConfig:
 
 
 def validate_patch(cfg: PatchConfig) -> None:
+    if cfg.analysis not in ANALYSIS_NAMES:
+        raise ConfigError(
+            f"analysis must be one of {', '.join(ANALYSIS_NAMES)}; got {cfg.analysis!r}"
+        )
     if cfg.mazes < 1 or cfg.num_channels < 1 or cfg.torch_threads < 1:
         raise ConfigError("mazes, num_channels and torch_threads must be >= 1")
     if cfg.budget_factor < 1:
