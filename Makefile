@@ -15,8 +15,14 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[agents,viewer,dev]"
+	@# one pip run (one resolution) installs torch with the rest when it is missing
+	@if $(PY) -c "import torch" 2>/dev/null; then \
+		echo "$(PY) -m pip install -q -e .[agents,viewer,dev]"; \
+		$(PY) -m pip install -q -e ".[agents,viewer,dev]"; \
+	else \
+		echo "$(PY) -m pip install -q $(TORCH_SPEC) -e .[agents,viewer,dev]"; \
+		$(PY) -m pip install -q "$(TORCH_SPEC)" -e ".[agents,viewer,dev]"; \
+	fi
 	@touch $@
 
 # The main job: train the default (quick) preset on the CPU; pass overrides with ARGS="...".

@@ -105,6 +105,7 @@ def test_retarget_runs_on_the_impala_network(impala_run, tmp_path):
             analysis="retarget",
             run=str(impala_run),
             mazes=1,
+            targets_per_maze=6,
             field_mazes=1,
             field_steps=1,
             out=str(tmp_path),

@@ -89,8 +89,8 @@ def peak_section(t: Table, cfg: BenchmarkConfig, presets: dict[str, Any]) -> Non
         torch.set_num_threads(threads)
         for precision in PRECISIONS:
             t.show(
-                f"matmul 1024^2, {precision}, {threads} thread(s)",
-                matmul_gflops(precision, repeats=cfg.repeats),
+                f"matmul {cfg.matmul_size}^2, {precision}, {threads} thread(s)",
+                matmul_gflops(precision, cfg.matmul_size, cfg.repeats),
                 "GFLOP/s",
             )
         for name, (train_cfg, _, conv) in presets.items():
@@ -200,12 +200,12 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
     validate_benchmark(cfg)
     t = Table()
     machine_section(t)
-    if cfg.env:
+    if cfg.environment:
         environment_section(t, cfg)
     if cfg.train and cfg.presets:
         presets = {}
         for name in cfg.presets:
-            train_cfg = preset(name)
+            train_cfg = preset(name, list(cfg.overrides))
             presets[name] = (train_cfg, *network_cost(train_cfg))
         peak_section(t, cfg, presets)
         training_section(t, cfg, presets)

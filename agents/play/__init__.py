@@ -1,5 +1,5 @@
 """The rollout viewer, in rooms: `session` (state, patches, controls as methods), `window` (the
-pygame loop), `record` (headless GIF / MP4), `patches` (the patch toggles), `app` (what
+pygame loop), `recorder` (headless GIF / MP4), `patches` (the patch toggles), `app` (what
 ``python -m experiments.play`` does). Arrows are drawn by `mazegen.render.draw_arrows` with the
 other renderers. Names below are imported on first use (torch comes with them)."""
 
@@ -10,8 +10,8 @@ from typing import Any
 
 _HOMES = {
     "patch_factories": "patches",
-    "record": "record",
-    "video_frame": "record",
+    "record": "recorder",
+    "video_frame": "recorder",
     "CONTROLS": "session",
     "MAZE_PX": "session",
     "PlaySession": "session",

@@ -28,7 +28,7 @@ def check_play(config: PlayConfig) -> None:
 
 def play(config: PlayConfig) -> None:
     from agents.play.patches import patch_factories
-    from agents.play.record import record
+    from agents.play.recorder import record
     from agents.play.session import PlaySession
     from agents.play.window import DisplayError, run_window
     from agents.policy.loading import load_policy

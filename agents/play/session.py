@@ -1,6 +1,6 @@
 """`PlaySession`: one maze played by a policy (or by hand), with the viewer's controls as
 methods. It holds no pygame state: the window (`agents.play.window`) maps keys and clicks to its
-methods and the recorder (`agents.play.record`) steps it headless."""
+methods and the recorder (`agents.play.recorder`) steps it headless."""
 
 from __future__ import annotations
 

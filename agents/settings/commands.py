@@ -233,11 +233,13 @@ class BenchmarkConfig:
         seconds: Length of each timed window (environment figures).
         repeats: Timed windows or calls per figure (the median is printed).
         threads: Torch thread counts for the peak and training figures.
-        env: Measure the environment (and procgen's maze beside it).
+        environment: Measure the environment (and procgen's maze beside it).
         train: Measure the CPU's peak and PPO training throughput.
         eval: Measure the evaluation time and the hook overhead.
         presets: Presets whose training throughput, share of peak and time split are measured.
         rollouts: Timed rollouts per training figure (each two minibatches long).
+        overrides: Training settings applied to every preset, e.g. ``"overrides=['num_envs=16']"``.
+        matmul_size: Side of the square matmul that measures the peak.
         procgen_python: Python of a venv with procgen-mirror (``make peer-venv``), the peer.
         json: Also write the figures to this JSON file.
     """
@@ -245,18 +247,20 @@ class BenchmarkConfig:
     seconds: float = 1.0
     repeats: int = 3
     threads: list[int] = field(default_factory=lambda: [1, 2])
-    env: bool = True
+    environment: bool = True
     train: bool = True
     eval: bool = True
     presets: list[str] = field(default_factory=lambda: ["quick", "easy", "hard"])
-    rollouts: int = 4
+    rollouts: int = 2
+    overrides: list[str] = field(default_factory=list)
+    matmul_size: int = 1024
     procgen_python: str = ".venv-procgen/bin/python"
     json: str | None = None
 
 
 def validate_benchmark(cfg: BenchmarkConfig) -> None:
-    if cfg.seconds <= 0 or cfg.repeats < 1 or cfg.rollouts < 1:
-        raise ConfigError("seconds must be > 0, and repeats and rollouts >= 1")
+    if cfg.seconds <= 0 or cfg.repeats < 1 or cfg.rollouts < 1 or cfg.matmul_size < 1:
+        raise ConfigError("seconds must be > 0, and repeats, rollouts and matmul_size >= 1")
     if not cfg.threads or any(t < 1 for t in cfg.threads):
         raise ConfigError(f"threads must list thread counts >= 1, got {list(cfg.threads)}")
     unknown = [p for p in cfg.presets if not (CONF / "experiment" / f"{p}.yaml").is_file()]
