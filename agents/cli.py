@@ -219,6 +219,7 @@ def precheck_of(command: str) -> tuple[str, Callable[[Any], None], type]:
         "play": (settings.PlayConfig, check_play, True),
         "ship": (settings.ShipConfig, commands.validate_ship, False),
         "curves": (settings.CurvesConfig, commands.validate_curves, False),
+        "study": (settings.StudyConfig, commands.validate_study, False),
         "benchmark": (settings.BenchmarkConfig, commands.validate_benchmark, False),
     }
     schema, validate, has_run = table[command]

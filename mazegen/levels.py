@@ -10,8 +10,10 @@ levels                      used by
 ==========================  ====================================================
 [0, 2**31)                  training (``env.num_levels`` / ``env.start_level``)
 eval.start_level + [0, n)   evaluation during training and ``experiments.evaluate``
-+ `ANALYSIS_OFFSET`         ``experiments.patch`` analyses
++ `ANALYSIS_OFFSET`         ``experiments.patch`` analyses, ``experiments.study``'s channels
   (its end) + `FIT_OFFSET`  mazes goal fields are fitted on
+  + `STUDY_RETARGET_OFFSET` ``experiments.study``'s retargeting mazes
+  + `STUDY_SEARCH_OFFSET`   ``experiments.study``'s mazes for searching a patch's value
 + `VIEWER_OFFSET`           the viewer's mazes
 + `VIEWER_FIT_OFFSET`       the viewer's channel discovery
 ==========================  ====================================================
@@ -25,6 +27,8 @@ HELD_OUT_START = 2**31  # the default eval.start_level
 _MAX_SPAN = 2**31 - 1  # the widest range drawn from (what existing seeds were drawn with)
 ANALYSIS_OFFSET = 10**6
 FIT_OFFSET = 10**5
+STUDY_RETARGET_OFFSET = 4 * 10**5
+STUDY_SEARCH_OFFSET = 6 * 10**5
 VIEWER_OFFSET = 2 * 10**6
 VIEWER_FIT_OFFSET = 3 * 10**6
 

@@ -137,7 +137,7 @@ def resample_effect(
     return np.concatenate(out)
 
 
-def _donors(
+def donors_for(
     states: BatchState, pool: BatchState, same_place: bool
 ) -> tuple[BatchState, np.ndarray]:
     """One donor per maze from ``pool``: a maze of the same size, with the cheese moved onto
@@ -196,12 +196,12 @@ def run_resample_channels(ctx: Context) -> Report:
     per = 20
     results: dict[str, Any] = {"channels": channels}
     for label, same in (("cheese_same_place", True), ("cheese_elsewhere", False)):
-        donors, keep = _donors(states, pool, same)
+        donors, keep = donors_for(states, pool, same)
         eff = resample_effect(
             ctx.net, ctx.hook, states.take(keep), donors, ctx.test_env, channels, per, ctx.rng
         )
         results[label] = {"mazes": int(keep.size), "mean_abs_change": float(eff.mean())}
-    donors, keep = _donors(states, pool, False)
+    donors, keep = donors_for(states, pool, False)
     n_channels = found.channels_in_layer
     randoms = []
     for _ in range(3):

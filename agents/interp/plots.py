@@ -1,4 +1,5 @@
-"""PNG plots of the analyses (matplotlib, headless)."""
+"""PNG plots of the analyses (matplotlib's object API: no global backend is touched, so the
+same functions draw in a script, in a test and inline in a notebook)."""
 
 from __future__ import annotations
 
@@ -11,21 +12,37 @@ import numpy as np
 from mazegen.files import atomic_write_bytes
 
 
-def figure_module():  # type: ignore[no-untyped-def]
-    import matplotlib
+class _Figures:
+    """``subplots`` and ``close`` as pyplot has them, on figures of their own: library plots
+    neither pick nor change the process's matplotlib backend (a notebook's inline one stays)."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    @staticmethod
+    def subplots(*args: Any, figsize: tuple[float, float] | None = None, **kwargs: Any) -> Any:
+        from matplotlib.figure import Figure
 
-    return plt
+        fig = Figure(figsize=figsize)
+        return fig, fig.subplots(*args, **kwargs)
+
+    @staticmethod
+    def close(fig: Any) -> None:
+        fig.clear()
+
+
+def figure_module() -> _Figures:
+    """What the plots draw with (see `_Figures`)."""
+    return _Figures()
+
+
+def png_bytes(fig: Any, dpi: int = 110) -> bytes:
+    """A figure as PNG bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return buf.getvalue()
 
 
 def save_figure(fig: Any, path: Path) -> None:
-    """Writes a matplotlib figure as PNG, atomically, and closes it."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    figure_module().close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    """Writes a matplotlib figure as PNG, atomically."""
+    atomic_write_bytes(path, png_bytes(fig))
 
 
 def _err(stats: list[dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:

@@ -31,6 +31,7 @@ class LoadedPolicy:
         config: The run's training config.
         source: The checkpoint file the weights came from.
         run: The run folder (for a shipped policy, its folder in ``agents/pretrained/``).
+        steps: Environment steps it was trained for.
     """
 
     model: PolicyModel
@@ -38,6 +39,7 @@ class LoadedPolicy:
     config: TrainConfig
     source: Path
     run: Path
+    steps: int = 0
 
     @property
     def shipped(self) -> bool:
@@ -105,7 +107,7 @@ def load_policy(
     model = build_policy(cfg, device)
     load_weights(model.policy, ckpt, model_file, run)
     net = HookedMazeNet.of(model.policy)
-    return LoadedPolicy(model=model, net=net, config=cfg, source=model_file, run=run)
+    return LoadedPolicy(model, net, cfg, model_file, run, int(ckpt.num_timesteps))
 
 
 def load_pretrained(name: str | None = None, device: str = "cpu") -> LoadedPolicy:

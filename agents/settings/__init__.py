@@ -14,6 +14,7 @@ from agents.settings.commands import (
     PatchConfig,
     PlayConfig,
     ShipConfig,
+    StudyConfig,
 )
 from agents.settings.train import TrainConfig, to_train_config
 
@@ -25,6 +26,7 @@ SCHEMAS: dict[str, type] = {
     "play_schema": PlayConfig,
     "curves_schema": CurvesConfig,
     "ship_schema": ShipConfig,
+    "study_schema": StudyConfig,
     "benchmark_schema": BenchmarkConfig,
 }
 
@@ -62,6 +64,7 @@ __all__ = [
     "PatchConfig",
     "PlayConfig",
     "ShipConfig",
+    "StudyConfig",
     "TrainConfig",
     "preset",
     "register_schemas",

@@ -7,6 +7,7 @@ command                         schema              runs
 ``python -m experiments.train``     `TrainConfig`       `agents.train.training.start`
 ``python -m experiments.evaluate``  `EvaluateConfig`    `agents.interp.evaluate`
 ``python -m experiments.patch``     `PatchConfig`       `agents.interp.registry.run_analysis`
+``python -m experiments.study``     `StudyConfig`       `agents.interp.study.run_study`
 ``python -m experiments.play``      `PlayConfig`        `agents.play.app.play`
 ``python -m experiments.curves``    `CurvesConfig`      `agents.interp.curves`
 ``python -m experiments.ship``      `ShipConfig`        `agents.train.ship.ship`
@@ -266,6 +267,77 @@ def validate_benchmark(cfg: BenchmarkConfig) -> None:
     unknown = [p for p in cfg.presets if not (CONF / "experiment" / f"{p}.yaml").is_file()]
     if unknown:
         raise ConfigError(f"unknown preset(s) {unknown}: see conf/experiment/")
+
+
+@dataclass
+class StudyConfig:
+    """Settings of ``python -m experiments.study``: the same mechanistic measurements on a list
+    of agents, into one table.
+
+    Attributes:
+        runs: Run folders, checkpoints or shipped names, one per agent.
+        labels: A name per agent for the table (default: the run folders' names).
+        out: Report folder (``study.json``, ``study.md``, ``study.png``).
+        hook: Layer to read and patch (None: each network's default, the 2023 layer on IMPALA).
+        behaviour_mazes: Held-out mazes per distribution for P(cheese).
+        mazes: Test mazes for finding the cheese channels.
+        tracking_threshold: A channel "passes" when its activation change peaks at the cheese
+            in at least this share of mazes.
+        resample_mazes: Mazes of the resampling test (2023: 0.88 % / 1.26 % vs 0.54-0.60 %).
+        resample_channels: How many top channels are resampled.
+        retarget_mazes: Training-distribution mazes whose squares are retargeting targets.
+        targets_per_maze: Targets drawn per maze (0: every open square).
+        search_mazes: Other mazes on which each channel set's value is searched.
+        channel_counts: Sizes of the top-channel sets set at the target (2023: 1, 7, 11).
+        multiples: Values tried, as multiples of the largest activation the set reaches.
+        budget_factor: Success is reaching the target within this many times its shortest path.
+        seed: Seed of sampled actions and drawn targets.
+        torch_threads: Torch CPU threads.
+    """
+
+    runs: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    out: str = "outputs/study/report"
+    hook: str | None = None
+    behaviour_mazes: int = 500
+    mazes: int = 200
+    tracking_threshold: float = 0.5
+    resample_mazes: int = 100
+    resample_channels: int = 3
+    retarget_mazes: int = 40
+    targets_per_maze: int = 20
+    search_mazes: int = 10
+    channel_counts: list[int] = field(default_factory=lambda: [1, 3, 11])
+    multiples: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0, 8.0])
+    budget_factor: float = 2.0
+    seed: int = 0
+    torch_threads: int = 1
+
+
+def validate_study(cfg: StudyConfig) -> None:
+    if not cfg.runs:
+        raise ConfigError("give the agents to compare: runs=[easy,outputs/study/rgb,...]")
+    if cfg.labels and len(cfg.labels) != len(cfg.runs):
+        raise ConfigError(f"got {len(cfg.labels)} labels for {len(cfg.runs)} runs")
+    for name in (
+        "behaviour_mazes",
+        "mazes",
+        "resample_mazes",
+        "resample_channels",
+        "retarget_mazes",
+        "search_mazes",
+        "torch_threads",
+    ):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.targets_per_maze < 0 or cfg.seed < 0:
+        raise ConfigError("targets_per_maze and seed must be >= 0")
+    if not cfg.channel_counts or min(cfg.channel_counts) < 1:
+        raise ConfigError(f"channel_counts must list sizes >= 1, got {list(cfg.channel_counts)}")
+    if not cfg.multiples or not all(math.isfinite(m) and m > 0 for m in cfg.multiples):
+        raise ConfigError(f"multiples must be positive numbers, got {list(cfg.multiples)}")
+    if not 0 < cfg.tracking_threshold <= 1 or not cfg.budget_factor >= 1:
+        raise ConfigError("tracking_threshold must be in (0, 1] and budget_factor >= 1")
 
 
 @dataclass

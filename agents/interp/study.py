@@ -1,0 +1,452 @@
+"""What grows steerable cheese channels: the same mechanistic measurements on every agent of a
+study, into one table (``python -m experiments.study``).
+
+For each agent, on held-out mazes:
+
+1. **Behaviour**: P(cheese) on the training and the test distribution, and on test mazes with a
+   decision square.
+2. **Cheese channels** (`agents.interp.channels.find_cheese_channels`): each channel's tracking
+   accuracy (the share of mazes where its activation change peaks at the cheese) and how many
+   channels pass ``tracking_threshold``.
+3. **Resampling** (2023: 0.88 % same place / 1.26 % elsewhere vs 0.54-0.60 % random): the mean
+   change of the action probabilities when the top channels are taken from another maze with
+   the cheese on the same square or elsewhere, against random channel sets.
+4. **Retargeting** (2023: channel 55 at +5.5): the top 1 / 3 / 11 channels set at the target's
+   position, each at the multiple of its largest activation that works best on other mazes
+   (searched and reported), with the cheese present and removed, against no intervention and
+   the real cheese moved to the target; success by step-distance from the path to the
+   top-right.
+5. **Position invariance**: the activation change of moving the cheese to the target, taken
+   once with the mouse at the start and added at every step while the mouse moves, restricted
+   to the top channels and over the whole layer, against moving the real cheese. Channels that
+   encode the cheese's place whatever the mouse's keep working when the mouse moves.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.interp.activations import (
+    Setting,
+    activations,
+    map_position,
+    patched_act_fn,
+    play,
+    without_cheese,
+)
+from agents.interp.channels import donors_for, find_cheese_channels, resample_effect
+from agents.interp.patches import set_channels
+from agents.interp.retarget import retarget, targets_of
+from agents.policy.hooked import HookedMazeNet, Patches
+from agents.policy.loading import LoadedPolicy, load_policy
+from agents.policy.metrics import rate
+from agents.policy.rollout import ActFn, net_act_fn
+from agents.settings.commands import StudyConfig, validate_study
+from mazegen import MazeConfig, generate_levels
+from mazegen.actions import ACTION_DIRECTIONS
+from mazegen.files import atomic_write_bytes, write_json
+from mazegen.levels import ANALYSIS_OFFSET, STUDY_RETARGET_OFFSET, STUDY_SEARCH_OFFSET
+from mazegen.queries import has_decision_square
+from mazegen.state import BatchState
+
+
+@dataclass
+class Agent:
+    """One agent of the study and the mazes it is measured on."""
+
+    label: str
+    policy: LoadedPolicy
+    net: HookedMazeNet
+    hook: str
+    env: MazeConfig  # training distribution, held-out levels
+    test_env: MazeConfig
+    start: int  # first analysis level
+
+    @property
+    def setting(self) -> Setting:
+        return Setting(self.env, self.env.eval_region, np.random.default_rng(0))
+
+
+def describe(agent: Agent) -> dict[str, Any]:
+    """What the agent is and what it cost: observation, network, width at the hook, steps."""
+    cfg = agent.policy.config
+    net = cfg.agent.network
+    shape = agent.net.shapes[agent.hook]
+    metrics_file = agent.policy.run / "metrics.json"
+    minutes = None
+    if metrics_file.is_file():
+        minutes = json.loads(metrics_file.read_text()).get("train_minutes_total")
+    return {
+        "source": agent.policy.label,
+        "observation": (
+            f"RGB {cfg.env.obs_size}x{cfg.env.obs_size}"
+            if cfg.env.obs_mode == "rgb"
+            else f"grid {cfg.env.world_size}x{cfg.env.world_size}"
+        ),
+        "actions": agent.net.shapes["fc_policy"][0],
+        "network": net.kind if net.kind == "small" else f"IMPALA {list(net.widths) or net.scale}",
+        "hook": agent.hook,
+        "hook_shape": list(shape),
+        "parameters": int(sum(p.numel() for p in agent.policy.model.policy.parameters())),
+        "steps": agent.policy.steps,
+        "train_minutes": minutes,
+        "world": cfg.env.world_size,
+        "sizes": [cfg.env.min_size, cfg.env.max_size],
+        "cheese_region": cfg.env.cheese_region,
+    }
+
+
+def behaviour(agent: Agent, mazes: int) -> dict[str, Any]:
+    """P(cheese) on both distributions and on test mazes with a decision square."""
+    levels = range(
+        agent.policy.config.eval.start_level, agent.policy.config.eval.start_level + mazes
+    )
+    act = net_act_fn(agent.net, agent.net.device)
+    out: dict[str, Any] = {}
+    rng = np.random.default_rng(0)
+    for dist, env in (("train", agent.env), ("test", agent.test_env)):
+        states = generate_levels(levels, env)
+        ep = play(act, states, Setting(env, agent.env.eval_region, rng))
+        out[dist] = rate(ep.success)
+        if dist == "test":
+            out["test_decision_square"] = rate(ep.success[has_decision_square(states)])
+    return out
+
+
+def resampling(
+    agent: Agent, cfg: StudyConfig, ranked: list[int], rng: np.random.Generator
+) -> dict[str, Any]:
+    """The 2023 resampling test on the top ``cfg.resample_channels`` channels and on three random
+    sets of the same size (mean absolute change of the action probabilities)."""
+    states = generate_levels(range(agent.start, agent.start + cfg.resample_mazes), agent.test_env)
+    pool_start = agent.start + 2 * cfg.resample_mazes
+    pool = generate_levels(range(pool_start, pool_start + 4 * cfg.resample_mazes), agent.test_env)
+    top = ranked[: cfg.resample_channels]
+    per = 10
+
+    def effect(channels: list[int], same: bool) -> float:
+        donors, keep = donors_for(states, pool, same)
+        eff = resample_effect(
+            agent.net, agent.hook, states.take(keep), donors, agent.test_env, channels, per, rng
+        )
+        return float(eff.mean())
+
+    n = len(ranked)
+    randoms = [sorted(rng.choice(n, size=len(top), replace=False).tolist()) for _ in range(3)]
+    return {
+        "channels": top,
+        "same_place": effect(top, True),
+        "elsewhere": effect(top, False),
+        "random_elsewhere": [effect(r, False) for r in randoms],
+    }
+
+
+def _set_at(agent: Agent, channels: list[int], pos: np.ndarray, value: float) -> ActFn:
+    def patches(idx: np.ndarray) -> Patches:
+        return {agent.hook: set_channels(channels, pos[idx], value)}
+
+    return patched_act_fn(agent.net, patches)
+
+
+def _splice_once(agent: Agent, delta: torch.Tensor, channels: list[int] | None) -> ActFn:
+    """Adds ``delta[i]`` (maze i's activation change, restricted to ``channels``) at every
+    step, wherever the mouse is."""
+    if channels is not None:
+        keep = torch.zeros_like(delta)
+        keep[:, channels] = 1.0
+        delta = delta * keep
+
+    def patches(idx: np.ndarray) -> Patches:
+        d = delta[torch.as_tensor(idx)]
+        return {agent.hook: lambda x: x + d.to(x.dtype)}
+
+    return patched_act_fn(agent.net, patches)
+
+
+def best_multiple(
+    agent: Agent, cfg: StudyConfig, channels: list[int], largest: float, rng: np.random.Generator
+) -> tuple[float, dict[str, float]]:
+    """The multiple of ``largest`` at which setting ``channels`` at the target retargets best,
+    on search mazes disjoint from the measured ones (cheese present). Returns it and the
+    success of every multiple tried."""
+    first = agent.start + STUDY_SEARCH_OFFSET
+    base = generate_levels(range(first, first + cfg.search_mazes), agent.env)
+    targets = targets_of(base, cfg.targets_per_maze, rng)
+    states = base.take(targets.maze)
+    shape = agent.net.shapes[agent.hook]
+    pos = map_position(targets.squares, agent.env.world_size, shape)
+    dirs = ACTION_DIRECTIONS[agent.env.action_mode]
+    tried: dict[str, float] = {}
+    for m in cfg.multiples:
+        act = _set_at(agent, channels, pos, m * largest)
+        out = retarget({"x": (states, act)}, targets, agent.setting, dirs, cfg.budget_factor)
+        tried[f"{m:g}"] = float(out["x"].summary["success"]["p"])
+    best = max(cfg.multiples, key=lambda m: tried[f"{m:g}"])
+    return best, tried
+
+
+def retargeting(
+    agent: Agent, cfg: StudyConfig, found: Any, ranked: list[int], rng: np.random.Generator
+) -> dict[str, Any]:
+    """Retargeting with the top channels at their best value (cheese present and removed), the
+    splices computed once, no intervention, and the real cheese moved."""
+    first = agent.start + STUDY_RETARGET_OFFSET
+    base = generate_levels(range(first, first + cfg.retarget_mazes), agent.env)
+    targets = targets_of(base, cfg.targets_per_maze, rng)
+    states = base.take(targets.maze)
+    removed = without_cheese(states)
+    moved = states.placed(cheese=targets.squares.copy())
+    shape = agent.net.shapes[agent.hook]
+    pos = map_position(targets.squares, agent.env.world_size, shape)
+    plain = patched_act_fn(agent.net, lambda idx: {})
+    interventions: dict[str, tuple[BatchState, ActFn]] = {
+        "none": (states, plain),
+        "cheese removed": (removed, plain),
+        "real cheese moved": (moved, plain),
+    }
+    values: dict[str, Any] = {}
+    counts = sorted({min(k, len(ranked)) for k in cfg.channel_counts})
+    for k in counts:
+        channels = ranked[:k]
+        largest = found.largest(channels)
+        m, tried = best_multiple(agent, cfg, channels, largest, rng)
+        values[f"top {k}"] = {
+            "channels": channels,
+            "multiple": m,
+            "value": m * largest,
+            "tried": tried,
+        }
+        act = _set_at(agent, channels, pos, m * largest)
+        interventions[f"top {k} channels"] = (states, act)
+        interventions[f"top {k} channels, cheese removed"] = (removed, act)
+    delta = activations(agent.net, agent.hook, moved, agent.env) - activations(
+        agent.net, agent.hook, states, agent.env
+    )
+    widest = ranked[: counts[-1]]
+    interventions[f"top {len(widest)} splice, computed once"] = (
+        states,
+        _splice_once(agent, delta, widest),
+    )
+    interventions["whole-layer splice, computed once"] = (states, _splice_once(agent, delta, None))
+    outcomes = retarget(
+        interventions,
+        targets,
+        agent.setting,
+        ACTION_DIRECTIONS[agent.env.action_mode],
+        cfg.budget_factor,
+    )
+    results = {k: o.summary for k, o in outcomes.items()}
+    none = results["none"]["success"]["p"]
+    cheese = results["real cheese moved"]["success"]["p"]
+    for r in results.values():
+        p = r["success"]["p"]
+        r["x_none"] = p / none if none else None
+        r["x_real_cheese"] = p / cheese if cheese else None
+    return {"targets": int(len(targets.maze)), "values": values, "interventions": results}
+
+
+def measure(label: str, run: str, cfg: StudyConfig) -> dict[str, Any]:
+    """Every measurement of the study on one agent."""
+    policy = load_policy(run)
+    net = policy.net
+    hook = cfg.hook or net.default_hook
+    net.check([hook])
+    env = policy.config.env.held_out()
+    agent = Agent(
+        label,
+        policy,
+        net,
+        hook,
+        env,
+        env.test_distribution(),
+        policy.config.eval.start_level + ANALYSIS_OFFSET,
+    )
+    rng = np.random.default_rng(cfg.seed)
+    t0 = time.perf_counter()
+    states = generate_levels(range(agent.start, agent.start + cfg.mazes), agent.test_env)
+    found = find_cheese_channels(net, hook, states, agent.test_env, top=net.shapes[hook][0])
+    ranked = [r["channel"] for r in found.top]
+    accuracy = [r["tracking_accuracy"] for r in found.top]
+    result: dict[str, Any] = {
+        "label": label,
+        "agent": describe(agent),
+        "behaviour": behaviour(agent, cfg.behaviour_mazes),
+        "channels": {
+            "ranked": ranked[:16],
+            "tracking_accuracy": accuracy[:16],
+            "passing": int(sum(a >= cfg.tracking_threshold for a in accuracy)),
+            "threshold": cfg.tracking_threshold,
+        },
+        "resampling": resampling(agent, cfg, ranked, rng),
+        "retargeting": retargeting(agent, cfg, found, ranked, rng),
+    }
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    return result
+
+
+def headline(r: dict[str, Any]) -> dict[str, Any]:
+    """The figures of one agent that go into the table's row."""
+    inter = r["retargeting"]["interventions"]
+    channel_keys = [k for k in inter if k.startswith("top ") and k.endswith(" channels")]
+    best = max(channel_keys, key=lambda k: inter[k]["success"]["p"])
+    removed = best + ", cheese removed"
+    splice = next(k for k in inter if k.startswith("top ") and k.endswith("computed once"))
+    return {
+        "best_channels": best,
+        "best_multiple": r["retargeting"]["values"][best.removesuffix(" channels")]["multiple"],
+        "none": inter["none"]["success"]["p"],
+        "real_cheese": inter["real cheese moved"]["success"]["p"],
+        "channels_present": inter[best]["success"]["p"],
+        "channels_removed": inter[removed]["success"]["p"],
+        "x_none": inter[best]["x_none"],
+        "x_real_cheese": inter[best]["x_real_cheese"],
+        "x_none_removed": inter[removed]["x_none"],
+        "x_real_cheese_removed": inter[removed]["x_real_cheese"],
+        "splice_once_x_real_cheese": inter[splice]["x_real_cheese"],
+        "layer_splice_once_x_real_cheese": inter["whole-layer splice, computed once"][
+            "x_real_cheese"
+        ],
+    }
+
+
+def table(results: list[dict[str, Any]]) -> list[str]:
+    """The study's Markdown table, one column per agent."""
+
+    def fmt(x: Any, spec: str = ".3f") -> str:
+        return "–" if x is None else format(x, spec)
+
+    heads = [headline(r) for r in results]
+    rows: list[tuple[str, list[str]]] = [
+        ("observation", [r["agent"]["observation"] for r in results]),
+        ("network", [r["agent"]["network"] for r in results]),
+        (
+            "hooked layer",
+            [f"`{r['agent']['hook']}` {r['agent']['hook_shape']}" for r in results],
+        ),
+        ("parameters", [f"{r['agent']['parameters'] / 1e6:.2f}M" for r in results]),
+        ("training steps", [f"{r['agent']['steps'] / 1e6:.2f}M" for r in results]),
+        (
+            "P(cheese) train / test / decision square",
+            [
+                " / ".join(
+                    fmt(r["behaviour"][d]["p"]) for d in ("train", "test", "test_decision_square")
+                )
+                for r in results
+            ],
+        ),
+        (
+            f"channels tracking the cheese (>= {results[0]['channels']['threshold']:g}); best",
+            [
+                f"{r['channels']['passing']}; {r['channels']['tracking_accuracy'][0]:.2f}"
+                for r in results
+            ],
+        ),
+        (
+            "resampling top channels: same place / elsewhere; random",
+            [
+                f"{100 * r['resampling']['same_place']:.2f} % / "
+                f"{100 * r['resampling']['elsewhere']:.2f} %; "
+                + "-".join(f"{100 * x:.2f}" for x in sorted(r["resampling"]["random_elsewhere"]))
+                + " %"
+                for r in results
+            ],
+        ),
+        ("retarget: no intervention", [fmt(h["none"]) for h in heads]),
+        ("retarget: real cheese moved", [fmt(h["real_cheese"]) for h in heads]),
+        (
+            "retarget: best channel set (value), cheese present",
+            [
+                f"{h['best_channels']} (x{h['best_multiple']:g}): {fmt(h['channels_present'])} = "
+                f"{fmt(h['x_none'], '.2f')}x none, {fmt(h['x_real_cheese'], '.2f')}x real cheese"
+                for h in heads
+            ],
+        ),
+        (
+            "... cheese removed",
+            [
+                f"{fmt(h['channels_removed'])} = {fmt(h['x_none_removed'], '.2f')}x none, "
+                f"{fmt(h['x_real_cheese_removed'], '.2f')}x real cheese"
+                for h in heads
+            ],
+        ),
+        (
+            "position invariance: splice computed once / real cheese (top channels; layer)",
+            [
+                f"{fmt(h['splice_once_x_real_cheese'], '.2f')}; "
+                f"{fmt(h['layer_splice_once_x_real_cheese'], '.2f')}"
+                for h in heads
+            ],
+        ),
+    ]
+    header = "| measure | " + " | ".join(f"`{r['label']}`" for r in results) + " |"
+    lines = [header, "| --- |" + " --- |" * len(results)]
+    lines += [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows]
+    return lines
+
+
+def plot_study(results: list[dict[str, Any]], path: Path) -> None:
+    """Retargeting success of each agent: none, the best channels (cheese present and
+    removed), the splice computed once, and the real cheese moved."""
+    from agents.interp.plots import figure_module, save_figure
+
+    plt = figure_module()
+    bars = [
+        ("no intervention", "none"),
+        ("best channels, cheese present", "channels_present"),
+        ("best channels, cheese removed", "channels_removed"),
+        ("real cheese moved", "real_cheese"),
+    ]
+    heads = [headline(r) for r in results]
+    fig, ax = plt.subplots(figsize=(2.2 + 2.0 * len(results), 4.2))
+    width = 0.8 / len(bars)
+    x = np.arange(len(results))
+    for k, (name, key) in enumerate(bars):
+        ax.bar(x + (k - 1.5) * width, [h[key] for h in heads], width, label=name)
+    ax.set_xticks(x, [r["label"] for r in results])
+    ax.set_ylabel("P(reach the target within 2x its shortest path)")
+    ax.set_ylim(0, 1)
+    n = results[0]["retargeting"]["targets"]
+    ax.set_title(f"Retargeting by agent ({n} targets each; channels at their best value)")
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def run_study(cfg: StudyConfig) -> list[dict[str, Any]]:
+    """Measures every agent of ``cfg.runs``; writes ``study.json``, ``study.md``, ``study.png``."""
+    validate_study(cfg)
+    torch.set_num_threads(cfg.torch_threads)
+    labels = list(cfg.labels) or [Path(r).name for r in cfg.runs]
+    out = Path(cfg.out)
+    results = []
+    for label, run in zip(labels, cfg.runs):
+        r = measure(label, run, cfg)
+        results.append(r)
+        h = headline(r)
+
+        def x(v: float | None) -> str:
+            return "–" if v is None else f"{v:.2f}x"
+
+        print(
+            f"{label}: best {h['best_channels']} x{h['best_multiple']:g}: "
+            f"{x(h['x_none'])} none, {x(h['x_real_cheese'])} the real cheese "
+            f"(removed: {x(h['x_none_removed'])}, {x(h['x_real_cheese_removed'])}) "
+            f"[{r['seconds']} s]",
+            flush=True,
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "study.json", {"settings": vars(cfg), "agents": results})
+    lines = [f"# The study: {len(results)} agents", "", *table(results), ""]
+    atomic_write_bytes(out / "study.md", "\n".join(lines).encode())
+    plot_study(results, out / "study.png")
+    print("\n".join(table(results)))
+    print(f"report: {out}")
+    return results

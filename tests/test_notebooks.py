@@ -1,0 +1,43 @@
+"""Every notebook in ``notebooks/`` runs top to bottom (at a small size), so an API change that
+breaks one fails the tests; they are stored without outputs."""
+
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+
+
+def test_there_are_notebooks_and_they_are_stored_without_outputs():
+    assert [p.name for p in NOTEBOOKS] == [
+        "01_quickstart.ipynb",
+        "02_steering.ipynb",
+        "03_run_folder.ipynb",
+    ]
+    for path in NOTEBOOKS:
+        book = nbformat.read(path, as_version=4)
+        for cell in book.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, path.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("CHEESE_MAZE_NOTEBOOK", "small")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # one torch thread per kernel: two run at once
+    book = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()  # the kernel inherits the environment
+    figures = [
+        out
+        for cell in book.cells
+        for out in cell.get("outputs", [])
+        if "image/png" in out.get("data", {})
+    ]
+    assert len(figures) >= 2, f"{path.name} drew {len(figures)} figures"
