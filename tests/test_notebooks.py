@@ -41,3 +41,11 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
         if "image/png" in out.get("data", {})
     ]
     assert len(figures) >= 2, f"{path.name} drew {len(figures)} figures"
+    if path.stem == "01_quickstart":  # the explorer: a live widget, and a picture where none runs
+        (explorer,) = [
+            out["data"]
+            for cell in book.cells
+            for out in cell.get("outputs", [])
+            if "application/vnd.jupyter.widget-view+json" in out.get("data", {})
+        ]
+        assert explorer["image/png"] and "MazeExplorer" in explorer["text/plain"]

@@ -88,11 +88,14 @@ class MazeExplorer:
         self.cheese_col = w.IntSlider(value=s.cheese[1], description="cheese col", **slider)
         self.mouse_row = w.IntSlider(value=s.mouse[0], description="mouse row", **slider)
         self.mouse_col = w.IntSlider(value=s.mouse[1], description="mouse col", **slider)
-        self.patch = w.ToggleButton(description="subtract the cheese vector", value=False)
+        wide = {"width": "260px"}
+        self.patch = w.ToggleButton(
+            description="subtract the cheese vector", value=False, layout=wide
+        )
         self.distribution = w.ToggleButtons(
             options=["test", "train"], value=session.distribution, description="mazes"
         )
-        self.new = w.Button(description="new maze")
+        self.new = w.Button(description="new maze", layout=wide)
         for control in (self.cheese_row, self.cheese_col, self.mouse_row, self.mouse_col):
             control.observe(self._moved, names="value")
         self.patch.observe(self._patched, names="value")
