@@ -8,13 +8,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from agents.settings.train import NetworkConfig  # noqa: E402
-from agents.train.compute import (  # noqa: E402
+from agents.train.compute import machine, tune_allocator  # noqa: E402
+from agents.train.precision import (  # noqa: E402
     BF16_MIN_SPEEDUP,
     choose_precision,
     decide,
-    machine,
     probe_ratio,
-    tune_allocator,
 )
 
 

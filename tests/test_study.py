@@ -6,7 +6,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from agents.interp.study import headline, run_study  # noqa: E402
+from agents.interp.study import run_study  # noqa: E402
+from agents.interp.study_table import headline  # noqa: E402
 from agents.settings import StudyConfig  # noqa: E402
 from agents.settings.base import ConfigError  # noqa: E402
 
@@ -62,7 +63,7 @@ def test_study_settings_are_checked():
     from agents.settings.commands import validate_study
 
     for bad, message in (
-        (dict(runs=[]), "give the agents"),
+        (dict(runs=[]), "give the runs"),
         (dict(runs=["quick"], labels=["a", "b"]), "labels"),
         (dict(runs=["quick"], multiples=[0.0]), "multiples"),
         (dict(runs=["quick"], channel_counts=[]), "channel_counts"),

@@ -102,7 +102,7 @@ def peak_section(t: Table, cfg: BenchmarkConfig, presets: dict[str, Any]) -> Non
 
 def training_section(t: Table, cfg: BenchmarkConfig, presets: dict[str, Any]) -> None:
     from agents.policy.sb3 import spaces
-    from agents.train.compute import choose_precision
+    from agents.train.precision import choose_precision
 
     t.heading(
         "PPO training (stable-baselines3; each preset's network, env and minibatch; rollouts "

@@ -11,7 +11,7 @@ import numpy as np
 
 from agents.policy.hooked import HookedMazeNet, HookError
 from agents.policy.loading import LoadedPolicy, load_policy
-from agents.settings.commands import PatchConfig
+from agents.settings.commands import PatchConfig, validate_patch
 from mazegen import MazeConfig, generate_levels
 from mazegen.levels import ANALYSIS_OFFSET
 from mazegen.state import BatchState
@@ -73,14 +73,15 @@ class Report:
 
 
 def build_context(cfg: PatchConfig) -> Context:
-    """Loads the policy and fixes the mazes, the hook and the report folder."""
+    """Validates the settings, loads the policy and fixes the mazes, the hook and the report
+    folder."""
     import torch
 
+    validate_patch(cfg)
     torch.set_num_threads(cfg.torch_threads)
     policy = load_policy(cfg.run, unsafe_pickle=cfg.unsafe_pickle)
     net = policy.net
-    hook = cfg.hook or net.default_hook
-    net.check([hook])
+    hook = net.resolve(cfg.hook)
     env = policy.config.env.held_out()
     start = (
         cfg.start_level

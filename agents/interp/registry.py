@@ -17,7 +17,7 @@ from agents.interp.context import Context, Report, build_context
 from agents.interp.listing import run_hooks
 from agents.interp.retarget import run_retarget
 from agents.interp.vectors import run_cheese_vector, run_top_right_vector, run_vector_field
-from agents.settings.commands import ANALYSIS_NAMES, PatchConfig, validate_patch
+from agents.settings.commands import ANALYSIS_NAMES, PatchConfig
 from mazegen.files import atomic_write_bytes, write_json
 
 ANALYSES: dict[str, Callable[[Context], Report]] = {
@@ -35,8 +35,7 @@ assert tuple(ANALYSES) == ANALYSIS_NAMES, "the settings list the analyses this t
 def run_analysis(cfg: PatchConfig) -> tuple[dict[str, Any], Path]:
     """Runs ``cfg.analysis``; writes ``report.json``, its PNGs and ``summary.md``; returns the
     report (with ``summary``, the Markdown lines) and the folder."""
-    validate_patch(cfg)
-    ctx = build_context(cfg)
+    ctx = build_context(cfg)  # validates the settings first
     made = [p for p in (ctx.out, *ctx.out.parents) if not p.exists()]
     ctx.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

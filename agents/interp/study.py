@@ -43,7 +43,8 @@ from agents.interp.activations import (
 )
 from agents.interp.channels import donors_for, find_cheese_channels, resample_effect
 from agents.interp.patches import set_channels
-from agents.interp.retarget import retarget, targets_of
+from agents.interp.retarget import Targets, retarget, targets_of
+from agents.interp.study_table import headline, plot_study, table
 from agents.policy.hooked import HookedMazeNet, Patches
 from agents.policy.loading import LoadedPolicy, load_policy
 from agents.policy.metrics import rate
@@ -170,18 +171,25 @@ def _splice_once(agent: Agent, delta: torch.Tensor, channels: list[int] | None) 
     return patched_act_fn(agent.net, patches)
 
 
+def _targets(
+    agent: Agent, offset: int, mazes: int, cfg: StudyConfig, rng: np.random.Generator
+) -> tuple[Targets, BatchState, np.ndarray]:
+    """Targets on ``mazes`` training-distribution mazes from ``agent.start + offset``: the
+    targets, the start state of each target's episode, its position in the hooked layer."""
+    first = agent.start + offset
+    base = generate_levels(range(first, first + mazes), agent.env)
+    targets = targets_of(base, cfg.targets_per_maze, rng)
+    pos = map_position(targets.squares, agent.env.world_size, agent.net.shapes[agent.hook])
+    return targets, base.take(targets.maze), pos
+
+
 def best_multiple(
     agent: Agent, cfg: StudyConfig, channels: list[int], largest: float, rng: np.random.Generator
 ) -> tuple[float, dict[str, float]]:
     """The multiple of ``largest`` at which setting ``channels`` at the target retargets best,
     on search mazes disjoint from the measured ones (cheese present). Returns it and the
     success of every multiple tried."""
-    first = agent.start + STUDY_SEARCH_OFFSET
-    base = generate_levels(range(first, first + cfg.search_mazes), agent.env)
-    targets = targets_of(base, cfg.targets_per_maze, rng)
-    states = base.take(targets.maze)
-    shape = agent.net.shapes[agent.hook]
-    pos = map_position(targets.squares, agent.env.world_size, shape)
+    targets, states, pos = _targets(agent, STUDY_SEARCH_OFFSET, cfg.search_mazes, cfg, rng)
     dirs = ACTION_DIRECTIONS[agent.env.action_mode]
     tried: dict[str, float] = {}
     for m in cfg.multiples:
@@ -197,14 +205,9 @@ def retargeting(
 ) -> dict[str, Any]:
     """Retargeting with the top channels at their best value (cheese present and removed), the
     splices computed once, no intervention, and the real cheese moved."""
-    first = agent.start + STUDY_RETARGET_OFFSET
-    base = generate_levels(range(first, first + cfg.retarget_mazes), agent.env)
-    targets = targets_of(base, cfg.targets_per_maze, rng)
-    states = base.take(targets.maze)
+    targets, states, pos = _targets(agent, STUDY_RETARGET_OFFSET, cfg.retarget_mazes, cfg, rng)
     removed = without_cheese(states)
     moved = states.placed(cheese=targets.squares.copy())
-    shape = agent.net.shapes[agent.hook]
-    pos = map_position(targets.squares, agent.env.world_size, shape)
     plain = patched_act_fn(agent.net, lambda idx: {})
     interventions: dict[str, tuple[BatchState, ActFn]] = {
         "none": (states, plain),
@@ -256,8 +259,7 @@ def measure(label: str, run: str, cfg: StudyConfig) -> dict[str, Any]:
     """Every measurement of the study on one agent."""
     policy = load_policy(run)
     net = policy.net
-    hook = cfg.hook or net.default_hook
-    net.check([hook])
+    hook = net.resolve(cfg.hook)
     env = policy.config.env.held_out()
     agent = Agent(
         label,
@@ -289,135 +291,6 @@ def measure(label: str, run: str, cfg: StudyConfig) -> dict[str, Any]:
     }
     result["seconds"] = round(time.perf_counter() - t0, 1)
     return result
-
-
-def headline(r: dict[str, Any]) -> dict[str, Any]:
-    """The figures of one agent that go into the table's row."""
-    inter = r["retargeting"]["interventions"]
-    channel_keys = [k for k in inter if k.startswith("top ") and k.endswith(" channels")]
-    best = max(channel_keys, key=lambda k: inter[k]["success"]["p"])
-    removed = best + ", cheese removed"
-    splice = next(k for k in inter if k.startswith("top ") and k.endswith("computed once"))
-    return {
-        "best_channels": best,
-        "best_multiple": r["retargeting"]["values"][best.removesuffix(" channels")]["multiple"],
-        "none": inter["none"]["success"]["p"],
-        "real_cheese": inter["real cheese moved"]["success"]["p"],
-        "channels_present": inter[best]["success"]["p"],
-        "channels_removed": inter[removed]["success"]["p"],
-        "x_none": inter[best]["x_none"],
-        "x_real_cheese": inter[best]["x_real_cheese"],
-        "x_none_removed": inter[removed]["x_none"],
-        "x_real_cheese_removed": inter[removed]["x_real_cheese"],
-        "splice_once_x_real_cheese": inter[splice]["x_real_cheese"],
-        "layer_splice_once_x_real_cheese": inter["whole-layer splice, computed once"][
-            "x_real_cheese"
-        ],
-    }
-
-
-def table(results: list[dict[str, Any]]) -> list[str]:
-    """The study's Markdown table, one column per agent."""
-
-    def fmt(x: Any, spec: str = ".3f") -> str:
-        return "–" if x is None else format(x, spec)
-
-    heads = [headline(r) for r in results]
-    rows: list[tuple[str, list[str]]] = [
-        ("observation", [r["agent"]["observation"] for r in results]),
-        ("network", [r["agent"]["network"] for r in results]),
-        (
-            "hooked layer",
-            [f"`{r['agent']['hook']}` {r['agent']['hook_shape']}" for r in results],
-        ),
-        ("parameters", [f"{r['agent']['parameters'] / 1e6:.2f}M" for r in results]),
-        ("training steps", [f"{r['agent']['steps'] / 1e6:.2f}M" for r in results]),
-        (
-            "P(cheese) train / test / decision square",
-            [
-                " / ".join(
-                    fmt(r["behaviour"][d]["p"]) for d in ("train", "test", "test_decision_square")
-                )
-                for r in results
-            ],
-        ),
-        (
-            f"channels tracking the cheese (>= {results[0]['channels']['threshold']:g}); best",
-            [
-                f"{r['channels']['passing']}; {r['channels']['tracking_accuracy'][0]:.2f}"
-                for r in results
-            ],
-        ),
-        (
-            "resampling top channels: same place / elsewhere; random",
-            [
-                f"{100 * r['resampling']['same_place']:.2f} % / "
-                f"{100 * r['resampling']['elsewhere']:.2f} %; "
-                + "-".join(f"{100 * x:.2f}" for x in sorted(r["resampling"]["random_elsewhere"]))
-                + " %"
-                for r in results
-            ],
-        ),
-        ("retarget: no intervention", [fmt(h["none"]) for h in heads]),
-        ("retarget: real cheese moved", [fmt(h["real_cheese"]) for h in heads]),
-        (
-            "retarget: best channel set (value), cheese present",
-            [
-                f"{h['best_channels']} (x{h['best_multiple']:g}): {fmt(h['channels_present'])} = "
-                f"{fmt(h['x_none'], '.2f')}x none, {fmt(h['x_real_cheese'], '.2f')}x real cheese"
-                for h in heads
-            ],
-        ),
-        (
-            "... cheese removed",
-            [
-                f"{fmt(h['channels_removed'])} = {fmt(h['x_none_removed'], '.2f')}x none, "
-                f"{fmt(h['x_real_cheese_removed'], '.2f')}x real cheese"
-                for h in heads
-            ],
-        ),
-        (
-            "position invariance: splice computed once / real cheese (top channels; layer)",
-            [
-                f"{fmt(h['splice_once_x_real_cheese'], '.2f')}; "
-                f"{fmt(h['layer_splice_once_x_real_cheese'], '.2f')}"
-                for h in heads
-            ],
-        ),
-    ]
-    header = "| measure | " + " | ".join(f"`{r['label']}`" for r in results) + " |"
-    lines = [header, "| --- |" + " --- |" * len(results)]
-    lines += [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows]
-    return lines
-
-
-def plot_study(results: list[dict[str, Any]], path: Path) -> None:
-    """Retargeting success of each agent: none, the best channels (cheese present and
-    removed), the splice computed once, and the real cheese moved."""
-    from agents.interp.plots import figure_module, save_figure
-
-    plt = figure_module()
-    bars = [
-        ("no intervention", "none"),
-        ("best channels, cheese present", "channels_present"),
-        ("best channels, cheese removed", "channels_removed"),
-        ("real cheese moved", "real_cheese"),
-    ]
-    heads = [headline(r) for r in results]
-    fig, ax = plt.subplots(figsize=(2.2 + 2.0 * len(results), 4.2))
-    width = 0.8 / len(bars)
-    x = np.arange(len(results))
-    for k, (name, key) in enumerate(bars):
-        ax.bar(x + (k - 1.5) * width, [h[key] for h in heads], width, label=name)
-    ax.set_xticks(x, [r["label"] for r in results])
-    ax.set_ylabel("P(reach the target within 2x its shortest path)")
-    ax.set_ylim(0, 1)
-    n = results[0]["retargeting"]["targets"]
-    ax.set_title(f"Retargeting by agent ({n} targets each; channels at their best value)")
-    ax.legend(fontsize=8, frameon=False)
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    save_figure(fig, path)
 
 
 def run_study(cfg: StudyConfig) -> list[dict[str, Any]]:

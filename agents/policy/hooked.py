@@ -118,6 +118,12 @@ class HookedMazeNet(MazeNet):
             self._shapes = shapes
         return dict(self._shapes)
 
+    def resolve(self, hook: str | None) -> str:
+        """``hook`` checked, or the default layer when it is None."""
+        name = hook or self.default_hook
+        self.check([name])
+        return name
+
     def check(self, names: Iterable[str]) -> None:
         """Raises `HookError` for a name that is not a hook point, listing close matches."""
         for name in names:

@@ -314,11 +314,15 @@ class StudyConfig:
     torch_threads: int = 1
 
 
+def _runs_and_labels(runs: list[str], labels: list[str], example: str) -> None:
+    if not runs:
+        raise ConfigError(f"give the runs to compare: {example}")
+    if labels and len(labels) != len(runs):
+        raise ConfigError(f"got {len(labels)} labels for {len(runs)} runs")
+
+
 def validate_study(cfg: StudyConfig) -> None:
-    if not cfg.runs:
-        raise ConfigError("give the agents to compare: runs=[easy,outputs/study/rgb,...]")
-    if cfg.labels and len(cfg.labels) != len(cfg.runs):
-        raise ConfigError(f"got {len(cfg.labels)} labels for {len(cfg.runs)} runs")
+    _runs_and_labels(cfg.runs, cfg.labels, "runs=[easy,outputs/study/rgb,...]")
     for name in (
         "behaviour_mazes",
         "mazes",
@@ -374,7 +378,4 @@ class CurvesConfig:
 
 
 def validate_curves(cfg: CurvesConfig) -> None:
-    if not cfg.runs:
-        raise ConfigError("give at least one run folder: runs=[outputs/easy/<run>]")
-    if cfg.labels and len(cfg.labels) != len(cfg.runs):
-        raise ConfigError(f"got {len(cfg.labels)} labels for {len(cfg.runs)} runs")
+    _runs_and_labels(cfg.runs, cfg.labels, "runs=[outputs/easy/<run>]")

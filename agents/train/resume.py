@@ -7,12 +7,18 @@ checkpoints after it are set aside, so the run's history never mixes two branche
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from agents.run.checkpoint import Checkpoint, read_checkpoint, read_legacy_vecnorm
 from agents.run.folder import CHECKPOINTS, RunError, checkpoint_run, checkpoints, read_config
 from agents.settings.train import TrainConfig
+
+log = logging.getLogger("agents.train.training")
 
 
 @dataclass
@@ -93,3 +99,33 @@ def set_aside_newer(run: Path, step: int) -> list[str]:
             path.rename(path.with_name(path.name + ".superseded"))
             moved.append(path.name)
     return moved
+
+
+def restore(model: Any, env: Any, resume: ResumePoint, run: Path) -> tuple[int, float]:
+    """Puts a freshly built PPO ``model`` (on ``env``) where ``resume`` left off: weights,
+    optimizer state, step and update counters, reward-normalization statistics; sets newer
+    checkpoints aside and drops the TensorBoard events past the step. Returns the curriculum
+    stage and the wall seconds trained so far."""
+    from agents.policy.loading import load_weights
+    from agents.run.folder import TB
+    from agents.train.events import truncate_events
+
+    ckpt = resume.checkpoint
+    load_weights(model.policy, ckpt, resume.path, run)
+    if ckpt.optimizer is not None:
+        model.policy.optimizer.load_state_dict(ckpt.optimizer)
+    model.num_timesteps = ckpt.num_timesteps
+    model.n_updates = ckpt.n_updates
+    stats = resume.reward_norm
+    if stats is not None and resume.config.agent.ppo.normalize_reward:
+        env.ret_rms.mean, env.ret_rms.var = np.float64(stats["mean"]), np.float64(stats["var"])
+        env.ret_rms.count = stats["count"]
+    for note in resume.skipped:
+        log.warning("skipped unreadable checkpoint %s", note)
+    for name in set_aside_newer(run, ckpt.num_timesteps):
+        log.warning("set aside %s (newer than the resumed checkpoint)", name)
+    truncate_events(run / TB, ckpt.num_timesteps)
+    log.info("resuming %s from %s at step %d", run, resume.path.name, model.num_timesteps)
+    return int(ckpt.trainer.get("curriculum_stage", 0)), float(
+        ckpt.trainer.get("train_seconds", 0.0)
+    )

@@ -8,10 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from agents.policy.loading import load_weights
-from agents.run.checkpoint import checkpoint_bytes
+from agents.run.checkpoint import save_checkpoint
 from agents.run.folder import (
     METRICS,
     MODEL,
@@ -24,12 +21,11 @@ from agents.run.folder import (
 from agents.settings.train import TrainConfig
 from agents.train.callbacks import CheckpointCallback, CurriculumCallback, EvalCallback
 from agents.train.compute import prepare_compute
-from agents.train.events import truncate_events
 from agents.train.heldout import eval_line, final_metrics
 from agents.train.ppo import build_ppo, make_env
 from agents.train.progress import ProgressCallback
-from agents.train.resume import ResumePoint, find_resume_point, set_aside_newer
-from mazegen.files import atomic_write_bytes, remove_stale_temps, write_json
+from agents.train.resume import ResumePoint, find_resume_point, restore
+from mazegen.files import remove_stale_temps, write_json
 
 log = logging.getLogger(__name__)
 
@@ -37,44 +33,19 @@ log = logging.getLogger(__name__)
 def train(cfg: TrainConfig, run: Path, resume: ResumePoint | None = None) -> dict[str, Any]:
     """Trains (or resumes, from ``resume``) into ``run``; returns the final metrics (also in
     ``metrics.json``)."""
-    resolved = prepare_compute(cfg)
-    # the run's config keeps the setting (auto re-decides on the next machine) and the choice
-    cfg = dataclasses.replace(cfg, precision_chosen=resolved.precision_chosen)
+    if resume is None and ((run / MODEL).exists() or checkpoints(run)):
+        raise RunError(f"{run} already holds a run; resume it with resume={run}")
     for stale in remove_stale_temps(run):
         log.info("removed %s, left by a write that was killed", stale)
-    tb = str(run / TB)
-    if resume is not None:
-        env = make_env(cfg, seed=cfg.seed + 7919)  # fresh levels, not a replay
-        model = build_ppo(resolved, env, tb)
-        ckpt = resume.checkpoint
-        load_weights(model.policy, ckpt, resume.path, run)
-        if ckpt.optimizer is not None:
-            model.policy.optimizer.load_state_dict(ckpt.optimizer)
-        model.num_timesteps = ckpt.num_timesteps
-        model.n_updates = ckpt.n_updates
-        stats = resume.reward_norm
-        if stats is not None and cfg.agent.ppo.normalize_reward:
-            env.ret_rms.mean, env.ret_rms.var = np.float64(stats["mean"]), np.float64(stats["var"])
-            env.ret_rms.count = stats["count"]
-        for note in resume.skipped:
-            log.warning("skipped unreadable checkpoint %s", note)
-        for name in set_aside_newer(run, ckpt.num_timesteps):
-            log.warning("set aside %s (newer than the resumed checkpoint)", name)
-        truncate_events(run / TB, ckpt.num_timesteps)
-        write_config(run, cfg)  # honoured overrides (a longer total_steps) are the run's now
-        log.info("resuming %s from %s at step %d", run, resume.path.name, model.num_timesteps)
-        stage = int(ckpt.trainer.get("curriculum_stage", 0))
-        trained_s = float(ckpt.trainer.get("train_seconds", 0.0))
-        reset = False
-    else:
-        if (run / MODEL).exists() or checkpoints(run):
-            raise RunError(f"{run} already holds a run; resume it with resume={run}")
-        write_config(run, cfg)
-        env = make_env(cfg, seed=cfg.seed)
-        model = build_ppo(resolved, env, tb)
-        stage = 0
-        trained_s = 0.0
-        reset = True
+    env = make_env(cfg, seed=cfg.seed if resume is None else cfg.seed + 7919)  # fresh levels
+    resolved = prepare_compute(cfg, env.observation_space)
+    # the run's config keeps the setting (auto re-decides on the next machine) and the choice;
+    # a resume's honoured overrides (a longer total_steps) are the run's from now on
+    cfg = dataclasses.replace(cfg, precision_chosen=resolved.precision_chosen)
+    write_config(run, cfg)
+    model = build_ppo(resolved, env, str(run / TB))
+    stage, trained_s = (0, 0.0) if resume is None else restore(model, env, resume, run)
+    reset = resume is None
     remaining = cfg.total_steps - model.num_timesteps
     evaluator = EvalCallback(cfg, trained_s)
     curriculum = CurriculumCallback(cfg.curriculum, cfg.env, stage=stage)
@@ -95,10 +66,7 @@ def train(cfg: TrainConfig, run: Path, resume: ResumePoint | None = None) -> dic
     seconds = time.perf_counter() - start
     ckpt_cb.model = model
     ckpt_cb.save()
-    atomic_write_bytes(
-        run / MODEL,
-        checkpoint_bytes(model.policy, None, model.num_timesteps, model.n_updates),
-    )
+    save_checkpoint(run / MODEL, model.policy, None, model.num_timesteps, model.n_updates)
     metrics, scalars = final_metrics(model, cfg)
     metrics["train_minutes_total"] = round(evaluator.elapsed() / 60, 2)
     if remaining > 0:  # the TensorBoard writer exists once learn() ran in this session
