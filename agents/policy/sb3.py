@@ -24,7 +24,7 @@ class MazeFeatures(BaseFeaturesExtractor):
     The embedder runs on channels-last tensors (measured faster in both precisions, on AVX2
     and AMX CPUs alike: max-pooling in NCHW cost as much as the convolutions). With
     ``precision="bf16"`` it runs under bfloat16 autocast; the heads and the losses stay in
-    float32. Analyses call the embedder directly (`maze_net`), so they always run in float32.
+    float32. Analyses run the hooked network (`HookedMazeNet`) directly, so always in float32.
     """
 
     def __init__(
