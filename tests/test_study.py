@@ -56,7 +56,19 @@ def test_study_measures_every_agent_into_one_table(tmp_path):
     assert h["best_channels"] in ("top 1 channels", "top 3 channels")
     md = (tmp_path / "study.md").read_text()
     assert "| measure | `quick` | `easy` |" in md and "position invariance" in md
+    assert "retarget by steps from the path to the top-right (0 / 1-4 / 5-9 / 10-24)" in md
     assert (tmp_path / "study.png").stat().st_size > 5000
+
+    # each finished agent is kept: a stopped or extended study reads it back while its
+    # checkpoint and the settings are unchanged, and measures it again when a setting changes
+    part = tmp_path / "agents" / "quick.json"
+    saved_part = json.loads(part.read_text())
+    saved_part["result"]["seconds"] = -1.0
+    part.write_text(json.dumps(saved_part))
+    again = run_study(StudyConfig(runs=["quick"], out=str(tmp_path), **TINY))
+    assert again[0]["seconds"] == -1.0
+    changed = run_study(StudyConfig(runs=["quick"], out=str(tmp_path), **{**TINY, "seed": 1}))
+    assert changed[0]["seconds"] >= 0 and changed[0]["label"] == "quick"
 
 
 def test_study_settings_are_checked():

@@ -52,7 +52,7 @@ from agents.policy.rollout import ActFn, net_act_fn
 from agents.settings.commands import StudyConfig, validate_study
 from mazegen import MazeConfig, generate_levels
 from mazegen.actions import ACTION_DIRECTIONS
-from mazegen.files import atomic_write_bytes, write_json
+from mazegen.files import atomic_write_bytes, jsonable, write_json
 from mazegen.levels import ANALYSIS_OFFSET, STUDY_RETARGET_OFFSET, STUDY_SEARCH_OFFSET
 from mazegen.queries import has_decision_square
 from mazegen.state import BatchState
@@ -80,10 +80,7 @@ def describe(agent: Agent) -> dict[str, Any]:
     cfg = agent.policy.config
     net = cfg.agent.network
     shape = agent.net.shapes[agent.hook]
-    metrics_file = agent.policy.run / "metrics.json"
-    minutes = None
-    if metrics_file.is_file():
-        minutes = json.loads(metrics_file.read_text()).get("train_minutes_total")
+    minutes, cpu = _compute(agent.policy.run)
     return {
         "source": agent.policy.label,
         "observation": (
@@ -92,16 +89,50 @@ def describe(agent: Agent) -> dict[str, Any]:
             else f"grid {cfg.env.world_size}x{cfg.env.world_size}"
         ),
         "actions": agent.net.shapes["fc_policy"][0],
-        "network": net.kind if net.kind == "small" else f"IMPALA {list(net.widths) or net.scale}",
+        "network": _network(net),
         "hook": agent.hook,
         "hook_shape": list(shape),
         "parameters": int(sum(p.numel() for p in agent.policy.model.policy.parameters())),
         "steps": agent.policy.steps,
         "train_minutes": minutes,
+        "cpu": cpu,
         "world": cfg.env.world_size,
         "sizes": [cfg.env.min_size, cfg.env.max_size],
         "cheese_region": cfg.env.cheese_region,
     }
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _compute(run: Path) -> tuple[float | None, str | None]:
+    """Training minutes and the CPU they were spent on: from ``metrics.json``; for runs that
+    predate its ``machine`` field, from a shipped policy's ``provenance.json`` or the run's
+    ``train.log``."""
+    metrics = _read_json(run / "metrics.json")
+    cpu = metrics.get("machine") or _read_json(run / "provenance.json").get("machine")
+    log_file = run / "train.log"
+    if cpu is None and log_file.is_file():
+        marker = "compute: CPU ("
+        line = next((x for x in log_file.read_text().splitlines() if marker in x), "")
+        cpu = line.partition(marker)[2].partition(")")[0] or None
+    minutes = metrics.get("train_minutes_total")
+    if minutes is None:  # a shipped policy trained before metrics recorded it
+        minutes = _read_json(run / "provenance.json").get("train_minutes")
+    return minutes, cpu
+
+
+def _network(net: Any) -> str:
+    """The network in a few words: its kind and channel widths."""
+    if net.kind == "small":
+        return f"small CNN, 4 x {net.channels} channels"
+    widths = list(net.widths) or [16 * net.scale, 32 * net.scale, 32 * net.scale]
+    return "IMPALA, blocks of " + "-".join(str(w) for w in widths) + " channels"
 
 
 def behaviour(agent: Agent, mazes: int) -> dict[str, Any]:
@@ -255,21 +286,23 @@ def retargeting(
     return {"targets": int(len(targets.maze)), "values": values, "interventions": results}
 
 
-def measure(label: str, run: str, cfg: StudyConfig) -> dict[str, Any]:
-    """Every measurement of the study on one agent."""
-    policy = load_policy(run)
-    net = policy.net
-    hook = net.resolve(cfg.hook)
+def study_agent(label: str, policy: LoadedPolicy, cfg: StudyConfig) -> Agent:
+    """The agent as the study measures it: its hooked layer and held-out mazes."""
     env = policy.config.env.held_out()
-    agent = Agent(
+    return Agent(
         label,
         policy,
-        net,
-        hook,
+        policy.net,
+        policy.net.resolve(cfg.hook),
         env,
         env.test_distribution(),
         policy.config.eval.start_level + ANALYSIS_OFFSET,
     )
+
+
+def measure(agent: Agent, cfg: StudyConfig) -> dict[str, Any]:
+    """Every measurement of the study on one agent."""
+    label, net, hook = agent.label, agent.net, agent.hook
     rng = np.random.default_rng(cfg.seed)
     t0 = time.perf_counter()
     states = generate_levels(range(agent.start, agent.start + cfg.mazes), agent.test_env)
@@ -293,15 +326,57 @@ def measure(label: str, run: str, cfg: StudyConfig) -> dict[str, Any]:
     return result
 
 
+def measurement_key(policy: LoadedPolicy, cfg: StudyConfig) -> dict[str, Any]:
+    """What one agent's measurements depend on: its weights (checkpoint file, size, steps) and
+    every setting of the measurement (not the list of runs, the labels or the report folder)."""
+    ignored = {"runs", "labels", "out", "torch_threads"}
+    return {
+        "checkpoint": str(policy.source.resolve()),
+        "bytes": policy.source.stat().st_size,
+        "steps": policy.steps,
+        "settings": {k: v for k, v in vars(cfg).items() if k not in ignored},
+    }
+
+
+def _reusable(part: Path, key: dict[str, Any]) -> dict[str, Any] | None:
+    """A finished agent's saved measurements when they were taken under ``key``: a study that
+    is stopped (or extended by an agent) does not measure the finished agents again."""
+    if not part.is_file():
+        return None
+    try:
+        saved = json.loads(part.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or saved.get("key") != json.loads(json.dumps(jsonable(key))):
+        return None
+    result = saved.get("result")
+    return result if isinstance(result, dict) else None
+
+
 def run_study(cfg: StudyConfig) -> list[dict[str, Any]]:
-    """Measures every agent of ``cfg.runs``; writes ``study.json``, ``study.md``, ``study.png``."""
+    """Measures every agent of ``cfg.runs``; writes ``study.json``, ``study.md``, ``study.png``.
+
+    Each agent's measurements are also written to ``<out>/agents/<label>.json`` as soon as they
+    are taken, and read back instead of measured again while its checkpoint and the settings
+    are unchanged.
+    """
     validate_study(cfg)
     torch.set_num_threads(cfg.torch_threads)
     labels = list(cfg.labels) or [Path(r).name for r in cfg.runs]
     out = Path(cfg.out)
     results = []
     for label, run in zip(labels, cfg.runs):
-        r = measure(label, run, cfg)
+        policy = load_policy(run)
+        agent = study_agent(label, policy, cfg)
+        key = measurement_key(policy, cfg)
+        part = out / "agents" / f"{label}.json"
+        r = _reusable(part, key)
+        if r is None:
+            r = measure(agent, cfg)
+            write_json(part, {"key": key, "result": r})
+        else:
+            print(f"{label}: measured before with these settings, read from {part}")
+            r = {**r, "label": label, "agent": describe(agent)}
         results.append(r)
         h = headline(r)
 

@@ -17,9 +17,18 @@ def headline(r: dict[str, Any]) -> dict[str, Any]:
     removed = best + ", cheese removed"
     splice = next(k for k in inter if k.startswith("top ") and k.endswith("computed once"))
     return {
+        # which intervention each figure below is
+        "keys": {
+            "none": "none",
+            "real_cheese": "real cheese moved",
+            "channels_present": best,
+            "channels_removed": removed,
+            "splice_once": splice,
+        },
         "best_channels": best,
         "best_multiple": r["retargeting"]["values"][best.removesuffix(" channels")]["multiple"],
         "none": inter["none"]["success"]["p"],
+        "removed": inter["cheese removed"]["success"]["p"],
         "real_cheese": inter["real cheese moved"]["success"]["p"],
         "channels_present": inter[best]["success"]["p"],
         "channels_removed": inter[removed]["success"]["p"],
@@ -27,11 +36,23 @@ def headline(r: dict[str, Any]) -> dict[str, Any]:
         "x_real_cheese": inter[best]["x_real_cheese"],
         "x_none_removed": inter[removed]["x_none"],
         "x_real_cheese_removed": inter[removed]["x_real_cheese"],
+        "splice_once": inter[splice]["success"]["p"],
         "splice_once_x_real_cheese": inter[splice]["x_real_cheese"],
         "layer_splice_once_x_real_cheese": inter["whole-layer splice, computed once"][
             "x_real_cheese"
         ],
     }
+
+
+DISTANCES = ("0", "1-4", "5-9", "10-24")
+
+
+def by_distance(r: dict[str, Any], intervention: str) -> str:
+    """Success of one intervention by steps from the path to the top-right."""
+    cells = r["retargeting"]["interventions"][intervention]["success_by_path_distance"]
+    return " / ".join(
+        f"{cells[d]['p']:.2f}" if d in cells and cells[d]["n"] else "–" for d in DISTANCES
+    )
 
 
 def table(results: list[dict[str, Any]]) -> list[str]:
@@ -50,6 +71,15 @@ def table(results: list[dict[str, Any]]) -> list[str]:
         ),
         ("parameters", [f"{r['agent']['parameters'] / 1e6:.2f}M" for r in results]),
         ("training steps", [f"{r['agent']['steps'] / 1e6:.2f}M" for r in results]),
+        (
+            "training time (CPU)",
+            [
+                "–"
+                if r["agent"].get("train_minutes") is None
+                else f"{r['agent']['train_minutes']:.0f} min ({r['agent'].get('cpu') or '?'})"
+                for r in results
+            ],
+        ),
         (
             "P(cheese) train / test / decision square",
             [
@@ -76,7 +106,10 @@ def table(results: list[dict[str, Any]]) -> list[str]:
                 for r in results
             ],
         ),
-        ("retarget: no intervention", [fmt(h["none"]) for h in heads]),
+        (
+            "retarget: no intervention; cheese removed, no patch",
+            [f"{fmt(h['none'])}; {fmt(h['removed'])}" for h in heads],
+        ),
         ("retarget: real cheese moved", [fmt(h["real_cheese"]) for h in heads]),
         (
             "retarget: best channel set (value), cheese present",
@@ -95,6 +128,18 @@ def table(results: list[dict[str, Any]]) -> list[str]:
             ],
         ),
         (
+            "retarget by steps from the path to the top-right ("
+            + " / ".join(DISTANCES)
+            + "): none; best channels; real cheese",
+            [
+                "; ".join(
+                    by_distance(r, k)
+                    for k in ("none", h["keys"]["channels_present"], "real cheese moved")
+                )
+                for r, h in zip(results, heads)
+            ],
+        ),
+        (
             "position invariance: splice computed once / real cheese (top channels; layer)",
             [
                 f"{fmt(h['splice_once_x_real_cheese'], '.2f')}; "
@@ -110,8 +155,9 @@ def table(results: list[dict[str, Any]]) -> list[str]:
 
 
 def plot_study(results: list[dict[str, Any]], path: Path) -> None:
-    """Retargeting success of each agent: none, the best channels (cheese present and
-    removed), the splice computed once, and the real cheese moved."""
+    """Retargeting success of each agent with its 95 % interval: none, the best channels
+    (cheese present and removed), the top channels' splice computed once, and the real cheese
+    moved."""
     from agents.interp.plots import figure_module, save_figure
 
     plt = figure_module()
@@ -119,19 +165,29 @@ def plot_study(results: list[dict[str, Any]], path: Path) -> None:
         ("no intervention", "none"),
         ("best channels, cheese present", "channels_present"),
         ("best channels, cheese removed", "channels_removed"),
+        ("top channels' splice, computed once", "splice_once"),
         ("real cheese moved", "real_cheese"),
     ]
     heads = [headline(r) for r in results]
-    fig, ax = plt.subplots(figsize=(2.2 + 2.0 * len(results), 4.2))
+    fig, ax = plt.subplots(figsize=(2.6 + 2.2 * len(results), 4.4))
     width = 0.8 / len(bars)
     x = np.arange(len(results))
     for k, (name, key) in enumerate(bars):
-        ax.bar(x + (k - 1.5) * width, [h[key] for h in heads], width, label=name)
+        cells = [
+            r["retargeting"]["interventions"][h["keys"][key]]["success"]
+            for r, h in zip(results, heads)
+        ]
+        p = np.array([c["p"] for c in cells])
+        err = np.array([[c["p"] - c["lo"] for c in cells], [c["hi"] - c["p"] for c in cells]])
+        ax.bar(x + (k - (len(bars) - 1) / 2) * width, p, width, yerr=err, capsize=2, label=name)
     ax.set_xticks(x, [r["label"] for r in results])
     ax.set_ylabel("P(reach the target within 2x its shortest path)")
     ax.set_ylim(0, 1)
     n = results[0]["retargeting"]["targets"]
-    ax.set_title(f"Retargeting by agent ({n} targets each; channels at their best value)")
+    ax.set_title(
+        f"Retargeting by agent ({n} targets each; channels at their best value; 95 % intervals)",
+        fontsize=10,
+    )
     ax.legend(fontsize=8, frameon=False)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()

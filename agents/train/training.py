@@ -20,7 +20,7 @@ from agents.run.folder import (
 )
 from agents.settings.train import TrainConfig
 from agents.train.callbacks import CheckpointCallback, CurriculumCallback, EvalCallback
-from agents.train.compute import prepare_compute
+from agents.train.compute import machine, prepare_compute
 from agents.train.heldout import eval_line, final_metrics
 from agents.train.ppo import build_ppo, make_env
 from agents.train.progress import ProgressCallback
@@ -77,6 +77,8 @@ def train(cfg: TrainConfig, run: Path, resume: ResumePoint | None = None) -> dic
         eval_line(model.num_timesteps, cfg.total_steps, scalars, None),
     )
     metrics["train_seconds_this_session"] = round(seconds, 1)
+    # what the minutes were spent on (the last session's CPU, for a run that spanned several)
+    metrics["machine"] = f"{machine().kind}, {cfg.torch_threads} torch thread(s)"
     metrics["total_steps"] = int(model.num_timesteps)
     write_json(run / METRICS, metrics)
     return metrics

@@ -1,0 +1,45 @@
+"""The direction of the study's headline result, on a shipped agent (README, "The study").
+
+Today's headline: no agent of the study grew channels that retarget the mouse. On the shipped
+`easy` agent, moving the real cheese to a target square sends the mouse there far more often
+than setting its best cheese channels there (at the value the study's search picks). The test
+measures both on the same targets and asserts the gap by several standard errors, so it fails
+if the channels start to steer as well as the cheese (or the cheese stops steering).
+"""
+
+import math
+
+import pytest
+
+pytest.importorskip("torch")
+
+from agents.interp.study import run_study  # noqa: E402
+from agents.interp.study_table import headline  # noqa: E402
+from agents.settings import StudyConfig  # noqa: E402
+
+SMALL = dict(
+    behaviour_mazes=20,
+    mazes=60,
+    resample_mazes=6,
+    retarget_mazes=16,
+    targets_per_maze=10,
+    search_mazes=3,
+    channel_counts=[1, 3],
+    multiples=[0.5, 2.0, 8.0],
+)
+
+
+def _se(p: float, n: int) -> float:
+    return math.sqrt(max(p * (1 - p), 1e-4) / n)
+
+
+def test_real_cheese_retargets_and_the_best_channels_do_not(tmp_path):
+    (easy,) = run_study(StudyConfig(runs=["easy"], out=str(tmp_path), **SMALL))
+    h = headline(easy)
+    n = easy["retargeting"]["targets"]
+    assert n >= 120
+    gap = h["real_cheese"] - h["channels_present"]
+    se = math.hypot(_se(h["real_cheese"], n), _se(h["channels_present"], n))
+    assert gap > 4 * se, (h["real_cheese"], h["channels_present"], se)
+    # the real cheese at least doubles no intervention; the channels stay near it
+    assert h["real_cheese"] > 2 * h["none"] and h["x_none"] < 1.5
