@@ -41,6 +41,7 @@ def test_study_measures_every_agent_into_one_table(tmp_path):
         "top 1 channels, cheese removed",
         "top 3 channels",
         "top 3 channels, cheese removed",
+        "top 1 splice, computed once",
         "top 3 splice, computed once",
         "whole-layer splice, computed once",
     }

@@ -57,6 +57,9 @@ from mazegen.levels import ANALYSIS_OFFSET, STUDY_RETARGET_OFFSET, STUDY_SEARCH_
 from mazegen.queries import has_decision_square
 from mazegen.state import BatchState
 
+# Raised whenever what `measure` records changes, so that saved measurements are taken again.
+MEASUREMENTS_VERSION = 2
+
 
 @dataclass
 class Agent:
@@ -235,7 +238,8 @@ def retargeting(
     agent: Agent, cfg: StudyConfig, found: Any, ranked: list[int], rng: np.random.Generator
 ) -> dict[str, Any]:
     """Retargeting with the top channels at their best value (cheese present and removed), the
-    splices computed once, no intervention, and the real cheese moved."""
+    splices computed once (top channels of each count; the whole layer), no intervention, and
+    the real cheese moved."""
     targets, states, pos = _targets(agent, STUDY_RETARGET_OFFSET, cfg.retarget_mazes, cfg, rng)
     removed = without_cheese(states)
     moved = states.placed(cheese=targets.squares.copy())
@@ -263,11 +267,11 @@ def retargeting(
     delta = activations(agent.net, agent.hook, moved, agent.env) - activations(
         agent.net, agent.hook, states, agent.env
     )
-    widest = ranked[: counts[-1]]
-    interventions[f"top {len(widest)} splice, computed once"] = (
-        states,
-        _splice_once(agent, delta, widest),
-    )
+    for k in counts:  # how many channels the position-invariant part of the signal needs
+        interventions[f"top {k} splice, computed once"] = (
+            states,
+            _splice_once(agent, delta, ranked[:k]),
+        )
     interventions["whole-layer splice, computed once"] = (states, _splice_once(agent, delta, None))
     outcomes = retarget(
         interventions,
@@ -331,6 +335,7 @@ def measurement_key(policy: LoadedPolicy, cfg: StudyConfig) -> dict[str, Any]:
     every setting of the measurement (not the list of runs, the labels or the report folder)."""
     ignored = {"runs", "labels", "out", "torch_threads"}
     return {
+        "measurements": MEASUREMENTS_VERSION,
         "checkpoint": str(policy.source.resolve()),
         "bytes": policy.source.stat().st_size,
         "steps": policy.steps,

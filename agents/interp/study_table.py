@@ -15,7 +15,8 @@ def headline(r: dict[str, Any]) -> dict[str, Any]:
     channel_keys = [k for k in inter if k.startswith("top ") and k.endswith(" channels")]
     best = max(channel_keys, key=lambda k: inter[k]["success"]["p"])
     removed = best + ", cheese removed"
-    splice = next(k for k in inter if k.startswith("top ") and k.endswith("computed once"))
+    splices = [k for k in inter if k.startswith("top ") and k.endswith("splice, computed once")]
+    splice = max(splices, key=lambda k: int(k.split()[1]))  # the most channels
     return {
         # which intervention each figure below is
         "keys": {
@@ -24,6 +25,7 @@ def headline(r: dict[str, Any]) -> dict[str, Any]:
             "channels_present": best,
             "channels_removed": removed,
             "splice_once": splice,
+            "layer_splice_once": "whole-layer splice, computed once",
         },
         "best_channels": best,
         "best_multiple": r["retargeting"]["values"][best.removesuffix(" channels")]["multiple"],
@@ -53,6 +55,25 @@ def by_distance(r: dict[str, Any], intervention: str) -> str:
     return " / ".join(
         f"{cells[d]['p']:.2f}" if d in cells and cells[d]["n"] else "–" for d in DISTANCES
     )
+
+
+def _splice_counts(r: dict[str, Any]) -> list[int]:
+    inter = r["retargeting"]["interventions"]
+    return sorted(
+        int(k.split()[1]) for k in inter if k.startswith("top ") and k.endswith("computed once")
+    )
+
+
+def _splices(r: dict[str, Any]) -> str:
+    """Success (and its ratio to the real cheese moved) of each splice computed once."""
+    inter = r["retargeting"]["interventions"]
+    keys = [f"top {c} splice, computed once" for c in _splice_counts(r)]
+    cells = [inter[k] for k in [*keys, "whole-layer splice, computed once"]]
+
+    def ratio(x: float | None) -> str:
+        return "–" if x is None else f"{x:.2f}"
+
+    return " / ".join(f"{c['success']['p']:.2f} ({ratio(c['x_real_cheese'])})" for c in cells)
 
 
 def table(results: list[dict[str, Any]]) -> list[str]:
@@ -140,12 +161,10 @@ def table(results: list[dict[str, Any]]) -> list[str]:
             ],
         ),
         (
-            "position invariance: splice computed once / real cheese (top channels; layer)",
-            [
-                f"{fmt(h['splice_once_x_real_cheese'], '.2f')}; "
-                f"{fmt(h['layer_splice_once_x_real_cheese'], '.2f')}"
-                for h in heads
-            ],
+            "position invariance: the cheese's move spliced once, top "
+            + " / ".join(str(k) for k in _splice_counts(results[0]))
+            + " channels / whole layer: success (x real cheese)",
+            [_splices(r) for r in results],
         ),
     ]
     header = "| measure | " + " | ".join(f"`{r['label']}`" for r in results) + " |"
@@ -156,8 +175,8 @@ def table(results: list[dict[str, Any]]) -> list[str]:
 
 def plot_study(results: list[dict[str, Any]], path: Path) -> None:
     """Retargeting success of each agent with its 95 % interval: none, the best channels
-    (cheese present and removed), the top channels' splice computed once, and the real cheese
-    moved."""
+    (cheese present and removed), the splices computed once (the most top channels; the
+    whole layer), and the real cheese moved."""
     from agents.interp.plots import figure_module, save_figure
 
     plt = figure_module()
@@ -166,6 +185,7 @@ def plot_study(results: list[dict[str, Any]], path: Path) -> None:
         ("best channels, cheese present", "channels_present"),
         ("best channels, cheese removed", "channels_removed"),
         ("top channels' splice, computed once", "splice_once"),
+        ("whole layer's splice, computed once", "layer_splice_once"),
         ("real cheese moved", "real_cheese"),
     ]
     heads = [headline(r) for r in results]
@@ -183,7 +203,8 @@ def plot_study(results: list[dict[str, Any]], path: Path) -> None:
     ax.set_xticks(x, [r["label"] for r in results])
     ax.set_ylabel("P(reach the target within 2x its shortest path)")
     ax.set_ylim(0, 1)
-    n = results[0]["retargeting"]["targets"]
+    counts = sorted(r["retargeting"]["targets"] for r in results)
+    n = f"{counts[0]}" if counts[0] == counts[-1] else f"{counts[0]}-{counts[-1]}"
     ax.set_title(
         f"Retargeting by agent ({n} targets each; channels at their best value; 95 % intervals)",
         fontsize=10,
