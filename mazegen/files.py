@@ -78,6 +78,16 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     atomic_write_bytes(path, text.encode())
 
 
+def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON object in ``path``, or ``{}`` when the file is missing, unreadable or not an
+    object (caches and optional records, where absence is normal)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
     """Deletes temporary files that a killed `atomic_write` left under ``folder``; returns them."""
     root = Path(folder)

@@ -52,7 +52,7 @@ from agents.policy.rollout import ActFn, net_act_fn
 from agents.settings.commands import StudyConfig, validate_study
 from mazegen import MazeConfig, generate_levels
 from mazegen.actions import ACTION_DIRECTIONS
-from mazegen.files import atomic_write_bytes, jsonable, write_json
+from mazegen.files import atomic_write_bytes, jsonable, read_json_object, write_json
 from mazegen.levels import ANALYSIS_OFFSET, STUDY_RETARGET_OFFSET, STUDY_SEARCH_OFFSET
 from mazegen.queries import has_decision_square
 from mazegen.state import BatchState
@@ -105,20 +105,12 @@ def describe(agent: Agent) -> dict[str, Any]:
     }
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _compute(run: Path) -> tuple[float | None, str | None]:
     """Training minutes and the CPU they were spent on: from ``metrics.json``; for runs that
     predate its ``machine`` field, from a shipped policy's ``provenance.json`` or the run's
     ``train.log``."""
-    metrics = _read_json(run / "metrics.json")
-    cpu = metrics.get("machine") or _read_json(run / "provenance.json").get("machine")
+    metrics = read_json_object(run / "metrics.json")
+    cpu = metrics.get("machine") or read_json_object(run / "provenance.json").get("machine")
     log_file = run / "train.log"
     if cpu is None and log_file.is_file():
         marker = "compute: CPU ("
@@ -126,7 +118,7 @@ def _compute(run: Path) -> tuple[float | None, str | None]:
         cpu = line.partition(marker)[2].partition(")")[0] or None
     minutes = metrics.get("train_minutes_total")
     if minutes is None:  # a shipped policy trained before metrics recorded it
-        minutes = _read_json(run / "provenance.json").get("train_minutes")
+        minutes = read_json_object(run / "provenance.json").get("train_minutes")
     return minutes, cpu
 
 
@@ -346,13 +338,8 @@ def measurement_key(policy: LoadedPolicy, cfg: StudyConfig) -> dict[str, Any]:
 def _reusable(part: Path, key: dict[str, Any]) -> dict[str, Any] | None:
     """A finished agent's saved measurements when they were taken under ``key``: a study that
     is stopped (or extended by an agent) does not measure the finished agents again."""
-    if not part.is_file():
-        return None
-    try:
-        saved = json.loads(part.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(saved, dict) or saved.get("key") != json.loads(json.dumps(jsonable(key))):
+    saved = read_json_object(part)
+    if saved.get("key") != json.loads(json.dumps(jsonable(key))):
         return None
     result = saved.get("result")
     return result if isinstance(result, dict) else None

@@ -154,7 +154,9 @@ def choose_precision(
         sort_keys=True,
     )
     path = cache_dir() / "precision.json"
-    cache = _read_json(path)
+    from mazegen.files import read_json_object
+
+    cache = read_json_object(path)
     entry = cache.get(key)
     if entry is None:
         try:
@@ -171,14 +173,6 @@ def choose_precision(
         cache[key] = entry
         _write_json(path, cache)
     return decide(requested, float(entry["ratio"]), where)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
