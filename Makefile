@@ -9,7 +9,7 @@ STAMP := $(VENV)/.stamp-installed
 ARGS ?=
 
 .PHONY: setup train test test-slow lint typecheck bench peer-venv clean-venv pretrained \
-	pretrained-easy pretrained-hard gpu-check gpu-wheels analysis-2023
+	pretrained-easy pretrained-hard pretrained-study9-fullres gpu-check gpu-wheels analysis-2023
 
 setup: $(STAMP)
 
@@ -84,6 +84,13 @@ pretrained-hard: setup
 	$(PY) -m experiments.train resume=outputs/pretrained/hard total_steps=7500000 \
 		agent.ppo.ent_coef=0.003
 	$(PY) -m experiments.ship run=outputs/pretrained/hard name=hard
+
+# The study's full-resolution agent (README, "The study"): 2M steps, ~90 min on one EPYC core.
+pretrained-study9-fullres: setup
+	rm -rf outputs/pretrained/study9_fullres
+	$(PY) -m experiments.train experiment=study9_fullres progress=false \
+		hydra.run.dir=outputs/pretrained/study9_fullres
+	$(PY) -m experiments.ship run=outputs/pretrained/study9_fullres name=study9_fullres
 
 # The 2023 analysis, side by side (README): every figure of the table for one policy.
 POLICY ?= easy

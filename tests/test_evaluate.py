@@ -108,6 +108,11 @@ def test_wilson_interval():
     lo, hi = wilson(50, 100)
     assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)
     assert rate(np.ones(10, bool))["hi"] == 1.0
+    # the interval holds p exactly at 0 and at n successes (rounding once put 1.0 outside it)
+    for n in range(1, 400):
+        for k in (0, n):
+            lo, hi = wilson(k, n)
+            assert 0.0 <= lo <= k / n <= hi <= 1.0, (k, n, lo, hi)
 
 
 def evaluate_cli(*args):

@@ -208,6 +208,13 @@ def test_resume_honours_or_refuses_overrides_and_cleans_debris(tmp_path, tiny_ru
     assert commands[1:] == [
         "python -m experiments.train resume=<run> total_steps=6144 agent.ppo.ent_coef=0.002"
     ]
+    # it names the code that trained it (not the code that shipped it) and the CPU it ran on
+    prov = json.loads((shipped / "provenance.json").read_text())
+    first = json.loads((run / "history.jsonl").read_text().splitlines()[0])
+    if first.get("git_commit"):  # a git checkout
+        assert prov["git_commit"] == first["git_commit"]
+        assert prov["git_commit_of"] == "training's first start"
+    assert prov["machine"] == json.loads((run / "metrics.json").read_text())["machine"]
     # a run older than its history: the first command comes from Hydra's record
     history = run / "history.jsonl"
     history.write_text(history.read_text().splitlines(keepends=True)[1])

@@ -43,9 +43,16 @@ def test_study_measures_every_agent_into_one_table(tmp_path):
         "top 3 channels, cheese removed",
         "top 1 splice, computed once",
         "top 3 splice, computed once",
+        "steering top 1 splice, computed once",
+        "steering top 3 splice, computed once",
         "whole-layer splice, computed once",
     }
     assert set(inter) == expected
+    # channels ranked by what the whole-layer splice loses without each: largest loss first
+    steering = easy["steering"]
+    assert len(steering["ranked"]) == 16 and len(set(steering["ranked"])) == 16
+    assert steering["loss"] == sorted(steering["loss"], reverse=True)
+    assert 0.0 <= steering["whole_layer"] <= 1.0
     none = inter["none"]["success"]["p"]
     for r in inter.values():  # every intervention on the same targets, ratios consistent
         assert r["success"]["n"] == easy["retargeting"]["targets"] == 8
@@ -57,6 +64,7 @@ def test_study_measures_every_agent_into_one_table(tmp_path):
     assert h["best_channels"] in ("top 1 channels", "top 3 channels")
     md = (tmp_path / "study.md").read_text()
     assert "| measure | `quick` | `easy` |" in md and "position invariance" in md
+    assert "the top channels by steering instead" in md
     assert "retarget by steps from the path to the top-right (0 / 1-4 / 5-9 / 10-24)" in md
     assert (tmp_path / "study.png").stat().st_size > 5000
 
@@ -72,11 +80,35 @@ def test_study_measures_every_agent_into_one_table(tmp_path):
     assert changed[0]["seconds"] >= 0 and changed[0]["label"] == "quick"
 
 
+def test_study_measures_every_run_of_a_sweep(tmp_path, tiny_run):
+    import shutil
+
+    from agents.interp.study import labelled_runs
+
+    sweep = tmp_path / "multirun"
+    for job in ("0", "1"):
+        shutil.copytree(tiny_run, sweep / job)
+    (sweep / ".submitit").mkdir()  # the launcher's own folder: not a run
+    cfg = StudyConfig(runs=["quick"], sweep=str(sweep), out=str(tmp_path / "report"), **TINY)
+    from agents.run.folder import read_config
+
+    name = read_config(tiny_run).name  # shared by both jobs: their folders tell them apart
+    labels = [label for label, _ in labelled_runs(cfg)]
+    assert labels == ["quick", f"{name}_0", f"{name}_1"]
+    only_sweep = StudyConfig(sweep=str(sweep), out=str(tmp_path / "report2"), **TINY)
+    results = run_study(only_sweep)
+    assert [r["label"] for r in results] == [f"{name}_0", f"{name}_1"]
+    assert results[0]["agent"]["steps"] == results[1]["agent"]["steps"] > 0
+    with pytest.raises(Exception, match="holds no trained runs"):
+        run_study(StudyConfig(sweep=str(sweep / ".submitit"), **TINY))
+
+
 def test_study_settings_are_checked():
     from agents.settings.commands import validate_study
 
     for bad, message in (
         (dict(runs=[]), "give the runs"),
+        (dict(sweep="multirun/x", labels=["a"]), "labels"),
         (dict(runs=["quick"], labels=["a", "b"]), "labels"),
         (dict(runs=["quick"], multiples=[0.0]), "multiples"),
         (dict(runs=["quick"], channel_counts=[]), "channel_counts"),

@@ -18,7 +18,7 @@ from agents.interp.plots import (
 )
 from agents.policy.loading import load_policy
 from agents.policy.rollout import net_act_fn
-from agents.run.folder import MODEL, RunError, checkpoints
+from agents.run.folder import sweep_runs
 from agents.settings.commands import EvaluateConfig
 from mazegen.files import write_json
 
@@ -123,13 +123,7 @@ def evaluate_sweep(cfg: EvaluateConfig) -> tuple[list[dict[str, Any]], Path]:
     """Evaluates every run of a multirun folder; plots P(cheese) against the training region."""
     assert cfg.sweep is not None
     root = Path(cfg.sweep).expanduser()
-    if not root.is_dir():
-        raise RunError(f"sweep folder {root} does not exist")
-    runs = sorted(
-        p for p in root.iterdir() if p.is_dir() and ((p / MODEL).is_file() or checkpoints(p))
-    )
-    if not runs:
-        raise RunError(f"sweep folder {root} holds no trained runs (no {MODEL} in its subfolders)")
+    runs = sweep_runs(root)
     rows = []
     for run in runs:
         result, _ = evaluate_run(cfg, str(run))

@@ -20,6 +20,9 @@ For each agent, on held-out mazes:
    once with the mouse at the start and added at every step while the mouse moves, restricted
    to the top channels and over the whole layer, against moving the real cheese. Channels that
    encode the cheese's place whatever the mouse's keep working when the mouse moves.
+6. **Channels ranked by steering** (`steering_ranked`): the same splices restricted to the
+   channels whose removal costs the whole-layer splice most (ranked on other mazes), so that a
+   failure of the top tracking channels is not a failure of the ranking.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from agents.policy.hooked import HookedMazeNet, Patches
 from agents.policy.loading import LoadedPolicy, load_policy
 from agents.policy.metrics import rate
 from agents.policy.rollout import ActFn, net_act_fn
+from agents.run.folder import read_config, sweep_runs
 from agents.settings.commands import StudyConfig, validate_study
 from mazegen import MazeConfig, generate_levels
 from mazegen.actions import ACTION_DIRECTIONS
@@ -58,7 +62,7 @@ from mazegen.queries import has_decision_square
 from mazegen.state import BatchState
 
 # Raised whenever what `measure` records changes, so that saved measurements are taken again.
-MEASUREMENTS_VERSION = 2
+MEASUREMENTS_VERSION = 3
 
 
 @dataclass
@@ -226,15 +230,52 @@ def best_multiple(
     return best, tried
 
 
+def _cheese_move(
+    agent: Agent, states: BatchState, targets: Targets
+) -> tuple[BatchState, torch.Tensor]:
+    """The mazes with the cheese moved to the targets, and the activation change that makes."""
+    moved = states.placed(cheese=targets.squares.copy())
+    delta = activations(agent.net, agent.hook, moved, agent.env) - activations(
+        agent.net, agent.hook, states, agent.env
+    )
+    return moved, delta
+
+
+def steering_ranked(agent: Agent, cfg: StudyConfig, rng: np.random.Generator) -> dict[str, Any]:
+    """Channels ranked by what they carry of the steering signal, not by tracking: on the
+    search mazes, how much the whole layer's splice (computed once) loses without each channel.
+    A code held by a few channels shows a few large losses; a distributed one, many small."""
+    targets, states, _ = _targets(agent, STUDY_SEARCH_OFFSET, cfg.search_mazes, cfg, rng)
+    _, delta = _cheese_move(agent, states, targets)
+    n = agent.net.shapes[agent.hook][0]
+    interventions = {"whole": (states, _splice_once(agent, delta, None))}
+    for c in range(n):
+        interventions[str(c)] = (
+            states,
+            _splice_once(agent, delta, [k for k in range(n) if k != c]),
+        )
+    dirs = ACTION_DIRECTIONS[agent.env.action_mode]
+    out = retarget(interventions, targets, agent.setting, dirs, cfg.budget_factor)
+    p = {k: float(o.summary["success"]["p"]) for k, o in out.items()}
+    loss = {c: p["whole"] - p[str(c)] for c in range(n)}
+    ranked = sorted(range(n), key=lambda c: -loss[c])
+    return {"ranked": ranked, "loss": [loss[c] for c in ranked], "whole_layer": p["whole"]}
+
+
 def retargeting(
-    agent: Agent, cfg: StudyConfig, found: Any, ranked: list[int], rng: np.random.Generator
+    agent: Agent,
+    cfg: StudyConfig,
+    found: Any,
+    ranked: list[int],
+    steering: list[int],
+    rng: np.random.Generator,
 ) -> dict[str, Any]:
     """Retargeting with the top channels at their best value (cheese present and removed), the
     splices computed once (top channels of each count; the whole layer), no intervention, and
-    the real cheese moved."""
+    the real cheese moved; the splices of the channels ranked by ``steering`` too."""
     targets, states, pos = _targets(agent, STUDY_RETARGET_OFFSET, cfg.retarget_mazes, cfg, rng)
     removed = without_cheese(states)
-    moved = states.placed(cheese=targets.squares.copy())
+    moved, delta = _cheese_move(agent, states, targets)
     plain = patched_act_fn(agent.net, lambda idx: {})
     interventions: dict[str, tuple[BatchState, ActFn]] = {
         "none": (states, plain),
@@ -256,13 +297,14 @@ def retargeting(
         act = _set_at(agent, channels, pos, m * largest)
         interventions[f"top {k} channels"] = (states, act)
         interventions[f"top {k} channels, cheese removed"] = (removed, act)
-    delta = activations(agent.net, agent.hook, moved, agent.env) - activations(
-        agent.net, agent.hook, states, agent.env
-    )
     for k in counts:  # how many channels the position-invariant part of the signal needs
         interventions[f"top {k} splice, computed once"] = (
             states,
             _splice_once(agent, delta, ranked[:k]),
+        )
+        interventions[f"steering top {k} splice, computed once"] = (
+            states,
+            _splice_once(agent, delta, steering[:k]),
         )
     interventions["whole-layer splice, computed once"] = (states, _splice_once(agent, delta, None))
     outcomes = retarget(
@@ -316,8 +358,11 @@ def measure(agent: Agent, cfg: StudyConfig) -> dict[str, Any]:
             "threshold": cfg.tracking_threshold,
         },
         "resampling": resampling(agent, cfg, ranked, rng),
-        "retargeting": retargeting(agent, cfg, found, ranked, rng),
     }
+    # its own generator: the other measurements draw the same targets as without it
+    steering = steering_ranked(agent, cfg, np.random.default_rng([cfg.seed, 1]))
+    result["steering"] = {k: v[:16] if isinstance(v, list) else v for k, v in steering.items()}
+    result["retargeting"] = retargeting(agent, cfg, found, ranked, steering["ranked"], rng)
     result["seconds"] = round(time.perf_counter() - t0, 1)
     return result
 
@@ -325,7 +370,7 @@ def measure(agent: Agent, cfg: StudyConfig) -> dict[str, Any]:
 def measurement_key(policy: LoadedPolicy, cfg: StudyConfig) -> dict[str, Any]:
     """What one agent's measurements depend on: its weights (checkpoint file, size, steps) and
     every setting of the measurement (not the list of runs, the labels or the report folder)."""
-    ignored = {"runs", "labels", "out", "torch_threads"}
+    ignored = {"runs", "labels", "sweep", "out", "torch_threads"}
     return {
         "measurements": MEASUREMENTS_VERSION,
         "checkpoint": str(policy.source.resolve()),
@@ -345,8 +390,23 @@ def _reusable(part: Path, key: dict[str, Any]) -> dict[str, Any] | None:
     return result if isinstance(result, dict) else None
 
 
+def labelled_runs(cfg: StudyConfig) -> list[tuple[str, str]]:
+    """``(label, run)`` of every agent: ``cfg.runs`` (labelled by ``cfg.labels`` or their folder
+    names), then the trained runs of ``cfg.sweep`` labelled by their experiment's name (and
+    their folder's where two share one)."""
+    given = list(zip(list(cfg.labels) or [Path(r).name for r in cfg.runs], cfg.runs))
+    if cfg.sweep is None:
+        return given
+    swept = [(read_config(run).name, run) for run in sweep_runs(cfg.sweep)]
+    names = [name for name, _ in given + swept]
+    return given + [
+        (f"{name}_{run.name}" if names.count(name) > 1 else name, str(run)) for name, run in swept
+    ]
+
+
 def run_study(cfg: StudyConfig) -> list[dict[str, Any]]:
-    """Measures every agent of ``cfg.runs``; writes ``study.json``, ``study.md``, ``study.png``.
+    """Measures every agent of ``cfg.runs`` and ``cfg.sweep``; writes ``study.json``,
+    ``study.md`` and ``study.png``.
 
     Each agent's measurements are also written to ``<out>/agents/<label>.json`` as soon as they
     are taken, and read back instead of measured again while its checkpoint and the settings
@@ -354,10 +414,9 @@ def run_study(cfg: StudyConfig) -> list[dict[str, Any]]:
     """
     validate_study(cfg)
     torch.set_num_threads(cfg.torch_threads)
-    labels = list(cfg.labels) or [Path(r).name for r in cfg.runs]
     out = Path(cfg.out)
     results = []
-    for label, run in zip(labels, cfg.runs):
+    for label, run in labelled_runs(cfg):
         policy = load_policy(run)
         agent = study_agent(label, policy, cfg)
         key = measurement_key(policy, cfg)

@@ -17,6 +17,7 @@ def headline(r: dict[str, Any]) -> dict[str, Any]:
     removed = best + ", cheese removed"
     splices = [k for k in inter if k.startswith("top ") and k.endswith("splice, computed once")]
     splice = max(splices, key=lambda k: int(k.split()[1]))  # the most channels
+    steering = "steering " + splice
     return {
         # which intervention each figure below is
         "keys": {
@@ -25,6 +26,7 @@ def headline(r: dict[str, Any]) -> dict[str, Any]:
             "channels_present": best,
             "channels_removed": removed,
             "splice_once": splice,
+            "steering_splice_once": steering,
             "layer_splice_once": "whole-layer splice, computed once",
         },
         "best_channels": best,
@@ -40,6 +42,9 @@ def headline(r: dict[str, Any]) -> dict[str, Any]:
         "x_real_cheese_removed": inter[removed]["x_real_cheese"],
         "splice_once": inter[splice]["success"]["p"],
         "splice_once_x_real_cheese": inter[splice]["x_real_cheese"],
+        "steering_splice_once": inter[steering]["success"]["p"],
+        "steering_splice_once_x_none": inter[steering]["x_none"],
+        "steering_splice_once_x_real_cheese": inter[steering]["x_real_cheese"],
         "layer_splice_once_x_real_cheese": inter["whole-layer splice, computed once"][
             "x_real_cheese"
         ],
@@ -64,10 +69,11 @@ def _splice_counts(r: dict[str, Any]) -> list[int]:
     )
 
 
-def _splices(r: dict[str, Any]) -> str:
-    """Success (and its ratio to the real cheese moved) of each splice computed once."""
+def _splices(r: dict[str, Any], ranking: str = "") -> str:
+    """Success (and its ratio to the real cheese moved) of each splice computed once, of the
+    top channels by tracking (``ranking=""``) or by steering (``"steering "``)."""
     inter = r["retargeting"]["interventions"]
-    keys = [f"top {c} splice, computed once" for c in _splice_counts(r)]
+    keys = [f"{ranking}top {c} splice, computed once" for c in _splice_counts(r)]
     cells = [inter[k] for k in [*keys, "whole-layer splice, computed once"]]
 
     def ratio(x: float | None) -> str:
@@ -166,6 +172,16 @@ def table(results: list[dict[str, Any]]) -> list[str]:
             + " channels / whole layer: success (x real cheese)",
             [_splices(r) for r in results],
         ),
+        (
+            "... the top channels by steering instead (ranked by what the whole-layer splice "
+            "loses without each, on other mazes); largest loss",
+            [
+                _splices(r, "steering ") + f"; {r['steering']['loss'][0]:.3f}"
+                if "steering" in r
+                else "–"
+                for r in results
+            ],
+        ),
     ]
     header = "| measure | " + " | ".join(f"`{r['label']}`" for r in results) + " |"
     lines = [header, "| --- |" + " --- |" * len(results)]
@@ -180,16 +196,18 @@ def plot_study(results: list[dict[str, Any]], path: Path) -> None:
     from agents.interp.plots import figure_module, save_figure
 
     plt = figure_module()
+    most = max(_splice_counts(results[0]))
     bars = [
         ("no intervention", "none"),
         ("best channels, cheese present", "channels_present"),
         ("best channels, cheese removed", "channels_removed"),
-        ("top channels' splice, computed once", "splice_once"),
+        (f"top {most} channels by tracking, spliced once", "splice_once"),
+        (f"top {most} channels by steering, spliced once", "steering_splice_once"),
         ("whole layer's splice, computed once", "layer_splice_once"),
         ("real cheese moved", "real_cheese"),
     ]
     heads = [headline(r) for r in results]
-    fig, ax = plt.subplots(figsize=(2.6 + 2.2 * len(results), 4.4))
+    fig, ax = plt.subplots(figsize=(5.0 + 2.0 * len(results), 4.4))
     width = 0.8 / len(bars)
     x = np.arange(len(results))
     for k, (name, key) in enumerate(bars):
@@ -209,7 +227,7 @@ def plot_study(results: list[dict[str, Any]], path: Path) -> None:
         f"Retargeting by agent ({n} targets each; channels at their best value; 95 % intervals)",
         fontsize=10,
     )
-    ax.legend(fontsize=8, frameon=False)
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.005, 1.0))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     save_figure(fig, path)

@@ -77,6 +77,20 @@ def checkpoints(run: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def sweep_runs(sweep: str | os.PathLike[str]) -> list[Path]:
+    """The trained runs of a multirun folder (subfolders with weights or a checkpoint), sorted.
+    Raises `RunError` (one line) when the folder is missing or holds none."""
+    root = Path(sweep).expanduser()
+    if not root.is_dir():
+        raise RunError(f"sweep folder {root} does not exist")
+    runs = sorted(
+        p for p in root.iterdir() if p.is_dir() and ((p / MODEL).is_file() or checkpoints(p))
+    )
+    if not runs:
+        raise RunError(f"sweep folder {root} holds no trained runs (no {MODEL} in its subfolders)")
+    return runs
+
+
 def checkpoint_path(run: Path, step: int) -> Path:
     return run / CHECKPOINTS / f"step_{step:012d}.zip"
 
@@ -146,6 +160,24 @@ def resolve(path: str | os.PathLike[str] | None) -> tuple[Path, Path]:
 
 
 HISTORY = "history.jsonl"
+
+
+def git_commit() -> str | None:
+    """The commit of the code this process runs, ``-dirty`` appended when tracked files differ
+    from it (None outside a git checkout)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=40", "--exclude=*"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None
 
 
 def append_history(run: Path, entry: dict[str, Any]) -> None:

@@ -276,7 +276,9 @@ class StudyConfig:
 
     Attributes:
         runs: Run folders, checkpoints or shipped names, one per agent.
-        labels: A name per agent for the table (default: the run folders' names).
+        labels: A name per agent of ``runs`` for the table (default: the run folders' names).
+        sweep: A multirun folder (``python -m experiments.train -m ...``): every trained run in
+            it is measured after ``runs``, labelled by its experiment's name.
         out: Report folder (``study.json``, ``study.md``, ``study.png``).
         hook: Layer to read and patch (None: each network's default, the 2023 layer on IMPALA).
         behaviour_mazes: Held-out mazes per distribution for P(cheese).
@@ -297,6 +299,7 @@ class StudyConfig:
 
     runs: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
+    sweep: str | None = None
     out: str = "outputs/study/report"
     hook: str | None = None
     behaviour_mazes: int = 500
@@ -322,7 +325,15 @@ def _runs_and_labels(runs: list[str], labels: list[str], example: str) -> None:
 
 
 def validate_study(cfg: StudyConfig) -> None:
-    _runs_and_labels(cfg.runs, cfg.labels, "runs=[easy,outputs/study/rgb,...]")
+    if cfg.sweep is None:
+        _runs_and_labels(
+            cfg.runs, cfg.labels, "runs=[easy,outputs/study/rgb,...] and/or sweep=<multirun folder>"
+        )
+    elif cfg.labels and len(cfg.labels) != len(cfg.runs):
+        raise ConfigError(
+            f"got {len(cfg.labels)} labels for {len(cfg.runs)} runs (labels name the runs= "
+            "agents; a sweep's runs are labelled by their experiment's name)"
+        )
     for name in (
         "behaviour_mazes",
         "mazes",

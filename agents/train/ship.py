@@ -6,7 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agents.run.folder import CONFIG, METRICS, MODEL, PRETRAINED, RunError, read_history
+from agents.run.folder import (
+    CONFIG,
+    METRICS,
+    MODEL,
+    PRETRAINED,
+    RunError,
+    git_commit,
+    read_history,
+)
 from agents.settings.commands import ShipConfig, validate_ship
 from mazegen.files import write_json
 
@@ -14,10 +22,9 @@ from mazegen.files import write_json
 def ship(run: Path, name: str, dest: Path = PRETRAINED) -> Path:
     """Copies a finished run's ``config.yaml``, ``model.zip`` and ``metrics.json`` into
     ``dest/<name>/`` with ``provenance.json`` (the command, its overrides, steps, training
-    minutes, the code's git commit and the machine). Returns the folder."""
+    minutes, the git commit of the code that trained it and its CPU). Returns the folder."""
     import platform
     import shutil
-    import subprocess
 
     if not name.isidentifier():
         raise RunError(f"a shipped policy's name must be a plain word, got {name!r}")
@@ -37,12 +44,9 @@ def ship(run: Path, name: str, dest: Path = PRETRAINED) -> Path:
         lines = overrides_file.read_text().splitlines() if overrides_file.is_file() else []
         first = " ".join(o.removeprefix("- ") for o in lines if o.strip())
         commands.insert(0, f"python -m experiments.train {first}".rstrip())
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
+    # the code that trained it (recorded at each start since 2026-12-03), else the code shipping it
+    trained_at = [h["git_commit"] for h in history if h.get("git_commit")]
+    commit = trained_at[0] if trained_at else git_commit()
     out = dest / name
     out.mkdir(parents=True, exist_ok=True)
     for f in (CONFIG, MODEL, METRICS):
@@ -61,7 +65,9 @@ def ship(run: Path, name: str, dest: Path = PRETRAINED) -> Path:
             "total_steps": metrics.get("total_steps"),
             "train_minutes": metrics.get("train_minutes_total"),
             "git_commit": commit,
-            "machine": f"{m.kind}; {m.cores} CPUs; {platform.machine()}",
+            "git_commit_of": "training's first start" if trained_at else "shipping",
+            # the CPU it trained on when the run recorded it, else the shipping machine's
+            "machine": metrics.get("machine") or f"{m.kind}; {m.cores} CPUs; {platform.machine()}",
             "torch": torch.__version__,
         },
     )

@@ -16,6 +16,7 @@ from agents.run.folder import (
     RunError,
     append_history,
     checkpoints,
+    git_commit,
     write_config,
 )
 from agents.settings.train import TrainConfig
@@ -90,7 +91,11 @@ def start(given: TrainConfig, run: Path, overrides: list[str]) -> tuple[Path, di
     from agents.settings.train import resume_config
 
     unsafe = given.unsafe_pickle
-    entry = {"overrides": list(overrides), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    entry = {
+        "overrides": list(overrides),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "git_commit": git_commit(),
+    }
     if given.resume:
         point = find_resume_point(Path(given.resume).expanduser(), unsafe)
         cfg = dataclasses.replace(
