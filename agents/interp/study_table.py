@@ -9,14 +9,21 @@ from typing import Any
 import numpy as np
 
 
+def _splice_counts(r: dict[str, Any]) -> list[int]:
+    """Sizes of the top-channel sets whose splice (computed once) was measured."""
+    inter = r["retargeting"]["interventions"]
+    return sorted(
+        int(k.split()[1]) for k in inter if k.startswith("top ") and k.endswith("computed once")
+    )
+
+
 def headline(r: dict[str, Any]) -> dict[str, Any]:
     """The figures of one agent that go into the table's row."""
     inter = r["retargeting"]["interventions"]
     channel_keys = [k for k in inter if k.startswith("top ") and k.endswith(" channels")]
     best = max(channel_keys, key=lambda k: inter[k]["success"]["p"])
     removed = best + ", cheese removed"
-    splices = [k for k in inter if k.startswith("top ") and k.endswith("splice, computed once")]
-    splice = max(splices, key=lambda k: int(k.split()[1]))  # the most channels
+    splice = f"top {max(_splice_counts(r))} splice, computed once"  # the most channels
     steering = "steering " + splice
     return {
         # which intervention each figure below is
@@ -59,13 +66,6 @@ def by_distance(r: dict[str, Any], intervention: str) -> str:
     cells = r["retargeting"]["interventions"][intervention]["success_by_path_distance"]
     return " / ".join(
         f"{cells[d]['p']:.2f}" if d in cells and cells[d]["n"] else "–" for d in DISTANCES
-    )
-
-
-def _splice_counts(r: dict[str, Any]) -> list[int]:
-    inter = r["retargeting"]["interventions"]
-    return sorted(
-        int(k.split()[1]) for k in inter if k.startswith("top ") and k.endswith("computed once")
     )
 
 
@@ -175,12 +175,7 @@ def table(results: list[dict[str, Any]]) -> list[str]:
         (
             "... the top channels by steering instead (ranked by what the whole-layer splice "
             "loses without each, on other mazes); largest loss",
-            [
-                _splices(r, "steering ") + f"; {r['steering']['loss'][0]:.3f}"
-                if "steering" in r
-                else "–"
-                for r in results
-            ],
+            [_splices(r, "steering ") + f"; {r['steering']['loss'][0]:.3f}" for r in results],
         ),
     ]
     header = "| measure | " + " | ".join(f"`{r['label']}`" for r in results) + " |"
