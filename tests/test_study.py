@@ -45,6 +45,8 @@ def test_study_measures_every_agent_into_one_table(tmp_path):
         "top 3 splice, computed once",
         "steering top 1 splice, computed once",
         "steering top 3 splice, computed once",
+        "directions top 1 splice, computed once",
+        "directions top 3 splice, computed once",
         "whole-layer splice, computed once",
     }
     assert set(inter) == expected
@@ -65,6 +67,11 @@ def test_study_measures_every_agent_into_one_table(tmp_path):
     md = (tmp_path / "study.md").read_text()
     assert "| measure | `quick` | `easy` |" in md and "position invariance" in md
     assert "the top channels by steering instead" in md
+    assert "the top principal directions of the cheese's move instead of channels" in md
+    d = easy["directions"]  # cumulative shares: more directions hold more, never above 1
+    assert d["counts"] == [1, 3] and d["share"][0] <= d["share"][1] <= 1.0 + 1e-6
+    # the principal directions hold at least as much of the move as as many channels
+    assert all(a >= b - 1e-6 for a, b in zip(d["share"], d["channel_share"]))
     assert "retarget by steps from the path to the top-right (0 / 1-4 / 5-9 / 10-24)" in md
     assert (tmp_path / "study.png").stat().st_size > 5000
 

@@ -23,6 +23,10 @@ For each agent, on held-out mazes:
 6. **Channels ranked by steering** (`steering_ranked`): the same splices restricted to the
    channels whose removal costs the whole-layer splice most (ranked on other mazes), so that a
    failure of the top tracking channels is not a failure of the ranking.
+7. **Directions instead of channels** (`agents.interp.subspace`): the same splices restricted
+   to the top principal directions of the cheese's move in channel space (found on other
+   mazes), and the share of the move each holds against the same number of channels: a code
+   in a few directions that are not channels splices well this way and badly by channel.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from agents.interp.channels import donors_for, find_cheese_channels, resample_ef
 from agents.interp.patches import set_channels
 from agents.interp.retarget import Targets, retarget, targets_of
 from agents.interp.study_table import headline, plot_study, table
+from agents.interp.subspace import channel_share, principal_directions, project
 from agents.policy.hooked import HookedMazeNet, Patches
 from agents.policy.loading import LoadedPolicy, load_policy
 from agents.policy.metrics import rate
@@ -62,7 +67,7 @@ from mazegen.queries import has_decision_square
 from mazegen.state import BatchState
 
 # Raised whenever what `measure` records changes, so that saved measurements are taken again.
-MEASUREMENTS_VERSION = 3
+MEASUREMENTS_VERSION = 4
 
 
 @dataclass
@@ -241,12 +246,41 @@ def _cheese_move(
     return moved, delta
 
 
-def steering_ranked(agent: Agent, cfg: StudyConfig, rng: np.random.Generator) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SearchMove:
+    """The cheese moved to the targets of the search mazes (disjoint from the measured ones)."""
+
+    targets: Targets
+    states: BatchState
+    delta: torch.Tensor  # [targets, C, H, W] the activation change of the move
+
+
+def search_move(agent: Agent, cfg: StudyConfig, rng: np.random.Generator) -> SearchMove:
+    """The cheese's move on the search mazes, from which steering and directions are ranked."""
+    targets, states, _ = _targets(agent, STUDY_SEARCH_OFFSET, cfg.search_mazes, cfg, rng)
+    _, delta = _cheese_move(agent, states, targets)
+    return SearchMove(targets, states, delta)
+
+
+def directions_of(move: SearchMove, counts: list[int]) -> dict[str, Any]:
+    """The principal directions of the cheese's move on the search mazes, and the share of the
+    move that the top ``k`` directions and the top ``k`` channels hold, for each ``k``."""
+    directions, share = principal_directions(move.delta)
+    by_channel = channel_share(move.delta)
+    ks = sorted({min(k, len(share)) for k in counts})
+    return {
+        "directions": directions,
+        "counts": ks,
+        "share": [float(share[k - 1]) for k in ks],
+        "channel_share": [float(by_channel[k - 1]) for k in ks],
+    }
+
+
+def steering_ranked(agent: Agent, cfg: StudyConfig, move: SearchMove) -> dict[str, Any]:
     """Channels ranked by what they carry of the steering signal, not by tracking: on the
     search mazes, how much the whole layer's splice (computed once) loses without each channel.
     A code held by a few channels shows a few large losses; a distributed one, many small."""
-    targets, states, _ = _targets(agent, STUDY_SEARCH_OFFSET, cfg.search_mazes, cfg, rng)
-    _, delta = _cheese_move(agent, states, targets)
+    targets, states, delta = move.targets, move.states, move.delta
     n = agent.net.shapes[agent.hook][0]
     interventions = {"whole": (states, _splice_once(agent, delta, None))}
     for c in range(n):
@@ -268,11 +302,13 @@ def retargeting(
     found: Any,
     ranked: list[int],
     steering: list[int],
+    directions: torch.Tensor,
     rng: np.random.Generator,
 ) -> dict[str, Any]:
     """Retargeting with the top channels at their best value (cheese present and removed), the
     splices computed once (top channels of each count; the whole layer), no intervention, and
-    the real cheese moved; the splices of the channels ranked by ``steering`` too."""
+    the real cheese moved; the splices of the channels ranked by ``steering`` and of the top
+    principal ``directions`` (``[C, C]``, one a column) too."""
     targets, states, pos = _targets(agent, STUDY_RETARGET_OFFSET, cfg.retarget_mazes, cfg, rng)
     removed = without_cheese(states)
     moved, delta = _cheese_move(agent, states, targets)
@@ -305,6 +341,10 @@ def retargeting(
         interventions[f"steering top {k} splice, computed once"] = (
             states,
             _splice_once(agent, delta, steering[:k]),
+        )
+        interventions[f"directions top {k} splice, computed once"] = (
+            states,
+            _splice_once(agent, project(delta, directions, k), None),
         )
     interventions["whole-layer splice, computed once"] = (states, _splice_once(agent, delta, None))
     outcomes = retarget(
@@ -360,9 +400,14 @@ def measure(agent: Agent, cfg: StudyConfig) -> dict[str, Any]:
         "resampling": resampling(agent, cfg, ranked, rng),
     }
     # its own generator: the other measurements draw the same targets as without it
-    steering = steering_ranked(agent, cfg, np.random.default_rng([cfg.seed, 1]))
+    move = search_move(agent, cfg, np.random.default_rng([cfg.seed, 1]))
+    steering = steering_ranked(agent, cfg, move)
     result["steering"] = {k: v[:16] if isinstance(v, list) else v for k, v in steering.items()}
-    result["retargeting"] = retargeting(agent, cfg, found, ranked, steering["ranked"], rng)
+    directions = directions_of(move, cfg.channel_counts)
+    result["directions"] = {k: v for k, v in directions.items() if k != "directions"}
+    result["retargeting"] = retargeting(
+        agent, cfg, found, ranked, steering["ranked"], directions["directions"], rng
+    )
     result["seconds"] = round(time.perf_counter() - t0, 1)
     return result
 

@@ -25,6 +25,7 @@ def headline(r: dict[str, Any]) -> dict[str, Any]:
     removed = best + ", cheese removed"
     splice = f"top {max(_splice_counts(r))} splice, computed once"  # the most channels
     steering = "steering " + splice
+    directions = "directions " + splice
     return {
         # which intervention each figure below is
         "keys": {
@@ -34,6 +35,7 @@ def headline(r: dict[str, Any]) -> dict[str, Any]:
             "channels_removed": removed,
             "splice_once": splice,
             "steering_splice_once": steering,
+            "directions_splice_once": directions,
             "layer_splice_once": "whole-layer splice, computed once",
         },
         "best_channels": best,
@@ -52,6 +54,9 @@ def headline(r: dict[str, Any]) -> dict[str, Any]:
         "steering_splice_once": inter[steering]["success"]["p"],
         "steering_splice_once_x_none": inter[steering]["x_none"],
         "steering_splice_once_x_real_cheese": inter[steering]["x_real_cheese"],
+        "directions_splice_once": inter[directions]["success"]["p"],
+        "directions_splice_once_x_none": inter[directions]["x_none"],
+        "directions_splice_once_x_real_cheese": inter[directions]["x_real_cheese"],
         "layer_splice_once_x_real_cheese": inter["whole-layer splice, computed once"][
             "x_real_cheese"
         ],
@@ -80,6 +85,12 @@ def _splices(r: dict[str, Any], ranking: str = "") -> str:
         return "–" if x is None else f"{x:.2f}"
 
     return " / ".join(f"{c['success']['p']:.2f} ({ratio(c['x_real_cheese'])})" for c in cells)
+
+
+def _shares(r: dict[str, Any]) -> str:
+    """The share of the cheese's move held by the top k directions vs the top k channels."""
+    d = r["directions"]
+    return " / ".join(f"{a:.2f} vs {b:.2f}" for a, b in zip(d["share"], d["channel_share"]))
 
 
 def table(results: list[dict[str, Any]]) -> list[str]:
@@ -177,6 +188,11 @@ def table(results: list[dict[str, Any]]) -> list[str]:
             "loses without each, on other mazes); largest loss",
             [_splices(r, "steering ") + f"; {r['steering']['loss'][0]:.3f}" for r in results],
         ),
+        (
+            "... the top principal directions of the cheese's move instead of channels (found on "
+            "other mazes); share of the move they hold vs as many channels",
+            [_splices(r, "directions ") + "; " + _shares(r) for r in results],
+        ),
     ]
     header = "| measure | " + " | ".join(f"`{r['label']}`" for r in results) + " |"
     lines = [header, "| --- |" + " --- |" * len(results)]
@@ -198,6 +214,7 @@ def plot_study(results: list[dict[str, Any]], path: Path) -> None:
         ("best channels, cheese removed", "channels_removed"),
         (f"top {most} channels by tracking, spliced once", "splice_once"),
         (f"top {most} channels by steering, spliced once", "steering_splice_once"),
+        (f"top {most} principal directions, spliced once", "directions_splice_once"),
         ("whole layer's splice, computed once", "layer_splice_once"),
         ("real cheese moved", "real_cheese"),
     ]
