@@ -298,7 +298,9 @@ def test_langosco_preset_trains_and_resumes_with_reward_normalization(tmp_path):
     assert json.loads((run / "metrics.json").read_text())["total_steps"] == 128
 
 
-@pytest.mark.parametrize("preset", ["quick", "langosco", "region_sweep", "region_sweep_langosco"])
+@pytest.mark.parametrize(
+    "preset", sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+)
 def test_presets_compose_and_validate(preset):
     from hydra import compose, initialize_config_dir
 
@@ -309,6 +311,8 @@ def test_presets_compose_and_validate(preset):
     register_schemas()
     with initialize_config_dir(str(ROOT / "conf"), version_base=None):
         cfg = to_train_config(compose("config", overrides=[f"experiment={preset}"]))
+    if preset.startswith("study"):  # a study's agents are labelled by their preset's name
+        assert cfg.name == preset
     if "langosco" in preset:  # Table 2 of Langosco et al. and procgen hard
         ppo = cfg.agent.ppo
         assert (
@@ -331,5 +335,5 @@ def test_presets_compose_and_validate(preset):
         ) == (25, 3, 25, "rgb", "procgen", 5)
         assert cfg.agent.network.kind == "impala" and cfg.agent.network.scale == 4
         assert cfg.total_steps == 200_000_000 and cfg.device == "auto"
-    else:
+    elif preset in ("quick", "region_sweep"):  # the README's default run and its sweep
         assert cfg.env.obs_mode == "grid" and cfg.total_steps == 1_000_000
