@@ -61,19 +61,28 @@ def _best_tracking(name: str, mazes: int) -> float:
 
 
 def test_resolution_grows_channels_that_track_the_cheese_but_do_not_steer(tmp_path):
-    """The study's second result, on the shipped `study9_fullres` agent (block 2 at one position
-    a maze square): its best cheese channel tracks the cheese far more often than `easy`'s
-    (pooled) best one, by several standard errors, yet its top channels set at a target still
-    retarget the mouse no better than no intervention, far below the real cheese moved."""
+    """The study's second and third results, on the shipped `study9_fullres` agent (block 2 at
+    one position a maze square): its best cheese channel tracks the cheese far more often than
+    `easy`'s (pooled) best one, by several standard errors, yet its top channels set at a
+    target still retarget the mouse no better than no intervention, far below the real cheese
+    moved; and the cheese's move, spliced once, steers along its top 11 principal directions
+    far better than along its top 11 channels (a code in directions that mix channels)."""
     n = 150
     fullres, easy = _best_tracking("study9_fullres", n), _best_tracking("easy", n)
     se = math.hypot(_se(fullres, n), _se(easy, n))
     assert fullres - easy > 4 * se, (fullres, easy, se)
 
-    small = {**SMALL, "mazes": 20, "channel_counts": [3], "search_mazes": 2}
+    small = {**SMALL, "mazes": 20, "channel_counts": [3, 11], "search_mazes": 2}
+    small["retarget_mazes"] = 30
     (r,) = run_study(StudyConfig(runs=["study9_fullres"], out=str(tmp_path), **small))
     h = headline(r)
     t = r["retargeting"]["targets"]
     gap = h["real_cheese"] - h["channels_present"]
     se = math.hypot(_se(h["real_cheese"], t), _se(h["channels_present"], t))
     assert gap > 4 * se and h["x_none"] < 1.5, (h["real_cheese"], h["channels_present"], se)
+
+    directions, channels = h["directions_splice_once"], h["splice_once"]  # the top 11 of each
+    se = math.hypot(_se(directions, t), _se(channels, t))
+    assert directions - channels > 4 * se, (directions, channels, se)
+    share = r["directions"]
+    assert share["counts"][-1] == 11 and share["share"][-1] > share["channel_share"][-1] + 0.2
