@@ -126,6 +126,47 @@ def test_kill_then_resume_continues_steps_and_events(tmp_path):
     assert len(list((run / "tb").iterdir())) == 1  # one curve, continued
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_the_run_with_a_checkpoint_at_the_last_trained_step(tmp_path, signum):
+    """Ctrl-C or Slurm's SIGTERM: the run writes a checkpoint at the end of its last trained
+    rollout (not only at the periodic one), says how to continue, exits with 128 + signal, and
+    the resume continues from there."""
+    run = tmp_path / "stopped"
+    args = [a for a in TINY if not a.startswith(("total_steps", "checkpoint_every", "eval.every"))]
+    args += ["total_steps=40960", "checkpoint_every=100000", "eval.every_steps=1024"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "experiments.train", *args, f"hydra.run.dir={run}"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    guard = threading.Timer(300, proc.kill)
+    guard.start()
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.split("|")[0].strip().endswith("3,072/40,960 steps"):
+            os.kill(proc.pid, signum)
+            break
+    lines += proc.stdout.readlines()
+    proc.wait()
+    guard.cancel()
+    out = "".join(lines)
+    assert proc.returncode == 128 + signum, out
+    assert f"continue with: python -m experiments.train resume={run}" in out
+    saved = checkpoints(run)  # no periodic checkpoint was due: this one is the signal's
+    assert len(saved) == 1 and not (run / "model.zip").exists(), saved
+    step = saved[0][0]
+    rollout = 16 * 64  # num_envs x n_steps: only whole, trained rollouts count
+    assert step >= 3072 and step % rollout == 0, step
+    assert f"at step {step:,}" in out
+    resumed = train_cli(f"resume={run}", f"total_steps={step + 2 * rollout}")
+    assert f"run folder: {run}" in resumed.stdout
+    assert json.loads((run / "metrics.json").read_text())["total_steps"] == step + 2 * rollout
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

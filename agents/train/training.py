@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from agents.settings.train import TrainConfig
 from agents.train.callbacks import CheckpointCallback, CurriculumCallback, EvalCallback
 from agents.train.compute import machine, prepare_compute
 from agents.train.heldout import eval_line, final_metrics
+from agents.train.interrupt import RunStopped, StopOnSignal
 from agents.train.ppo import build_ppo, make_env
 from agents.train.progress import ProgressCallback
 from agents.train.resume import ResumePoint, find_resume_point, restore
@@ -33,7 +35,11 @@ log = logging.getLogger(__name__)
 
 def train(cfg: TrainConfig, run: Path, resume: ResumePoint | None = None) -> dict[str, Any]:
     """Trains (or resumes, from ``resume``) into ``run``; returns the final metrics (also in
-    ``metrics.json``)."""
+    ``metrics.json``).
+
+    Raises:
+        RunStopped: on SIGINT or SIGTERM, after writing a checkpoint at the last trained step.
+    """
     if resume is None and ((run / MODEL).exists() or checkpoints(run)):
         raise RunError(f"{run} already holds a run; resume it with resume={run}")
     for stale in remove_stale_temps(run):
@@ -56,17 +62,20 @@ def train(cfg: TrainConfig, run: Path, resume: ResumePoint | None = None) -> dic
         state=lambda: {"curriculum_stage": curriculum.stage, "train_seconds": evaluator.elapsed()},
     )
     progress = ProgressCallback(cfg.total_steps, bar=cfg.progress)
+    stop = StopOnSignal()
     start = time.perf_counter()
     if remaining > 0:
         model.learn(
             remaining,
-            callback=[curriculum, evaluator, ckpt_cb, progress],
+            callback=[stop, curriculum, evaluator, ckpt_cb, progress],  # stop first: see it
             tb_log_name="PPO",
             reset_num_timesteps=reset,
         )
     seconds = time.perf_counter() - start
     ckpt_cb.model = model
-    ckpt_cb.save()
+    saved = ckpt_cb.save()
+    if stop.signum is not None:
+        raise RunStopped(stop.signum, model.num_timesteps, str(saved))
     save_checkpoint(run / MODEL, model.policy, None, model.num_timesteps, model.n_updates)
     metrics, scalars = final_metrics(model, cfg)
     metrics["train_minutes_total"] = round(evaluator.elapsed() / 60, 2)
@@ -122,8 +131,15 @@ def check_command_line(given: TrainConfig, overrides: list[str]) -> None:
 
 
 def start_and_report(given: TrainConfig, run: Path, overrides: list[str]) -> None:
-    """``python -m experiments.train``: `start`, then the run's folder and headline figures."""
-    run, metrics = start(given, run, overrides)
+    """``python -m experiments.train``: `start`, then the run's folder and headline figures;
+    a run stopped by a signal says how to continue it and exits with 128 + its number."""
+    try:
+        run, metrics = start(given, run, overrides)
+    except RunStopped as e:
+        folder = Path(e.checkpoint).parent.parent
+        print(f"{e}; checkpoint {e.checkpoint}")
+        print(f"continue with: python -m experiments.train resume={folder}")
+        sys.exit(e.exit_code)
     pol, rnd = metrics["policy"], metrics["random"]
     print(f"run folder: {run}")
     print(
