@@ -82,10 +82,11 @@ def test_checkpoints_load_and_act_identically(tiny_run):
     assert a.config == b.config
 
 
-def test_kill_then_resume_continues_steps_and_events(tmp_path):
-    run = tmp_path / "killed"
+def _signal_at_3072(run, checkpoint_every: int, signum: int) -> tuple[int, list[str]]:
+    """Trains a tiny run (evaluated every 1,024 steps) into ``run`` and sends it ``signum``
+    once its evaluation at 3,072 steps is logged; returns its exit code and output lines."""
     args = [a for a in TINY if not a.startswith(("total_steps", "checkpoint_every", "eval.every"))]
-    args += ["total_steps=40960", "checkpoint_every=2048", "eval.every_steps=1024"]
+    args += ["total_steps=40960", f"checkpoint_every={checkpoint_every}", "eval.every_steps=1024"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "experiments.train", *args, f"hydra.run.dir={run}"],
         cwd=ROOT,
@@ -99,13 +100,20 @@ def test_kill_then_resume_continues_steps_and_events(tmp_path):
     assert proc.stdout is not None
     for line in proc.stdout:
         lines.append(line)
-        # killed at an event: once the evaluation after the checkpoint at 2,048 steps is in
-        # TensorBoard, so the events run past the checkpoint the run resumes from
         if line.split("|")[0].strip().endswith("3,072/40,960 steps"):
-            os.kill(proc.pid, signal.SIGKILL)
+            os.kill(proc.pid, signum)
             break
+    lines += proc.stdout.readlines()
     proc.wait()
     guard.cancel()
+    return proc.returncode, lines
+
+
+def test_kill_then_resume_continues_steps_and_events(tmp_path):
+    run = tmp_path / "killed"
+    # killed at an event: once the evaluation after the checkpoint at 2,048 steps is in
+    # TensorBoard, so the events run past the checkpoint the run resumes from
+    _, lines = _signal_at_3072(run, 2048, signal.SIGKILL)
     assert any("wrote checkpoint step_000000002048.zip" in ln for ln in lines), "".join(lines)
     saved = checkpoints(run)
     assert [s for s, _ in saved] == [2048], saved
@@ -132,29 +140,9 @@ def test_a_signal_stops_the_run_with_a_checkpoint_at_the_last_trained_step(tmp_p
     rollout (not only at the periodic one), says how to continue, exits with 128 + signal, and
     the resume continues from there."""
     run = tmp_path / "stopped"
-    args = [a for a in TINY if not a.startswith(("total_steps", "checkpoint_every", "eval.every"))]
-    args += ["total_steps=40960", "checkpoint_every=100000", "eval.every_steps=1024"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "experiments.train", *args, f"hydra.run.dir={run}"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    guard = threading.Timer(300, proc.kill)
-    guard.start()
-    assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if line.split("|")[0].strip().endswith("3,072/40,960 steps"):
-            os.kill(proc.pid, signum)
-            break
-    lines += proc.stdout.readlines()
-    proc.wait()
-    guard.cancel()
+    code, lines = _signal_at_3072(run, 100000, signum)
     out = "".join(lines)
-    assert proc.returncode == 128 + signum, out
+    assert code == 128 + signum, out
     assert f"continue with: python -m experiments.train resume={run}" in out
     saved = checkpoints(run)  # no periodic checkpoint was due: this one is the signal's
     assert len(saved) == 1 and not (run / "model.zip").exists(), saved
