@@ -92,6 +92,9 @@ class PPOConfig:
     Langosco et al.); ``reward_scale`` multiplies them by a constant (the env still pays 10).
     ``distance_shaping`` c > 0 adds the potential-based term ``c * (d - gamma * d')`` for the
     BFS distance d to the cheese (a named shortcut: 0, plain PPO, is the reference).
+    ``activation_l1`` c > 0 adds ``c * mean|a|`` over the activations ``a`` at the hook point
+    ``activation_l1_hook`` (empty: the layer the analyses hook, ``embedder.block2.res1.resadd_out``
+    on IMPALA networks) to the loss of every update (`agents.train.sparsity`; 0: plain PPO).
     """
 
     learning_rate: float = 5e-4
@@ -108,6 +111,8 @@ class PPOConfig:
     reward_scale: float = 1.0
     distance_shaping: float = 0.0
     anneal_lr: bool = False
+    activation_l1: float = 0.0
+    activation_l1_hook: str = ""
 
 
 @dataclass
@@ -233,7 +238,7 @@ def validate(cfg: TrainConfig) -> None:
         "reward_scale",
     ):
         positive(f"agent.ppo.{name}", getattr(ppo, name))
-    for name in ("ent_coef", "vf_coef", "distance_shaping"):
+    for name in ("ent_coef", "vf_coef", "distance_shaping", "activation_l1"):
         finite(f"agent.ppo.{name}", getattr(ppo, name))
         if getattr(ppo, name) < 0:
             raise ConfigError(f"agent.ppo.{name} must be >= 0, got {getattr(ppo, name)}")

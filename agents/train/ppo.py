@@ -7,15 +7,28 @@ from typing import Any
 
 from stable_baselines3 import PPO
 
+from agents.policy.hooked import IMPALA_HOOK, SMALL_HOOK
 from agents.policy.networks import reset_to_torch_init
 from agents.policy.sb3 import policy_kwargs, resolve_device
 from agents.settings.train import TrainConfig
+from agents.train.sparsity import ActivationL1
 from agents.train.vecenv import MazeVecEnv
 
 
 class MazePPO(PPO):
     """stable-baselines3's PPO with the update count public: checkpoints store it and a resumed
-    run restores it (SB3 keeps it in ``_n_updates``, read by its own logging)."""
+    run restores it (SB3 keeps it in ``_n_updates``, read by its own logging); and, when
+    ``agent.ppo.activation_l1`` is on, the penalty (`ActivationL1`) with its layer's mean
+    ``|a|`` logged after each update as ``train/activation_abs_mean``."""
+
+    activation_l1: ActivationL1 | None = None
+
+    def train(self) -> None:
+        super().train()
+        if self.activation_l1 is not None:
+            mean = self.activation_l1.pop_mean_abs()
+            if mean is not None:
+                self.logger.record("train/activation_abs_mean", mean)
 
     @property
     def n_updates(self) -> int:
@@ -75,7 +88,13 @@ def build_ppo(cfg: TrainConfig, env: Any, tensorboard_log: str | None) -> MazePP
         device=resolve_device(cfg.device),
         verbose=0,
     )
+    policy: Any = model.policy
     if cfg.agent.network.kind == "impala":
-        policy: Any = model.policy
         reset_to_torch_init(policy.features_extractor.embedder)
+    if ppo.activation_l1 > 0:
+        hook = ppo.activation_l1_hook or (
+            IMPALA_HOOK if cfg.agent.network.kind == "impala" else SMALL_HOOK
+        )
+        embedder = policy.features_extractor.embedder
+        model.activation_l1 = ActivationL1(embedder, hook, ppo.activation_l1)
     return model
