@@ -47,7 +47,8 @@ def test_the_hook_leaves_inference_alone():
 
 
 def test_a_wrong_layer_name_says_which_exist():
-    with pytest.raises(ConfigError, match=r"^agent.ppo.activation_l1_hook: no layer 'embedder.block9' in the network$"):
+    exact = r"^agent.ppo.activation_l1_hook: no layer 'embedder.block9' in the network$"
+    with pytest.raises(ConfigError, match=exact):
         ActivationL1(torch.nn.Sequential(), "embedder.block9", 1.0)
     net = torch.nn.Sequential()
     net.add_module("block2", torch.nn.Identity())
