@@ -47,6 +47,20 @@ def train_cli(*args, check=True, timeout=240):
     return out
 
 
+def train_config(*overrides):
+    """The `TrainConfig` that ``python -m experiments.train`` would compose from ``overrides``."""
+    from hydra import compose, initialize_config_dir
+
+    from agents.cli import register_resolvers
+    from agents.settings import register_schemas
+    from agents.settings.train import to_train_config
+
+    register_resolvers()
+    register_schemas()
+    with initialize_config_dir(str(ROOT / "conf"), version_base=None):
+        return to_train_config(compose("config", overrides=list(overrides)))
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """A finished tiny training run, trained once per test session and shared by the xdist

@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_cli
+from conftest import run_cli, train_config
 
 pytest.importorskip("torch")
 
@@ -10,7 +10,6 @@ from agents.interp.registry import ANALYSES, run_analysis  # noqa: E402
 from agents.run.checkpoint import save_checkpoint  # noqa: E402
 from agents.run.folder import write_config  # noqa: E402
 from agents.settings import PatchConfig  # noqa: E402
-from agents.settings.train import to_train_config  # noqa: E402
 from agents.train.ppo import build_ppo  # noqa: E402
 from agents.train.vecenv import MazeVecEnv  # noqa: E402
 from mazegen.files import jsonable  # noqa: E402
@@ -20,27 +19,15 @@ from mazegen.files import jsonable  # noqa: E402
 def impala_run(tmp_path_factory):
     """An (untrained) langosco-preset IMPALA policy in a run folder: the analyses must run on
     the procgen-scale network too."""
-    from hydra import compose, initialize_config_dir
-
-    from agents.cli import register_resolvers
-    from agents.settings import register_schemas
-
-    register_resolvers()
-    register_schemas()
-    with initialize_config_dir(str(ROOT / "conf"), version_base=None):
-        raw = compose(
-            "config",
-            overrides=[
-                "experiment=langosco",
-                "agent.network.scale=1",
-                "num_envs=2",
-                "agent.ppo.n_steps=8",
-                "agent.ppo.batch_size=16",
-                "env.max_size=9",
-                "env.max_steps=40",
-            ],
-        )
-    cfg = to_train_config(raw)
+    cfg = train_config(
+        "experiment=langosco",
+        "agent.network.scale=1",
+        "num_envs=2",
+        "agent.ppo.n_steps=8",
+        "agent.ppo.batch_size=16",
+        "env.max_size=9",
+        "env.max_steps=40",
+    )
     run = tmp_path_factory.mktemp("impala")
     write_config(run, cfg)
     model = build_ppo(cfg, MazeVecEnv(cfg.env, 2), None)

@@ -1,10 +1,9 @@
 import pytest
-from conftest import ROOT, TINY, train_cli
+from conftest import TINY, train_cli, train_config
 
 torch = pytest.importorskip("torch")
 
 from agents.settings.base import ConfigError  # noqa: E402
-from agents.settings.train import to_train_config  # noqa: E402
 from agents.train.ppo import build_ppo  # noqa: E402
 from agents.train.sparsity import ActivationL1  # noqa: E402
 from agents.train.vecenv import MazeVecEnv  # noqa: E402
@@ -58,26 +57,15 @@ def test_a_wrong_layer_name_says_which_exist():
 
 def _hooked_abs_mean(coef: float) -> float:
     """Mean |a| at the hooked layer on fixed observations after 4 tiny PPO iterations."""
-    from hydra import compose, initialize_config_dir
-
-    from agents.cli import register_resolvers
     from agents.policy.hooked import HookedMazeNet
-    from agents.settings import register_schemas
 
-    register_resolvers()
-    register_schemas()
-    with initialize_config_dir(str(ROOT / "conf"), version_base=None):
-        raw = compose(
-            "config",
-            overrides=[
-                "experiment=study9_fullres",
-                "num_envs=8",
-                "agent.ppo.n_steps=64",
-                "agent.ppo.batch_size=128",
-                f"agent.ppo.activation_l1={coef}",
-            ],
-        )
-    cfg = to_train_config(raw)
+    cfg = train_config(
+        "experiment=study9_fullres",
+        "num_envs=8",
+        "agent.ppo.n_steps=64",
+        "agent.ppo.batch_size=128",
+        f"agent.ppo.activation_l1={coef}",
+    )
     env = MazeVecEnv(cfg.env, cfg.num_envs, seed=0)
     model = build_ppo(cfg, env, None)
     model.learn(4 * 8 * 64)
