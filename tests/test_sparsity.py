@@ -1,3 +1,5 @@
+import functools
+
 import pytest
 from conftest import TINY, train_cli, train_config
 
@@ -5,58 +7,73 @@ torch = pytest.importorskip("torch")
 
 from agents.settings.base import ConfigError  # noqa: E402
 from agents.train.ppo import build_ppo  # noqa: E402
-from agents.train.sparsity import ActivationL1  # noqa: E402
+from agents.train.sparsity import ActivationPenalty, penalty_grad  # noqa: E402
 from agents.train.vecenv import MazeVecEnv  # noqa: E402
 
 
 def _net() -> torch.nn.Module:
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh(), torch.nn.Linear(7, 3))
+    conv = torch.nn.Conv2d
+    return torch.nn.Sequential(conv(2, 4, 3, padding=1), torch.nn.Tanh(), conv(4, 3, 3))
 
 
-def test_the_hook_adds_the_gradient_of_the_l1_penalty():
-    x = torch.randn(11, 5)
+@pytest.mark.parametrize("l1, group", [(0.3, 0.0), (0.0, 0.2), (0.3, 0.2)])
+def test_the_hook_adds_the_gradient_of_the_penalties(l1, group):
+    x = torch.randn(6, 2, 5, 5)
     explicit, hooked = _net(), _net()
-    out = explicit[1](explicit[0](x))
-    loss = explicit[2](out).pow(2).sum() + 0.3 * out.abs().mean()
-    loss.backward()
-    penalty = ActivationL1(hooked, "embedder.1", 0.3)
+    out = explicit[1](explicit[0](x))  # [batch, channel, y, x]
+    penalty_terms = l1 * out.abs().mean() + group * out.norm(dim=1).mean()
+    (explicit[2](out).pow(2).sum() + penalty_terms).backward()
+    penalty = ActivationPenalty(hooked, "embedder.1", l1, group)
     hooked(x).pow(2).sum().backward()
     for a, b in zip(explicit.parameters(), hooked.parameters(), strict=True):
         torch.testing.assert_close(a.grad, b.grad)
     plain = _net()
     plain(x).pow(2).sum().backward()
     assert not torch.allclose(plain[0].weight.grad, hooked[0].weight.grad)
-    assert penalty.pop_mean_abs() == pytest.approx(float(out.detach().abs().mean()))
-    assert penalty.pop_mean_abs() is None  # popped
+    abs_mean, position_norm = penalty.pop_means()
+    assert abs_mean == pytest.approx(float(out.detach().abs().mean()))
+    assert position_norm == pytest.approx(float(out.detach().norm(dim=1).mean()))
+    assert penalty.pop_means() is None  # popped
     penalty.remove()
     with torch.no_grad():
         hooked(x)
     hooked(x).sum().backward()
-    assert penalty.pop_mean_abs() is None  # removed: nothing recorded
+    assert penalty.pop_means() is None  # removed: nothing recorded
+
+
+def test_a_silent_position_gets_a_finite_group_gradient():
+    x = torch.randn(2, 4, 3, 3)
+    x[0, :, 1, 1] = 0
+    grad = penalty_grad(x, 0.0, 1.0)
+    assert torch.isfinite(grad).all() and not grad[0, :, 1, 1].any()
+    unit = grad[1, :, 0, 0] * (x.numel() // x.shape[1])  # the position's unit vector
+    torch.testing.assert_close(unit, x[1, :, 0, 0] / x[1, :, 0, 0].norm())
 
 
 def test_the_hook_leaves_inference_alone():
-    net, x = _net(), torch.randn(4, 5)
+    net, x = _net(), torch.randn(4, 2, 5, 5)
     expected = net(x)
-    penalty = ActivationL1(net, "1", 1.0)
+    penalty = ActivationPenalty(net, "1", 1.0, 1.0)
     with torch.no_grad():
         torch.testing.assert_close(net(x), expected)
-    assert penalty.pop_mean_abs() is None
+    assert penalty.pop_means() is None
 
 
 def test_a_wrong_layer_name_says_which_exist():
     exact = r"^agent.ppo.activation_l1_hook: no layer 'embedder.block9' in the network$"
     with pytest.raises(ConfigError, match=exact):
-        ActivationL1(torch.nn.Sequential(), "embedder.block9", 1.0)
+        ActivationPenalty(torch.nn.Sequential(), "embedder.block9", 1.0)
     net = torch.nn.Sequential()
     net.add_module("block2", torch.nn.Identity())
     with pytest.raises(ConfigError, match="did you mean embedder.block2"):
-        ActivationL1(net, "embedder.block3", 1.0)
+        ActivationPenalty(net, "embedder.block3", 1.0)
 
 
-def _hooked_abs_mean(coef: float) -> float:
-    """Mean |a| at the hooked layer on fixed observations after 4 tiny PPO iterations."""
+@functools.cache
+def _hooked_layer_after_training(setting: str) -> tuple[float, float]:
+    """Mean |a| and mean position norm at the hooked layer on fixed observations after 4 tiny
+    PPO iterations with ``setting``."""
     from agents.policy.hooked import HookedMazeNet
 
     cfg = train_config(
@@ -64,7 +81,7 @@ def _hooked_abs_mean(coef: float) -> float:
         "num_envs=8",
         "agent.ppo.n_steps=64",
         "agent.ppo.batch_size=128",
-        f"agent.ppo.activation_l1={coef}",
+        setting,
     )
     env = MazeVecEnv(cfg.env, cfg.num_envs, seed=0)
     model = build_ppo(cfg, env, None)
@@ -73,16 +90,20 @@ def _hooked_abs_mean(coef: float) -> float:
     net = HookedMazeNet.of(model.policy)
     with torch.no_grad():
         _, cache = net.run_with_cache(obs, [net.default_hook])
-    return float(cache[net.default_hook].abs().mean())
+    a = cache[net.default_hook]  # [batch, channel, y, x]
+    return float(a.abs().mean()), float(a.norm(dim=1).mean())
 
 
-def test_the_penalty_shrinks_the_hooked_layer_in_training():
-    assert _hooked_abs_mean(2.0) < 0.8 * _hooked_abs_mean(0.0)
+@pytest.mark.parametrize("setting, measure", [("activation_l1", 0), ("activation_group", 1)])
+def test_each_penalty_shrinks_what_it_penalizes_in_training(setting, measure):
+    plain = _hooked_layer_after_training("agent.ppo.activation_l1=0")[measure]
+    assert _hooked_layer_after_training(f"agent.ppo.{setting}=2")[measure] < 0.8 * plain
 
 
 def test_bad_penalty_settings_fail_with_one_line(tmp_path):
     for args, message in [
         (["agent.ppo.activation_l1=-1"], "agent.ppo.activation_l1 must be >= 0"),
+        (["agent.ppo.activation_group=-0.5"], "agent.ppo.activation_group must be >= 0"),
         (
             ["agent.network.kind=impala", "agent.ppo.activation_l1=0.1"]
             + ["agent.ppo.activation_l1_hook=embedder.block2.res1.resad"],

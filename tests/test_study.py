@@ -72,6 +72,10 @@ def test_study_measures_every_agent_into_one_table(tmp_path):
     assert d["counts"] == [1, 3] and d["share"][0] <= d["share"][1] <= 1.0 + 1e-6
     # the principal directions hold at least as much of the move as as many channels
     assert all(a >= b - 1e-6 for a, b in zip(d["share"], d["channel_share"]))
+    loc = easy["locality"]  # easy's 8 x 8 map: two cells of 64
+    assert loc["even"] == pytest.approx(2 / 64) and 0 <= loc["cell"] <= loc["3x3"] <= 1
+    assert loc["3x3"] > 9 * loc["even"]  # the move sits near the cheese, not spread evenly
+    assert "locality: share of the cheese's move at its two cells" in md
     assert "retarget by steps from the path to the top-right (0 / 1-4 / 5-9 / 10-24)" in md
     assert (tmp_path / "study.png").stat().st_size > 5000
 
@@ -83,6 +87,18 @@ def test_study_measures_every_agent_into_one_table(tmp_path):
     part.write_text(json.dumps(saved_part))
     again = run_study(StudyConfig(runs=["quick"], out=str(tmp_path), **TINY))
     assert again[0]["seconds"] == -1.0
+    # saved before a version that only added a measurement: it gains that one, the rest is kept
+    measured = saved_part["result"]["locality"]
+    old = {**saved_part, "key": {**saved_part["key"], "measurements": 4}}
+    del old["result"]["locality"]
+    part.write_text(json.dumps(old))
+    added = run_study(StudyConfig(runs=["quick"], out=str(tmp_path), **TINY))
+    assert added[0]["seconds"] == -1.0 and added[0]["locality"] == pytest.approx(measured)
+    assert json.loads(part.read_text())["result"]["locality"] == pytest.approx(measured)
+    # ...but one whose successors changed a measurement is measured again
+    part.write_text(json.dumps({**old, "key": {**old["key"], "measurements": 3}}))
+    remeasured = run_study(StudyConfig(runs=["quick"], out=str(tmp_path), **TINY))
+    assert remeasured[0]["seconds"] >= 0
     changed = run_study(StudyConfig(runs=["quick"], out=str(tmp_path), **{**TINY, "seed": 1}))
     assert changed[0]["seconds"] >= 0 and changed[0]["label"] == "quick"
 

@@ -4,7 +4,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from agents.interp.subspace import channel_share, principal_directions, project  # noqa: E402
+from agents.interp.subspace import (  # noqa: E402
+    channel_share,
+    near_share,
+    principal_directions,
+    project,
+)
 
 
 def _rotated_signal(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,3 +49,17 @@ def test_a_zero_signal_has_no_share():
     directions, share = principal_directions(torch.zeros(2, 4, 3, 3))
     assert directions.shape == (4, 4) and torch.all(share == 0)
     assert torch.all(channel_share(torch.zeros(2, 4, 3, 3)) == 0)
+
+
+def test_near_share_finds_a_code_held_at_the_cells():
+    delta = torch.zeros(2, 3, 6, 6)
+    delta[0, :, 1, 4] = 2.0  # at the first maze's cell
+    delta[0, 0, 2, 5] = 1.0  # beside it
+    delta[1, 1, 5, 0] = 1.0  # at the second maze's second cell
+    delta[1, 2, 0, 0] = 1.0  # far from both of its cells
+    cells = torch.tensor([[[1, 4], [-1, -1]], [[3, 3], [5, 0]]])  # [batch, m, 2]
+    total = 3 * 4.0 + 1 + 1 + 1
+    assert near_share(delta, cells, 0) == pytest.approx((12 + 1) / total)
+    assert near_share(delta, cells, 1) == pytest.approx((12 + 1 + 1) / total)
+    assert near_share(delta, cells, 6) == pytest.approx(1.0)
+    assert near_share(torch.zeros(1, 2, 3, 3), torch.tensor([[[0, 0]]]), 1) == 0.0

@@ -27,6 +27,9 @@ For each agent, on held-out mazes:
    to the top principal directions of the cheese's move in channel space (found on other
    mazes), and the share of the move each holds against the same number of channels: a code
    in a few directions that are not channels splices well this way and badly by channel.
+8. **Locality** (`locality_of`): the share of the cheese's move that sits at the cheese's two
+   positions in the hooked layer (where it was and where it went) and in their 3 x 3, against
+   an even spread: channel 55's code sits at the cheese; a smeared one cannot be set at one cell.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ from agents.interp.channels import donors_for, find_cheese_channels, resample_ef
 from agents.interp.patches import set_channels
 from agents.interp.retarget import Targets, retarget, targets_of
 from agents.interp.study_table import headline, plot_study, table
-from agents.interp.subspace import channel_share, principal_directions, project
+from agents.interp.subspace import channel_share, near_share, principal_directions, project
 from agents.policy.hooked import HookedMazeNet, Patches
 from agents.policy.loading import LoadedPolicy, load_policy
 from agents.policy.metrics import rate
@@ -67,7 +70,10 @@ from mazegen.queries import has_decision_square
 from mazegen.state import BatchState
 
 # Raised whenever what `measure` records changes, so that saved measurements are taken again.
-MEASUREMENTS_VERSION = 4
+MEASUREMENTS_VERSION = 5
+# Versions that only added a measurement, leaving the others as they were: saved measurements
+# of the version before gain it (`_added`) instead of being taken again (half an hour a study).
+ADDED_IN = {5: "locality"}
 
 
 @dataclass
@@ -276,6 +282,23 @@ def directions_of(move: SearchMove, counts: list[int]) -> dict[str, Any]:
     }
 
 
+def locality_of(agent: Agent, move: SearchMove) -> dict[str, float]:
+    """Where the cheese's move on the search mazes sits in the hooked layer: its share at the
+    cheese's old and new positions (``cell``) and in their 3 x 3 (``3x3``), and the share an
+    even spread over the map would put in the cells (``even``)."""
+    shape = agent.net.shapes[agent.hook]
+    world = agent.env.world_size
+    before = map_position(move.states.cheese, world, shape)
+    after = map_position(move.targets.squares, world, shape)
+    cells = torch.as_tensor(np.stack([before, after], axis=1))  # [targets, 2, 2]
+    h, w = shape[-2:]
+    return {
+        "cell": near_share(move.delta, cells, 0),
+        "3x3": near_share(move.delta, cells, 1),
+        "even": 2.0 / (h * w),
+    }
+
+
 def steering_ranked(agent: Agent, cfg: StudyConfig, move: SearchMove) -> dict[str, Any]:
     """Channels ranked by what they carry of the steering signal, not by tracking: on the
     search mazes, how much the whole layer's splice (computed once) loses without each channel.
@@ -405,6 +428,7 @@ def measure(agent: Agent, cfg: StudyConfig) -> dict[str, Any]:
     result["steering"] = {k: v[:16] if isinstance(v, list) else v for k, v in steering.items()}
     directions = directions_of(move, cfg.channel_counts)
     result["directions"] = {k: v for k, v in directions.items() if k != "directions"}
+    result["locality"] = locality_of(agent, move)
     result["retargeting"] = retargeting(
         agent, cfg, found, ranked, steering["ranked"], directions["directions"], rng
     )
@@ -425,14 +449,30 @@ def measurement_key(policy: LoadedPolicy, cfg: StudyConfig) -> dict[str, Any]:
     }
 
 
-def _reusable(part: Path, key: dict[str, Any]) -> dict[str, Any] | None:
-    """A finished agent's saved measurements when they were taken under ``key``: a study that
-    is stopped (or extended by an agent) does not measure the finished agents again."""
+def _reusable(part: Path, key: dict[str, Any]) -> tuple[dict[str, Any], list[str]] | None:
+    """A finished agent's saved measurements when they were taken under ``key``, or under an
+    older version whose successors only added measurements, with the names of those to add: a
+    study that is stopped (or extended by an agent) does not measure the finished agents again.
+    """
     saved = read_json_object(part)
-    if saved.get("key") != json.loads(json.dumps(jsonable(key))):
+    result, old = saved.get("result"), saved.get("key")
+    if not isinstance(result, dict) or not isinstance(old, dict):
         return None
-    result = saved.get("result")
-    return result if isinstance(result, dict) else None
+    want = json.loads(json.dumps(jsonable(key)))
+    version = old.get("measurements")
+    if not isinstance(version, int) or {**old, "measurements": want["measurements"]} != want:
+        return None
+    later = range(version + 1, want["measurements"] + 1)
+    if not all(v in ADDED_IN for v in later):
+        return None
+    return result, [ADDED_IN[v] for v in later]
+
+
+def _added(agent: Agent, cfg: StudyConfig, name: str) -> Any:
+    """The measurement ``name`` of `ADDED_IN`, exactly as `measure` takes it."""
+    if name == "locality":
+        return locality_of(agent, search_move(agent, cfg, np.random.default_rng([cfg.seed, 1])))
+    raise ValueError(f"no way to add the measurement {name!r}")
 
 
 def labelled_runs(cfg: StudyConfig) -> list[tuple[str, str]]:
@@ -466,12 +506,17 @@ def run_study(cfg: StudyConfig) -> list[dict[str, Any]]:
         agent = study_agent(label, policy, cfg)
         key = measurement_key(policy, cfg)
         part = out / "agents" / f"{label}.json"
-        r = _reusable(part, key)
-        if r is None:
+        reused = _reusable(part, key)
+        if reused is None:
             r = measure(agent, cfg)
             write_json(part, {"key": key, "result": r})
         else:
+            r, missing = reused
             print(f"{label}: measured before with these settings, read from {part}")
+            if missing:
+                r = {**r, **{name: _added(agent, cfg, name) for name in missing}}
+                print(f"{label}: added {', '.join(missing)} (new since it was measured)")
+                write_json(part, {"key": key, "result": r})
             r = {**r, "label": label, "agent": describe(agent)}
         results.append(r)
         h = headline(r)

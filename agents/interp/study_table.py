@@ -87,6 +87,14 @@ def _splices(r: dict[str, Any], ranking: str = "") -> str:
     return " / ".join(f"{c['success']['p']:.2f} ({ratio(c['x_real_cheese'])})" for c in cells)
 
 
+def _locality(r: dict[str, Any]) -> str:
+    """Where the cheese's move sits: at the cheese's cells, in their 3 x 3, an even spread."""
+    loc = r.get("locality")
+    if loc is None:  # measured before locality was
+        return "–"
+    return f"{loc['cell']:.2f} / {loc['3x3']:.2f} ({loc['even']:.2f})"
+
+
 def _shares(r: dict[str, Any]) -> str:
     """The share of the cheese's move held by the top k directions vs the top k channels."""
     d = r["directions"]
@@ -192,6 +200,11 @@ def table(results: list[dict[str, Any]]) -> list[str]:
             "... the top principal directions of the cheese's move instead of channels (found on "
             "other mazes); share of the move they hold vs as many channels",
             [_splices(r, "directions ") + "; " + _shares(r) for r in results],
+        ),
+        (
+            "locality: share of the cheese's move at its two cells (old, new) / in their 3x3 "
+            "(an even spread: cells)",
+            [_locality(r) for r in results],
         ),
     ]
     header = "| measure | " + " | ".join(f"`{r['label']}`" for r in results) + " |"

@@ -94,7 +94,9 @@ class PPOConfig:
     BFS distance d to the cheese (a named shortcut: 0, plain PPO, is the reference).
     ``activation_l1`` c > 0 adds ``c * mean|a|`` over the activations ``a`` at the hook point
     ``activation_l1_hook`` (empty: the layer the analyses hook, ``embedder.block2.res1.resadd_out``
-    on IMPALA networks) to the loss of every update (`agents.train.sparsity`; 0: plain PPO).
+    on IMPALA networks) to the loss of every update (`agents.train.sparsity`; 0: plain PPO);
+    ``activation_group`` c > 0 adds ``c * mean ||a[:, :, y, x]||_2``, the group lasso over
+    positions (each position's channel vector a group), at the same hook point.
     """
 
     learning_rate: float = 5e-4
@@ -113,6 +115,7 @@ class PPOConfig:
     anneal_lr: bool = False
     activation_l1: float = 0.0
     activation_l1_hook: str = ""
+    activation_group: float = 0.0
 
 
 @dataclass
@@ -238,7 +241,7 @@ def validate(cfg: TrainConfig) -> None:
         "reward_scale",
     ):
         positive(f"agent.ppo.{name}", getattr(ppo, name))
-    for name in ("ent_coef", "vf_coef", "distance_shaping", "activation_l1"):
+    for name in ("ent_coef", "vf_coef", "distance_shaping", "activation_l1", "activation_group"):
         finite(f"agent.ppo.{name}", getattr(ppo, name))
         if getattr(ppo, name) < 0:
             raise ConfigError(f"agent.ppo.{name} must be >= 0, got {getattr(ppo, name)}")

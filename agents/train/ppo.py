@@ -11,24 +11,26 @@ from agents.policy.hooked import IMPALA_HOOK, SMALL_HOOK
 from agents.policy.networks import reset_to_torch_init
 from agents.policy.sb3 import policy_kwargs, resolve_device
 from agents.settings.train import TrainConfig
-from agents.train.sparsity import ActivationL1
+from agents.train.sparsity import ActivationPenalty
 from agents.train.vecenv import MazeVecEnv
 
 
 class MazePPO(PPO):
     """stable-baselines3's PPO with the update count public: checkpoints store it and a resumed
     run restores it (SB3 keeps it in ``_n_updates``, read by its own logging); and, when
-    ``agent.ppo.activation_l1`` is on, the penalty (`ActivationL1`) with its layer's mean
-    ``|a|`` logged after each update as ``train/activation_abs_mean``."""
+    ``agent.ppo.activation_l1`` or ``activation_group`` is on, the penalty
+    (`ActivationPenalty`) with its layer's mean ``|a|`` and mean position norm logged after each
+    update as ``train/activation_abs_mean`` and ``train/activation_position_norm``."""
 
-    activation_l1: ActivationL1 | None = None
+    activation_penalty: ActivationPenalty | None = None
 
     def train(self) -> None:
         super().train()
-        if self.activation_l1 is not None:
-            mean = self.activation_l1.pop_mean_abs()
-            if mean is not None:
-                self.logger.record("train/activation_abs_mean", mean)
+        if self.activation_penalty is not None:
+            means = self.activation_penalty.pop_means()
+            if means is not None:
+                self.logger.record("train/activation_abs_mean", means[0])
+                self.logger.record("train/activation_position_norm", means[1])
 
     @property
     def n_updates(self) -> int:
@@ -91,10 +93,12 @@ def build_ppo(cfg: TrainConfig, env: Any, tensorboard_log: str | None) -> MazePP
     policy: Any = model.policy
     if cfg.agent.network.kind == "impala":
         reset_to_torch_init(policy.features_extractor.embedder)
-    if ppo.activation_l1 > 0:
+    if ppo.activation_l1 > 0 or ppo.activation_group > 0:
         hook = ppo.activation_l1_hook or (
             IMPALA_HOOK if cfg.agent.network.kind == "impala" else SMALL_HOOK
         )
         embedder = policy.features_extractor.embedder
-        model.activation_l1 = ActivationL1(embedder, hook, ppo.activation_l1)
+        model.activation_penalty = ActivationPenalty(
+            embedder, hook, ppo.activation_l1, ppo.activation_group
+        )
     return model

@@ -1,14 +1,19 @@
-"""An L1 penalty on one layer's activations during PPO's updates, as a gradient hook.
+"""Sparsity penalties on one layer's activations during PPO's updates, as a gradient hook.
 
-The study's probe of what aligns the cheese's code with channels (README, "The study"): sparse
-activations favour features that lie along the layer's basis. The penalty ``coef * mean|a|``
-over the activations ``a`` at one hook point is not added to SB3's loss (which would mean
-rewriting ``PPO.train``); instead the layer's output passes through an identity whose backward
-adds ``coef * sign(a) / a.numel()``, the penalty's gradient, to the gradient flowing back. The
-result is the gradient of ``loss + coef * mean|a|``, clipped and stepped with the rest.
+The study's probes of what aligns the cheese's code with channels and with positions (README,
+"The study"). Two penalties on the activations ``a`` ``[batch, channel, y, x]`` at one hook point:
 
-It acts only where gradients are on: SB3 collects rollouts and the evaluations run under
-``torch.no_grad``, so only the updates see it.
+- **L1** ``l1 * mean|a|``: sparse entries, which favour features along the layer's basis;
+- **group over positions** ``group * mean_{batch, y, x} ||a[:, :, y, x]||_2``: each position's
+  channel vector is a group (the group lasso), so whole positions go quiet and what the layer
+  still says sits at few squares: a pressure to localize the code.
+
+They are not added to SB3's loss (which would mean rewriting ``PPO.train``); instead the layer's
+output passes through an identity whose backward adds the penalties' gradient to the gradient
+flowing back. The result is the gradient of ``loss + penalties``, clipped and stepped with the rest.
+
+They act only where gradients are on: SB3 collects rollouts and the evaluations run under
+``torch.no_grad``, so only the updates see them.
 """
 
 from __future__ import annotations
@@ -20,32 +25,45 @@ from torch import nn
 
 from agents.settings.base import ConfigError
 
+# Keeps the group penalty's gradient finite at a silent position (its subgradient there is 0).
+_EPS = 1e-8
 
-class _AddL1Grad(torch.autograd.Function):
-    """Identity forward; backward adds the gradient of ``coef * mean|x|``."""
+
+def penalty_grad(x: torch.Tensor, l1: float, group: float) -> torch.Tensor:
+    """The gradient of ``l1 * mean|x| + group * mean ||x[:, :, ...]||_2`` (norm over dim 1)."""
+    out = torch.sign(x) * (l1 / x.numel())
+    if group:
+        norm = x.norm(dim=1, keepdim=True)  # [batch, 1, ...]
+        positions = x.numel() // x.shape[1]
+        out = out + x / norm.clamp_min(_EPS) * (group / positions)
+    return out
+
+
+class _AddPenaltyGrad(torch.autograd.Function):
+    """Identity forward; backward adds `penalty_grad`."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, coef: float) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, l1: float, group: float) -> torch.Tensor:
         ctx.save_for_backward(x)
-        ctx.coef = coef
+        ctx.l1, ctx.group = l1, group
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (x,) = ctx.saved_tensors
-        return grad + torch.sign(x).to(grad.dtype) * (ctx.coef / x.numel()), None
+        return grad + penalty_grad(x, ctx.l1, ctx.group).to(grad.dtype), None, None
 
 
-class ActivationL1:
-    """Installs the penalty on ``embedder``'s module ``hook`` (a hook name of
-    `agents.policy.hooked`, ``embedder.`` prefix included) and keeps the mean ``|a|`` of the
-    last update's minibatches for logging.
+class ActivationPenalty:
+    """Installs the penalties on ``embedder``'s module ``hook`` (a hook name of
+    `agents.policy.hooked`, ``embedder.`` prefix included) and keeps, for logging, the mean
+    ``|a|`` and the mean position norm of the last update's minibatches.
 
     Raises:
         ConfigError: ``hook`` names no module of the network (one line listing close names).
     """
 
-    def __init__(self, embedder: nn.Module, hook: str, coef: float) -> None:
+    def __init__(self, embedder: nn.Module, hook: str, l1: float, group: float = 0.0) -> None:
         modules = dict(embedder.named_modules())
         name = hook.removeprefix("embedder.")
         if not name or name not in modules:
@@ -57,24 +75,27 @@ class ActivationL1:
             raise ConfigError(
                 f"agent.ppo.activation_l1_hook: no layer {hook!r} in the network{hint}"
             )
-        self.hook, self.coef = hook, float(coef)
-        self._sum, self._count = 0.0, 0
+        self.hook, self.l1, self.group = hook, float(l1), float(group)
+        self._abs, self._norm, self._count = 0.0, 0.0, 0
         self._handle = modules[name].register_forward_hook(self._apply)
 
     def _apply(self, module: nn.Module, inputs: Any, out: torch.Tensor) -> torch.Tensor | None:
         if not torch.is_grad_enabled():
             return None
-        self._sum += float(out.detach().abs().mean())
+        a = out.detach()
+        self._abs += float(a.abs().mean())
+        self._norm += float(a.norm(dim=1).mean()) if a.dim() > 1 else float(a.abs().mean())
         self._count += 1
-        return _AddL1Grad.apply(out, self.coef)
+        return _AddPenaltyGrad.apply(out, self.l1, self.group)
 
-    def pop_mean_abs(self) -> float | None:
-        """Mean ``|a|`` over the minibatches since the last call (None: none ran)."""
+    def pop_means(self) -> tuple[float, float] | None:
+        """Mean ``|a|`` and mean position norm over the minibatches since the last call
+        (None: none ran)."""
         if not self._count:
             return None
-        mean = self._sum / self._count
-        self._sum, self._count = 0.0, 0
-        return mean
+        means = self._abs / self._count, self._norm / self._count
+        self._abs, self._norm, self._count = 0.0, 0.0, 0
+        return means
 
     def remove(self) -> None:
         self._handle.remove()
