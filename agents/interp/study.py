@@ -261,8 +261,10 @@ class SearchMove:
     delta: torch.Tensor  # [targets, C, H, W] the activation change of the move
 
 
-def search_move(agent: Agent, cfg: StudyConfig, rng: np.random.Generator) -> SearchMove:
-    """The cheese's move on the search mazes, from which steering and directions are ranked."""
+def search_move(agent: Agent, cfg: StudyConfig) -> SearchMove:
+    """The cheese's move on the search mazes, from which steering and directions are ranked.
+    Its own generator: the other measurements draw the same targets as without it."""
+    rng = np.random.default_rng([cfg.seed, 1])
     targets, states, _ = _targets(agent, STUDY_SEARCH_OFFSET, cfg.search_mazes, cfg, rng)
     _, delta = _cheese_move(agent, states, targets)
     return SearchMove(targets, states, delta)
@@ -422,8 +424,7 @@ def measure(agent: Agent, cfg: StudyConfig) -> dict[str, Any]:
         },
         "resampling": resampling(agent, cfg, ranked, rng),
     }
-    # its own generator: the other measurements draw the same targets as without it
-    move = search_move(agent, cfg, np.random.default_rng([cfg.seed, 1]))
+    move = search_move(agent, cfg)
     steering = steering_ranked(agent, cfg, move)
     result["steering"] = {k: v[:16] if isinstance(v, list) else v for k, v in steering.items()}
     directions = directions_of(move, cfg.channel_counts)
@@ -471,7 +472,7 @@ def _reusable(part: Path, key: dict[str, Any]) -> tuple[dict[str, Any], list[str
 def _added(agent: Agent, cfg: StudyConfig, name: str) -> Any:
     """The measurement ``name`` of `ADDED_IN`, exactly as `measure` takes it."""
     if name == "locality":
-        return locality_of(agent, search_move(agent, cfg, np.random.default_rng([cfg.seed, 1])))
+        return locality_of(agent, search_move(agent, cfg))
     raise ValueError(f"no way to add the measurement {name!r}")
 
 
