@@ -89,9 +89,7 @@ def _splices(r: dict[str, Any], ranking: str = "") -> str:
 
 def _locality(r: dict[str, Any]) -> str:
     """Where the cheese's move sits: at the cheese's cells, in their 3 x 3, an even spread."""
-    loc = r.get("locality")
-    if loc is None:  # measured before locality was
-        return "–"
+    loc = r["locality"]  # results of older versions gain it before a table is made
     return f"{loc['cell']:.2f} / {loc['3x3']:.2f} ({loc['even']:.2f})"
 
 
