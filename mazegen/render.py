@@ -27,6 +27,10 @@ def square_kinds(walls: np.ndarray, mouse: np.ndarray, cheese: np.ndarray) -> np
     return kinds
 
 
+#: The cheese's channel of grid observations (channels: wall, mouse, cheese).
+GRID_CHEESE_CHANNEL = 2
+
+
 class GridObs:
     """Symbolic observation ``[N, 3, W, W]`` uint8 in {0, 1}: channels wall, mouse, cheese."""
 

@@ -6,6 +6,7 @@ from conftest import TINY, train_cli, train_config
 torch = pytest.importorskip("torch")
 
 from agents.settings.base import ConfigError  # noqa: E402
+from agents.train import locality  # noqa: E402
 from agents.train.ppo import build_ppo  # noqa: E402
 from agents.train.sparsity import ActivationPenalty, penalty_grad  # noqa: E402
 from agents.train.vecenv import MazeVecEnv  # noqa: E402
@@ -31,15 +32,18 @@ def test_the_hook_adds_the_gradient_of_the_penalties(l1, group):
     plain = _net()
     plain(x).pow(2).sum().backward()
     assert not torch.allclose(plain[0].weight.grad, hooked[0].weight.grad)
-    abs_mean, position_norm = penalty.pop_means()
-    assert abs_mean == pytest.approx(float(out.detach().abs().mean()))
-    assert position_norm == pytest.approx(float(out.detach().norm(dim=1).mean()))
-    assert penalty.pop_means() is None  # popped
+    means = penalty.pop_means()
+    assert means["activation_abs_mean"] == pytest.approx(float(out.detach().abs().mean()))
+    assert means["activation_position_norm"] == pytest.approx(
+        float(out.detach().norm(dim=1).mean())
+    )
+    assert "cheese_move_far_share" not in means  # no spread penalty
+    assert penalty.pop_means() == {}  # popped
     penalty.remove()
     with torch.no_grad():
         hooked(x)
     hooked(x).sum().backward()
-    assert penalty.pop_means() is None  # removed: nothing recorded
+    assert penalty.pop_means() == {}  # removed: nothing recorded
 
 
 def test_a_silent_position_gets_a_finite_group_gradient():
@@ -57,7 +61,7 @@ def test_the_hook_leaves_inference_alone():
     penalty = ActivationPenalty(net, "1", 1.0, 1.0)
     with torch.no_grad():
         torch.testing.assert_close(net(x), expected)
-    assert penalty.pop_means() is None
+    assert penalty.pop_means() == {}
 
 
 def test_a_wrong_layer_name_says_which_exist():
@@ -71,9 +75,10 @@ def test_a_wrong_layer_name_says_which_exist():
 
 
 @functools.cache
-def _hooked_layer_after_training(setting: str) -> tuple[float, float]:
-    """Mean |a| and mean position norm at the hooked layer on fixed observations after 4 tiny
-    PPO iterations with ``setting``."""
+def _hooked_layer_after_training(setting: str) -> tuple[float, float, float]:
+    """Mean |a|, mean position norm and the share of the cheese's change away from its own
+    position at the hooked layer, on fixed observations, after 4 tiny PPO iterations with
+    ``setting``."""
     from agents.policy.hooked import HookedMazeNet
 
     cfg = train_config(
@@ -88,16 +93,22 @@ def _hooked_layer_after_training(setting: str) -> tuple[float, float]:
     model.learn(4 * 8 * 64)
     obs = torch.as_tensor(MazeVecEnv(cfg.env, 32, seed=1).reset())
     net = HookedMazeNet.of(model.policy)
+    hook = net.default_hook
     with torch.no_grad():
-        _, cache = net.run_with_cache(obs, [net.default_hook])
-    a = cache[net.default_hook]  # [batch, channel, y, x]
-    return float(a.abs().mean()), float(a.norm(dim=1).mean())
+        a = net.run_with_cache(obs, [hook])[1][hook]  # [batch, channel, y, x]
+        a0 = net.run_with_cache(locality.without_cheese(obs), [hook])[1][hook]
+    shape = tuple(a.shape[-2:])
+    far = locality.far_mask(locality.cheese_cells(obs, shape), shape, 0)
+    return float(a.abs().mean()), float(a.norm(dim=1).mean()), locality.far_share(a - a0, far)
 
 
-@pytest.mark.parametrize("setting, measure", [("activation_l1", 0), ("activation_group", 1)])
+@pytest.mark.parametrize(
+    "setting, measure",
+    [("activation_l1=2", 0), ("activation_group=2", 1), ("activation_spread=10", 2)],
+)
 def test_each_penalty_shrinks_what_it_penalizes_in_training(setting, measure):
     plain = _hooked_layer_after_training("agent.ppo.activation_l1=0")[measure]
-    assert _hooked_layer_after_training(f"agent.ppo.{setting}=2")[measure] < 0.8 * plain
+    assert _hooked_layer_after_training(f"agent.ppo.{setting}")[measure] < 0.8 * plain
 
 
 def test_bad_penalty_settings_fail_with_one_line(tmp_path):
@@ -108,6 +119,11 @@ def test_bad_penalty_settings_fail_with_one_line(tmp_path):
             ["agent.network.kind=impala", "agent.ppo.activation_l1=0.1"]
             + ["agent.ppo.activation_l1_hook=embedder.block2.res1.resad"],
             "did you mean embedder.block2.res1.resadd_out",
+        ),
+        (["agent.ppo.activation_spread_radius=-1"], "agent.ppo.activation_spread_radius must be"),
+        (
+            ["env.obs_mode=rgb", "env.obs_size=32", "agent.ppo.activation_spread=0.5"],
+            "agent.ppo.activation_spread needs grid observations",
         ),
     ]:
         out = train_cli(*TINY, *args, f"hydra.run.dir={tmp_path / 'bad'}", check=False)

@@ -211,6 +211,10 @@ def table(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+#: Agents per row of the study's plot.
+_PER_ROW = 8
+
+
 def plot_study(results: list[dict[str, Any]], path: Path) -> None:
     """Retargeting success of each agent with its 95 % interval: none, the best channels
     (cheese present and removed), the splices computed once (the most top channels; the
@@ -230,27 +234,37 @@ def plot_study(results: list[dict[str, Any]], path: Path) -> None:
         ("real cheese moved", "real_cheese"),
     ]
     heads = [headline(r) for r in results]
-    fig, ax = plt.subplots(figsize=(5.0 + 2.0 * len(results), 4.4))
+    # Rows of at most _PER_ROW agents, balanced, so that a long study stays readable.
+    rows = -(-len(results) // _PER_ROW)
+    per_row = -(-len(results) // rows)
+    fig, axes = plt.subplots(
+        rows, 1, figsize=(5.0 + 2.0 * per_row, 0.6 + 3.8 * rows), squeeze=False
+    )
     width = 0.8 / len(bars)
-    x = np.arange(len(results))
-    for k, (name, key) in enumerate(bars):
-        cells = [
-            r["retargeting"]["interventions"][h["keys"][key]]["success"]
-            for r, h in zip(results, heads)
-        ]
-        p = np.array([c["p"] for c in cells])
-        err = np.array([[c["p"] - c["lo"] for c in cells], [c["hi"] - c["p"] for c in cells]])
-        ax.bar(x + (k - (len(bars) - 1) / 2) * width, p, width, yerr=err, capsize=2, label=name)
-    ax.set_xticks(x, [r["label"] for r in results])
-    ax.set_ylabel("P(reach the target within 2x its shortest path)")
-    ax.set_ylim(0, 1)
+    for row, ax in enumerate(axes[:, 0]):
+        chunk = slice(row * per_row, (row + 1) * per_row)
+        part, part_heads = results[chunk], heads[chunk]
+        x = np.arange(len(part))
+        for k, (name, key) in enumerate(bars):
+            cells = [
+                r["retargeting"]["interventions"][h["keys"][key]]["success"]
+                for r, h in zip(part, part_heads)
+            ]
+            p = np.array([c["p"] for c in cells])
+            err = np.array([[c["p"] - c["lo"] for c in cells], [c["hi"] - c["p"] for c in cells]])
+            offset = (k - (len(bars) - 1) / 2) * width
+            ax.bar(x + offset, p, width, yerr=err, capsize=2, label=name)
+        ax.set_xticks(x, [r["label"] for r in part])
+        ax.set_xlim(-0.5, per_row - 0.5)
+        ax.set_ylabel("P(reach the target\nwithin 2x its shortest path)")
+        ax.set_ylim(0, 1)
+        ax.grid(axis="y", alpha=0.3)
     counts = sorted(r["retargeting"]["targets"] for r in results)
     n = f"{counts[0]}" if counts[0] == counts[-1] else f"{counts[0]}-{counts[-1]}"
-    ax.set_title(
+    axes[0, 0].set_title(
         f"Retargeting by agent ({n} targets each; channels at their best value; 95 % intervals)",
         fontsize=10,
     )
-    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.005, 1.0))
-    ax.grid(axis="y", alpha=0.3)
+    axes[0, 0].legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.005, 1.0))
     fig.tight_layout()
     save_figure(fig, path)

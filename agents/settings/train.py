@@ -96,7 +96,11 @@ class PPOConfig:
     ``activation_l1_hook`` (empty: the layer the analyses hook, ``embedder.block2.res1.resadd_out``
     on IMPALA networks) to the loss of every update (`agents.train.sparsity`; 0: plain PPO);
     ``activation_group`` c > 0 adds ``c * mean ||a[:, :, y, x]||_2``, the group lasso over
-    positions (each position's channel vector a group), at the same hook point.
+    positions (each position's channel vector a group), at the same hook point;
+    ``activation_spread`` c > 0 adds ``c * mean far * ||d[:, :, y, x]||_2`` for ``d`` the change
+    the cheese makes at that layer and ``far`` the positions more than
+    ``activation_spread_radius`` map positions from the cheese (`agents.train.locality`; grid
+    observations only).
     """
 
     learning_rate: float = 5e-4
@@ -116,6 +120,8 @@ class PPOConfig:
     activation_l1: float = 0.0
     activation_l1_hook: str = ""
     activation_group: float = 0.0
+    activation_spread: float = 0.0
+    activation_spread_radius: int = 0
 
 
 @dataclass
@@ -241,10 +247,21 @@ def validate(cfg: TrainConfig) -> None:
         "reward_scale",
     ):
         positive(f"agent.ppo.{name}", getattr(ppo, name))
-    for name in ("ent_coef", "vf_coef", "distance_shaping", "activation_l1", "activation_group"):
+    penalties = ("activation_l1", "activation_group", "activation_spread")
+    for name in ("ent_coef", "vf_coef", "distance_shaping", *penalties):
         finite(f"agent.ppo.{name}", getattr(ppo, name))
         if getattr(ppo, name) < 0:
             raise ConfigError(f"agent.ppo.{name} must be >= 0, got {getattr(ppo, name)}")
+    radius = ppo.activation_spread_radius
+    if isinstance(radius, bool) or not isinstance(radius, int) or radius < 0:
+        raise ConfigError(
+            f"agent.ppo.activation_spread_radius must be an integer >= 0, got {radius!r}"
+        )
+    if ppo.activation_spread > 0 and cfg.env.obs_mode != "grid":
+        raise ConfigError(
+            "agent.ppo.activation_spread needs grid observations (env.obs_mode=grid), "
+            f"got env.obs_mode={cfg.env.obs_mode}"
+        )
     for name in ("gamma", "gae_lambda"):
         if not 0 < getattr(ppo, name) <= 1:
             raise ConfigError(f"agent.ppo.{name} must be in (0, 1], got {getattr(ppo, name)}")

@@ -18,19 +18,19 @@ from agents.train.vecenv import MazeVecEnv
 class MazePPO(PPO):
     """stable-baselines3's PPO with the update count public: checkpoints store it and a resumed
     run restores it (SB3 keeps it in ``_n_updates``, read by its own logging); and, when
-    ``agent.ppo.activation_l1`` or ``activation_group`` is on, the penalty
-    (`ActivationPenalty`) with its layer's mean ``|a|`` and mean position norm logged after each
-    update as ``train/activation_abs_mean`` and ``train/activation_position_norm``."""
+    ``agent.ppo.activation_l1``, ``activation_group`` or ``activation_spread`` is on, the
+    penalty (`ActivationPenalty`) with its layer's mean ``|a|``, mean position norm and (spread)
+    the share of the cheese's change beyond the radius logged after each update as
+    ``train/activation_abs_mean``, ``train/activation_position_norm`` and
+    ``train/cheese_move_far_share``."""
 
     activation_penalty: ActivationPenalty | None = None
 
     def train(self) -> None:
         super().train()
         if self.activation_penalty is not None:
-            means = self.activation_penalty.pop_means()
-            if means is not None:
-                self.logger.record("train/activation_abs_mean", means[0])
-                self.logger.record("train/activation_position_norm", means[1])
+            for name, value in self.activation_penalty.pop_means().items():
+                self.logger.record(f"train/{name}", value)
 
     @property
     def n_updates(self) -> int:
@@ -93,12 +93,17 @@ def build_ppo(cfg: TrainConfig, env: Any, tensorboard_log: str | None) -> MazePP
     policy: Any = model.policy
     if cfg.agent.network.kind == "impala":
         reset_to_torch_init(policy.features_extractor.embedder)
-    if ppo.activation_l1 > 0 or ppo.activation_group > 0:
+    if ppo.activation_l1 > 0 or ppo.activation_group > 0 or ppo.activation_spread > 0:
         hook = ppo.activation_l1_hook or (
             IMPALA_HOOK if cfg.agent.network.kind == "impala" else SMALL_HOOK
         )
         embedder = policy.features_extractor.embedder
         model.activation_penalty = ActivationPenalty(
-            embedder, hook, ppo.activation_l1, ppo.activation_group
+            embedder,
+            hook,
+            ppo.activation_l1,
+            ppo.activation_group,
+            ppo.activation_spread,
+            ppo.activation_spread_radius,
         )
     return model
