@@ -75,3 +75,15 @@ def tiny_run(tmp_path_factory):
             out = train_cli(*TINY, f"hydra.run.dir={run}")
             assert "held-out P(cheese)" in out.stdout
     return run
+
+
+def assert_same_grads_unlike_plain(explicit, hooked, plain, x):
+    """``hooked`` (penalty installed, backward run) has the gradients of ``explicit`` (penalty
+    written out, backward run), and they differ from those of ``plain`` (no penalty) on ``x``."""
+    import torch
+
+    hooked(x).pow(2).sum().backward()
+    for a, b in zip(explicit.parameters(), hooked.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad)
+    plain(x).pow(2).sum().backward()
+    assert not torch.allclose(plain[0].weight.grad, hooked[0].weight.grad)

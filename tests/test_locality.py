@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from conftest import assert_same_grads_unlike_plain
 
 torch = pytest.importorskip("torch")
 
@@ -62,12 +63,7 @@ def test_the_hook_adds_the_gradient_of_the_spread_penalty(radius):
     norm = (delta.pow(2).sum(dim=1, keepdim=True) + eps).sqrt()  # smooth where delta is 0
     (explicit[3](out).pow(2).sum() + spread * (far * norm).mean()).backward()
     penalty = ActivationPenalty(hooked, "embedder.2", 0.0, 0.0, spread, radius)
-    hooked(x).pow(2).sum().backward()
-    for a, b in zip(explicit.parameters(), hooked.parameters(), strict=True):
-        torch.testing.assert_close(a.grad, b.grad)
-    plain = _net()
-    plain(x).pow(2).sum().backward()
-    assert not torch.allclose(plain[0].weight.grad, hooked[0].weight.grad)
+    assert_same_grads_unlike_plain(explicit, hooked, _net(), x)
     share = penalty.pop_means()["cheese_move_far_share"]
     assert share == pytest.approx(locality.far_share(delta, far))
     one_sided = _net()  # the penalty through the run with cheese alone: another gradient
