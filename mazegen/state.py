@@ -309,6 +309,17 @@ class BatchState:
             level=np.array([s.level for s in states], dtype=np.int64),
         )
 
+    @staticmethod
+    def concat(batches: list[BatchState]) -> BatchState:
+        """The batches one after the other (one world size)."""
+        if not batches:
+            raise MazeStateError("cannot concatenate an empty list of batches")
+        sizes = {b.world_size for b in batches}
+        if len(sizes) != 1:
+            raise MazeStateError(f"all batches must have one world size, got {sorted(sizes)}")
+        fields = ("walls", "mouse", "cheese", "inner_size", "level")
+        return BatchState(**{f: np.concatenate([getattr(b, f) for b in batches]) for f in fields})
+
     def take(self, idx: np.ndarray | list[int] | slice) -> BatchState:
         """The mazes at ``idx`` (indices, a mask or a slice) as a new batch."""
         return BatchState(

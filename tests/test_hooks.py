@@ -4,8 +4,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from agents.interp.activations import (  # noqa: E402
+    Setting,
     map_position,
     patched_act_fn,
+    stack_acts,
     without_cheese,
 )
 from agents.interp.channels import find_cheese_channels  # noqa: E402
@@ -17,13 +19,15 @@ from agents.interp.patches import (  # noqa: E402
     set_channels,
     zero,
 )
-from agents.interp.retarget import check_target  # noqa: E402
+from agents.interp.retarget import check_target, retarget, targets_of  # noqa: E402
 from agents.policy.hooked import HookedMazeNet, HookError  # noqa: E402
 from agents.policy.networks import make_embedder  # noqa: E402
 from agents.policy.rollout import rollout  # noqa: E402
 from agents.settings.train import NetworkConfig  # noqa: E402
 from mazegen import MazeConfig, generate_levels  # noqa: E402
+from mazegen.actions import ACTION_DIRECTIONS  # noqa: E402
 from mazegen.queries import optimal_moves  # noqa: E402
+from mazegen.render import observe  # noqa: E402
 
 SMALL_HOOKS = [
     "embedder.scale_in",
@@ -214,3 +218,82 @@ def test_channel_discovery_finds_the_planted_channel_and_retargeting_moves_the_r
         goal=targets,
     )
     assert plain.reached_goal.mean() < 0.5  # unpatched, the readout wanders
+
+
+def test_stacked_acts_give_each_row_its_own_interventions_patches():
+    """Row k * n + i of a stack is maze i under act k, whichever rows a step passes (the
+    active ones, in any order): set, added and listed patches, and no patch at all."""
+    cfg = MazeConfig(world_size=9, min_size=5, max_size=9, obs_mode="grid")
+    net = make_net("small", (3, 9, 9), actions=4)
+    n = 5
+    obs = observe(generate_levels(range(n), cfg), cfg)
+    pos = np.array([[1, 2], [3, 3], [0, 8], [4, 1], [7, 7]])
+    shift = torch.randn(n, 8, 9, 9)
+    acts = [
+        patched_act_fn(net, lambda idx: {}),
+        patched_act_fn(
+            net, lambda idx: {"embedder.relu1_out": set_channels([1, 3], pos[idx], 4.0)}
+        ),
+        patched_act_fn(
+            net,
+            lambda idx: {
+                "embedder.relu1_out": [
+                    add_vector(shift[torch.as_tensor(idx)]),
+                    scale_channels([0], 0),
+                ],
+                "embedder.relu2_out": scale_channels([2], 3.0),
+            },
+        ),
+    ]
+    alone = np.concatenate([act(obs) for act in acts])  # [3 n, actions]
+    assert not np.allclose(alone[:n], alone[n : 2 * n]) and not np.allclose(
+        alone[:n], alone[2 * n :]
+    )
+    stacked = stack_acts(acts, n)
+    rows = np.array([14, 0, 7, 3, 10, 11, 5])  # some of them, out of order
+    np.testing.assert_allclose(
+        stacked(np.concatenate([obs] * 3)[rows], rows), alone[rows], atol=1e-5
+    )
+    with pytest.raises(ValueError, match="one network"):
+        stack_acts([acts[0], patched_act_fn(make_net("small", (3, 9, 9)), lambda idx: {})], n)
+
+
+def test_retargeting_plays_interventions_as_one_batch_with_the_same_outcomes():
+    """Deterministic moves: the stacked batch and one rollout per intervention give the same
+    success and path probability for every intervention."""
+    cfg = MazeConfig(
+        world_size=9, min_size=5, max_size=9, obs_mode="grid", action_mode="cardinal", max_steps=60
+    )
+    net = PlantedNet()
+    states = generate_levels(range(12), cfg)
+    targets = targets_of(states, 3, np.random.default_rng(0))
+    base = states.take(targets.maze)
+    pos = map_position(targets.squares, cfg.world_size, (4, 9, 9))
+    interventions = {
+        "none": (base, patched_act_fn(net, lambda idx: {})),
+        "removed": (without_cheese(base), patched_act_fn(net, lambda idx: {})),
+        "set": (
+            without_cheese(base),
+            patched_act_fn(
+                net, lambda idx: {"embedder.relu1_out": set_channels([2], pos[idx], 5.0)}
+            ),
+        ),
+    }
+    setting = Setting(cfg, 1, np.random.default_rng(0), deterministic=True)
+    dirs = ACTION_DIRECTIONS[cfg.action_mode]
+    stacked = retarget(interventions, targets, setting, dirs)
+    one_by_one = {  # plain functions are not stacked
+        k: (s, lambda obs, idx=None, act=act: act(obs, idx))
+        for k, (s, act) in interventions.items()
+    }
+    alone = retarget(one_by_one, targets, setting, dirs)
+    assert (
+        stacked["set"].summary["success"]["p"] == 1.0 > stacked["removed"].summary["success"]["p"]
+    )
+    for k in interventions:
+        np.testing.assert_array_equal(stacked[k].reached, alone[k].reached)
+        a, b = stacked[k].summary, alone[k].summary
+        assert {m: v for m, v in a.items() if "path_prob" not in m} == {
+            m: v for m, v in b.items() if "path_prob" not in m
+        }
+        assert a["path_probability"] == pytest.approx(b["path_probability"], abs=1e-6)

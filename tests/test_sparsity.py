@@ -101,7 +101,8 @@ def _hooked_layer_after_training(setting: str) -> tuple[float, float, float]:
     "setting, measure",
     [
         ("activation_l1=2", 0),
-        ("activation_group=2", 1),
+        # the same wiring as L1's; its gradient is tested exactly above
+        pytest.param("activation_group=2", 1, marks=pytest.mark.slow),
         # 0.88 -> 0.40 measured; slow (two passes an update), its gradient is tested exactly
         # in test_locality.py
         pytest.param("activation_spread=10", 2, marks=pytest.mark.slow),
@@ -112,22 +113,36 @@ def test_each_penalty_shrinks_what_it_penalizes_in_training(setting, measure):
     assert _hooked_layer_after_training(f"agent.ppo.{setting}")[measure] < 0.8 * plain
 
 
-def test_bad_penalty_settings_fail_with_one_line(tmp_path):
-    for args, message in [
+@pytest.mark.parametrize(
+    "args, message",
+    [
         (["agent.ppo.activation_l1=-1"], "agent.ppo.activation_l1 must be >= 0"),
+        (["agent.ppo.activation_group=-0.5"], "agent.ppo.activation_group must be >= 0"),
+        (["agent.ppo.activation_spread_radius=-1"], "agent.ppo.activation_spread_radius must be"),
+        (
+            ["env.obs_mode=rgb", "env.obs_size=32", "agent.ppo.activation_spread=0.5"],
+            "agent.ppo.activation_spread needs grid observations",
+        ),
+    ],
+)
+def test_bad_penalty_settings_are_refused_by_the_config(args, message):
+    with pytest.raises(ConfigError, match=message):
+        train_config(*TINY, *args)
+
+
+def test_bad_penalty_settings_fail_with_one_line(tmp_path):
+    """On the command line (one config error and the layer name, checked when the network is
+    built): exit 2 and one line, before any training."""
+    for args, message in [
         (["agent.ppo.activation_group=-0.5"], "agent.ppo.activation_group must be >= 0"),
         (
             ["agent.network.kind=impala", "agent.ppo.activation_l1=0.1"]
             + ["agent.ppo.activation_l1_hook=embedder.block2.res1.resad"],
             "did you mean embedder.block2.res1.resadd_out",
         ),
-        (["agent.ppo.activation_spread_radius=-1"], "agent.ppo.activation_spread_radius must be"),
-        (
-            ["env.obs_mode=rgb", "env.obs_size=32", "agent.ppo.activation_spread=0.5"],
-            "agent.ppo.activation_spread needs grid observations",
-        ),
     ]:
         out = train_cli(*TINY, *args, f"hydra.run.dir={tmp_path / 'bad'}", check=False)
         assert out.returncode == 2, out.stderr
         lines = [line for line in out.stderr.strip().splitlines() if line.startswith("error:")]
         assert len(lines) == 1 and message in lines[0], out.stderr
+        assert not (tmp_path / "bad" / "checkpoints").exists()

@@ -3,6 +3,7 @@ import pytest
 
 from mazegen import MazeConfig, MazeState, MazeStateError, generate_levels, load_states, save_states
 from mazegen.queries import decision_square, distances, is_tree, open_squares, shortest_path
+from mazegen.state import BatchState
 
 
 def _maze(text):
@@ -117,3 +118,15 @@ def test_batch_take_and_placed_move_only_what_they_are_given():
     both = sub.placed(mouse=squares, cheese=np.full((3, 2), -1))
     assert np.array_equal(both.mouse, squares) and not both.has_cheese.any()
     assert np.array_equal(sub.cheese, batch.cheese[[2, 0, 2]])  # the source is unchanged
+
+
+def test_batch_concat_keeps_every_maze_in_order_and_refuses_mixed_sizes():
+    batch = generate_levels(range(4), MazeConfig(world_size=9, min_size=5, max_size=9))
+    both = BatchState.concat([batch.take([3, 1]), batch.take([0])])
+    assert both.level.tolist() == [3, 1, 0] and np.array_equal(both.walls[2], batch.walls[0])
+    assert np.array_equal(both.cheese, batch.cheese[[3, 1, 0]])
+    other = generate_levels(range(1), MazeConfig(world_size=11, min_size=5, max_size=11))
+    with pytest.raises(MazeStateError, match="one world size"):
+        BatchState.concat([batch, other])
+    with pytest.raises(MazeStateError, match="empty"):
+        BatchState.concat([])

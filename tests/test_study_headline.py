@@ -21,9 +21,9 @@ SMALL = dict(
     behaviour_mazes=20,
     mazes=60,
     resample_mazes=6,
-    retarget_mazes=16,
+    retarget_mazes=12,
     targets_per_maze=10,
-    search_mazes=3,
+    search_mazes=2,
     channel_counts=[1, 3],
     multiples=[0.5, 2.0, 8.0],
 )
@@ -37,7 +37,7 @@ def test_real_cheese_retargets_and_the_best_channels_do_not(tmp_path):
     (easy,) = run_study(StudyConfig(runs=["easy"], out=str(tmp_path), **SMALL))
     h = headline(easy)
     n = easy["retargeting"]["targets"]
-    assert n >= 120
+    assert n >= 100
     gap = h["real_cheese"] - h["channels_present"]
     se = math.hypot(_se(h["real_cheese"], n), _se(h["channels_present"], n))
     assert gap > 4 * se, (h["real_cheese"], h["channels_present"], se)
@@ -60,6 +60,7 @@ def _best_tracking(name: str, mazes: int) -> float:
     return found.top[0]["tracking_accuracy"]
 
 
+@pytest.mark.slow  # ~30 s: the study's second and third results; the headline above stays default
 def test_resolution_grows_channels_that_track_the_cheese_but_do_not_steer(tmp_path):
     """The study's second and third results, on the shipped `study9_fullres` agent (block 2 at
     one position a maze square): its best cheese channel tracks the cheese far more often than

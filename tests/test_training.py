@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, TINY, train_cli
+from conftest import ROOT, TINY, train_cli, train_config
 
 pytest.importorskip("torch")
 
 from agents.policy.loading import load_policy  # noqa: E402
 from agents.run.checkpoint import read_checkpoint  # noqa: E402
 from agents.run.folder import RunError, checkpoints  # noqa: E402
+from agents.settings.base import ConfigError  # noqa: E402
 
 
 def tb_scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
@@ -150,6 +151,8 @@ def test_a_signal_stops_the_run_with_a_checkpoint_at_the_last_trained_step(tmp_p
     rollout = 16 * 64  # num_envs x n_steps: only whole, trained rollouts count
     assert step >= 3072 and step % rollout == 0, step
     assert f"at step {step:,}" in out
+    if signum == signal.SIGINT:  # the resume is the same code after either signal: run it once
+        return
     resumed = train_cli(f"resume={run}", f"total_steps={step + 2 * rollout}")
     assert f"run folder: {run}" in resumed.stdout
     assert json.loads((run / "metrics.json").read_text())["total_steps"] == step + 2 * rollout
@@ -166,12 +169,19 @@ def test_a_signal_stops_the_run_with_a_checkpoint_at_the_last_trained_step(tmp_p
         (["device=tpu"], "device must be"),
     ],
 )
-def test_bad_values_fail_before_training_with_one_line(args, message, tmp_path):
+def test_bad_values_are_refused_by_the_config(args, message):
+    with pytest.raises(ConfigError, match=message):
+        train_config(*args)
+
+
+def test_a_bad_value_fails_before_training_with_one_line(tmp_path):
+    """The command line turns the config's refusal into exit 2 and one line (the same path for
+    every value above), and starts nothing."""
     run = tmp_path / "bad"
-    out = train_cli(*args, f"hydra.run.dir={run}", check=False)
+    out = train_cli("env.min_size=4", f"hydra.run.dir={run}", check=False)
     assert out.returncode == 2, out.stderr
     lines = [line for line in out.stderr.strip().splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and message in lines[0], out.stderr
+    assert len(lines) == 1 and "odd" in lines[0], out.stderr
     assert not (run / "checkpoints").exists()
 
 

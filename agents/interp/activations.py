@@ -65,17 +65,66 @@ def without_cheese(states: BatchState) -> BatchState:
     return transformed(states, lambda s: s.without_cheese())
 
 
-def patched_act_fn(net: HookedMazeNet, patches_for: Callable[[np.ndarray], Patches]) -> ActFn:
-    """An ``act_fn`` that applies ``patches_for(maze indices)`` during each forward pass."""
-    device = net.device
+@dataclass(frozen=True)
+class PatchedAct:
+    """An ``act_fn`` that applies ``patches_for(maze indices)`` during each forward pass. It
+    keeps both, so that several can play as one batch (`stack_acts`)."""
 
-    def act(obs: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
+    net: HookedMazeNet
+    patches_for: Callable[[np.ndarray], Patches]
+
+    def __call__(self, obs: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
         index = np.arange(len(obs)) if idx is None else idx
-        with torch.no_grad(), net.hooks(patches=patches_for(index)):
-            logits, _ = net(torch.as_tensor(obs, device=device))
+        with torch.no_grad(), self.net.hooks(patches=self.patches_for(index)):
+            logits, _ = self.net(torch.as_tensor(obs, device=self.net.device))
         return torch.softmax(logits.float(), dim=-1).cpu().numpy()
 
-    return act
+
+def patched_act_fn(net: HookedMazeNet, patches_for: Callable[[np.ndarray], Patches]) -> PatchedAct:
+    """An ``act_fn`` that applies ``patches_for(maze indices)`` during each forward pass."""
+    return PatchedAct(net, patches_for)
+
+
+def _fns(given: Any) -> list[Any]:
+    return list(given) if isinstance(given, (list, tuple)) else [given]
+
+
+def same_net(acts: list[PatchedAct]) -> bool:
+    """Whether every act patches one network (so that they can be stacked)."""
+    return len({id(a.net) for a in acts}) == 1
+
+
+def stack_acts(acts: list[PatchedAct], n: int) -> PatchedAct:
+    """One ``act_fn`` for ``len(acts)`` interventions on one network played as one batch: row
+    ``k * n + i`` is maze ``i`` under ``acts[k]``, so each step is one forward pass instead of
+    ``len(acts)``. Each patch must act row by row (every patch of the project does)."""
+    if not same_net(acts):
+        raise ValueError("stack_acts needs acts of one network")
+
+    def patches_for(idx: np.ndarray) -> Patches:
+        part = idx // n
+        groups = []  # (rows of the batch, that intervention's patches for them)
+        for k in np.unique(part):
+            rows = np.flatnonzero(part == k)
+            groups.append((torch.as_tensor(rows), acts[int(k)].patches_for(idx[rows] - k * n)))
+
+        def patch_for(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+            def patch(x: torch.Tensor) -> torch.Tensor:
+                out = x.clone()
+                for rows, patches in groups:
+                    if name in patches:
+                        y = x[rows]
+                        for fn in _fns(patches[name]):
+                            y = fn(y)
+                        out[rows] = y
+                return out
+
+            return patch
+
+        names = dict.fromkeys(name for _, patches in groups for name in patches)
+        return {name: patch_for(name) for name in names}
+
+    return PatchedAct(acts[0].net, patches_for)
 
 
 def per_maze_vector(

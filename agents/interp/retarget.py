@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from agents.interp.activations import Setting, play
+from agents.interp.activations import PatchedAct, Setting, play, same_net, stack_acts
 from agents.interp.channels import find_cheese_channels
 from agents.interp.context import Context, Report
 from agents.interp.interventions import add_goal_fields, channel_sets, retarget_interventions
 from agents.policy.hooked import HookError
 from agents.policy.metrics import rate
-from agents.policy.rollout import ActFn
+from agents.policy.rollout import ActFn, Episodes
 from mazegen import MazeConfig
 from mazegen.actions import DIRECTION_OF_STEP
 from mazegen.queries import distances, distances_to_set, open_squares, shortest_path
@@ -132,6 +132,36 @@ def _binned(
     return out
 
 
+def shortest_steps(states: BatchState, squares: np.ndarray) -> np.ndarray:
+    """``[K]`` shortest-path steps from each maze's mouse to its square ``squares[k]``."""
+    return np.array(
+        [
+            distances(states.walls[k], tuple(states.mouse[k]))[tuple(squares[k])]
+            for k in range(states.num)
+        ]
+    )
+
+
+def reached(
+    act: ActFn,
+    states: BatchState,
+    squares: np.ndarray,
+    s: Setting,
+    budget_factor: float = 2.0,
+    any_time: bool = False,
+    shortest: np.ndarray | None = None,
+) -> tuple[np.ndarray, Episodes]:
+    """``[K]`` whether the mouse reaches ``squares[k]`` within ``budget_factor`` times its
+    shortest path (the retargeting success; ``shortest``: those paths' steps when known), and
+    the episodes (played to the budget unless ``any_time``)."""
+    if shortest is None:
+        shortest = shortest_steps(states, squares)
+    budget = np.ceil(budget_factor * shortest).astype(np.int64)
+    ep = play(act, states, s, goal=squares, step_limit=None if any_time else budget)
+    assert ep.reached_goal is not None
+    return ep.reached_goal & (ep.steps <= budget), ep
+
+
 @dataclass
 class Outcome:
     """How one intervention did: ``summary`` (JSON-able) and ``reached`` ``[K]`` per target."""
@@ -154,38 +184,50 @@ def retarget(
     ``success`` is reaching the target within ``budget_factor`` times its shortest-path distance
     from the start (directed navigation: in small mazes a long budget lets a wandering policy
     visit most squares); each rollout stops at that budget unless ``any_time``, which plays to
-    the episode's ``max_steps`` and also reports ``success_any_time``.
+    the episode's ``max_steps`` and also reports ``success_any_time``. Interventions made by
+    `patched_act_fn` on one network play as one batch (`stack_acts`), others one by one.
     """
-    near, pdist = targets.near, targets.path_distance
+    n = len(targets.maze)
+    acts = [act for _, act in interventions.values() if isinstance(act, PatchedAct)]
+    groups: list[tuple[list[str], BatchState, ActFn]]
+    if 1 < len(acts) == len(interventions) and same_net(acts):
+        # one batch of len(acts) x n episodes: one forward pass a step for every intervention
+        states = BatchState.concat([states for states, _ in interventions.values()])
+        groups = [(list(interventions), states, stack_acts(acts, n))]
+    else:
+        groups = [([label], states, act) for label, (states, act) in interventions.items()]
     result: dict[str, Outcome] = {}
-    for label, (states, act) in interventions.items():
-        shortest = np.array(
-            [
-                distances(states.walls[k], tuple(states.mouse[k]))[tuple(targets.squares[k])]
-                for k in range(states.num)
-            ]
-        )
-        budget = np.ceil(budget_factor * shortest).astype(np.int64)
-        ep = play(act, states, s, goal=targets.squares, step_limit=None if any_time else budget)
-        assert ep.reached_goal is not None
-        hit = ep.reached_goal & (ep.steps <= budget)
-        npp = path_probability(act, states, targets.squares, s.config, action_dirs)
-        summary = {
-            "success": rate(hit),
-            "success_near_top_right": rate(hit[near]),
-            "success_far_from_top_right": rate(hit[~near]),
-            "budget_factor": budget_factor,
-            "path_probability": float(npp.mean()),
-            "path_probability_near": float(npp[near].mean()) if near.any() else None,
-            "path_probability_far": float(npp[~near].mean()) if (~near).any() else None,
-            "success_by_distance": _binned(hit, shortest, DISTANCE_BINS),
-            "success_by_path_distance": _binned(hit, pdist, PATH_DISTANCE_BINS),
-            "path_probability_by_path_distance": _binned(npp, pdist, PATH_DISTANCE_BINS),
-        }
-        if any_time:
-            summary["success_any_time"] = rate(ep.reached_goal)
-        result[label] = Outcome(summary, hit)
+    for labels, states, act in groups:
+        squares = np.tile(targets.squares, (len(labels), 1))
+        shortest = shortest_steps(states, squares)
+        hit, ep = reached(act, states, squares, s, budget_factor, any_time, shortest)
+        npp = path_probability(act, states, squares, s.config, action_dirs)
+        for k, label in enumerate(labels):
+            part = slice(k * n, (k + 1) * n)
+            summary = _summary(hit[part], npp[part], shortest[part], targets, budget_factor)
+            if any_time:
+                assert ep.reached_goal is not None
+                summary["success_any_time"] = rate(ep.reached_goal[part])
+            result[label] = Outcome(summary, hit[part])
     return result
+
+
+def _summary(
+    hit: np.ndarray, npp: np.ndarray, shortest: np.ndarray, targets: Targets, budget_factor: float
+) -> dict[str, Any]:
+    near, pdist = targets.near, targets.path_distance
+    return {
+        "success": rate(hit),
+        "success_near_top_right": rate(hit[near]),
+        "success_far_from_top_right": rate(hit[~near]),
+        "budget_factor": budget_factor,
+        "path_probability": float(npp.mean()),
+        "path_probability_near": float(npp[near].mean()) if near.any() else None,
+        "path_probability_far": float(npp[~near].mean()) if (~near).any() else None,
+        "success_by_distance": _binned(hit, shortest, DISTANCE_BINS),
+        "success_by_path_distance": _binned(hit, pdist, PATH_DISTANCE_BINS),
+        "path_probability_by_path_distance": _binned(npp, pdist, PATH_DISTANCE_BINS),
+    }
 
 
 # ---- the analysis -------------------------------------------------------------------------------

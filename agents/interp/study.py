@@ -53,7 +53,7 @@ from agents.interp.activations import (
 )
 from agents.interp.channels import donors_for, find_cheese_channels, resample_effect
 from agents.interp.patches import set_channels
-from agents.interp.retarget import Targets, retarget, targets_of
+from agents.interp.retarget import Targets, reached, retarget, targets_of
 from agents.interp.study_table import headline, plot_study, table
 from agents.interp.subspace import channel_share, near_share, principal_directions, project
 from agents.policy.hooked import HookedMazeNet, Patches
@@ -232,11 +232,9 @@ def best_multiple(
     success of every multiple tried."""
     targets, states, pos = _targets(agent, STUDY_SEARCH_OFFSET, cfg.search_mazes, cfg, rng)
     dirs = ACTION_DIRECTIONS[agent.env.action_mode]
-    tried: dict[str, float] = {}
-    for m in cfg.multiples:
-        act = _set_at(agent, channels, pos, m * largest)
-        out = retarget({"x": (states, act)}, targets, agent.setting, dirs, cfg.budget_factor)
-        tried[f"{m:g}"] = float(out["x"].summary["success"]["p"])
+    tries = {f"{m:g}": (states, _set_at(agent, channels, pos, m * largest)) for m in cfg.multiples}
+    out = retarget(tries, targets, agent.setting, dirs, cfg.budget_factor)
+    tried = {m: float(o.summary["success"]["p"]) for m, o in out.items()}
     best = max(cfg.multiples, key=lambda m: tried[f"{m:g}"])
     return best, tried
 
@@ -304,21 +302,33 @@ def locality_of(agent: Agent, move: SearchMove) -> dict[str, float]:
 def steering_ranked(agent: Agent, cfg: StudyConfig, move: SearchMove) -> dict[str, Any]:
     """Channels ranked by what they carry of the steering signal, not by tracking: on the
     search mazes, how much the whole layer's splice (computed once) loses without each channel.
-    A code held by a few channels shows a few large losses; a distributed one, many small."""
-    targets, states, delta = move.targets, move.states, move.delta
-    n = agent.net.shapes[agent.hook][0]
-    interventions = {"whole": (states, _splice_once(agent, delta, None))}
-    for c in range(n):
-        interventions[str(c)] = (
-            states,
-            _splice_once(agent, delta, [k for k in range(n) if k != c]),
-        )
-    dirs = ACTION_DIRECTIONS[agent.env.action_mode]
-    out = retarget(interventions, targets, agent.setting, dirs, cfg.budget_factor)
-    p = {k: float(o.summary["success"]["p"]) for k, o in out.items()}
-    loss = {c: p["whole"] - p[str(c)] for c in range(n)}
+    A code held by a few channels shows a few large losses; a distributed one, many small.
+
+    The whole layer and its C leave-one-out splices play as one batch of ``(C + 1) x targets``
+    episodes: one rollout instead of C + 1 (each row adds its target's move under its mask)."""
+    targets, states, delta = move.targets, move.states, move.delta  # delta [T, C, H, W]
+    t, n = len(targets.maze), agent.net.shapes[agent.hook][0]
+    keep = torch.ones(n + 1, n, dtype=delta.dtype, device=delta.device)
+    keep[1:] -= torch.eye(n, dtype=delta.dtype, device=delta.device)
+    # row k * t + i: target i under mask k (k = 0: every channel; k = c + 1: all but channel c)
+
+    def patches(idx: np.ndarray) -> Patches:
+        i = torch.as_tensor(idx)
+        d = delta[i % t] * keep[i // t][:, :, None, None]
+        return {agent.hook: lambda x: x + d.to(x.dtype)}
+
+    tiled = np.tile(np.arange(t), n + 1)
+    hit, _ = reached(
+        patched_act_fn(agent.net, patches),
+        states.take(tiled),
+        targets.squares[tiled],
+        agent.setting,
+        cfg.budget_factor,
+    )
+    p = hit.reshape(n + 1, t).mean(axis=1)
+    loss = {c: float(p[0] - p[c + 1]) for c in range(n)}
     ranked = sorted(range(n), key=lambda c: -loss[c])
-    return {"ranked": ranked, "loss": [loss[c] for c in ranked], "whole_layer": p["whole"]}
+    return {"ranked": ranked, "loss": [loss[c] for c in ranked], "whole_layer": float(p[0])}
 
 
 def retargeting(
