@@ -124,6 +124,14 @@ def test_patch_primitives():
     assert (scaled[:, 1] == 0).all() and torch.equal(scaled[:, 0], x[:, 0])
     per = set_channels([0], [(0, 0), (3, 3)], 5.0)(x)
     assert per[0, 0, 0, 0] == 5 and per[1, 0, 3, 3] == 5 and per[1, 0, 0, 0] != 5
+    # radius 1: the 3 x 3 around each position, clipped at the edge (4 cells at a corner, 9 inside)
+    area = set_channels([0, 2], [(0, 0), (2, 1)], 7.0, radius=1)(x)
+    changed = area != x
+    assert changed[0, 0].sum() == 4 and changed[1, 0].sum() == 9 and not changed[:, [1]].any()
+    assert (area[0, 0, :2, :2] == 7).all() and (area[1, 2, 1:4, 0:3] == 7).all()
+    assert torch.equal(area[0, 0, 2:], x[0, 0, 2:]) and torch.equal(area[1, 0, 0], x[1, 0, 0])
+    with pytest.raises(HookError, match="radius >= 0"):
+        set_channels([0], (0, 0), 1.0, radius=-1)
 
 
 def test_bad_hook_inputs_give_one_line_errors():

@@ -166,3 +166,33 @@ def test_goal_field_retargets_the_shipped_policy_far_from_the_top_right(tmp_path
     assert field["success"]["p"] > 1.5 * none["success"]["p"]
     assert field["success_far_from_top_right"]["p"] > moved["success_far_from_top_right"]["p"]
     assert both["success"]["p"] > max(moved["success"]["p"], field["success"]["p"])
+
+
+def test_retarget_sets_the_channels_over_the_targets_neighbourhood_with_a_radius():
+    import torch
+
+    from agents.interp.activations import map_position
+    from agents.interp.interventions import retarget_interventions
+    from agents.policy.loading import load_policy
+    from agents.settings.base import ConfigError
+    from agents.settings.commands import validate_patch
+    from mazegen import generate_levels
+
+    policy = load_policy("easy")
+    env = policy.config.env.held_out()
+    hook = "embedder.block2.res1.resadd_out"
+    base = generate_levels(range(2), env)
+    targets = np.array([[0, 0], [7, 7]])  # a corner and the middle of the 15 x 15 world
+    pos = map_position(targets, env.world_size, policy.net.shapes[hook])
+    for radius, cells in ((0, [1, 1]), (1, [4, 9])):
+        inter = retarget_interventions(
+            policy.net, hook, {"c": ([2, 5], 9.0)}, base, np.arange(2), targets, env, 0, radius
+        )
+        act = inter["c"][1]
+        x = torch.zeros(2, *policy.net.shapes[hook])
+        y = act.patches_for(np.arange(2))[hook](x)
+        assert [int((y[i, 2] == 9).sum()) for i in range(2)] == cells
+        assert torch.equal(y[:, 2] == 9, y[:, 5] == 9) and not (y[:, [0, 1, 3]] != 0).any()
+        assert all(y[i, 2, pos[i][0], pos[i][1]] == 9 for i in range(2))  # the target's own
+    with pytest.raises(ConfigError, match="radius must be an integer >= 0"):
+        validate_patch(PatchConfig(radius=-1))

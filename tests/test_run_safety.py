@@ -215,6 +215,9 @@ def test_resume_honours_or_refuses_overrides_and_cleans_debris(tmp_path, tiny_ru
         assert prov["git_commit"] == first["git_commit"]
         assert prov["git_commit_of"] == "training's first start"
     assert prov["machine"] == json.loads((run / "metrics.json").read_text())["machine"]
+    # ...and the CPU of each start, from the first step and from the resume
+    assert [m["from_step"] for m in prov["machines"]] == [0, 4096]
+    assert all("torch thread(s)" in m["machine"] for m in prov["machines"])
     # a run older than its history: the first command comes from Hydra's record
     history = run / "history.jsonl"
     history.write_text(history.read_text().splitlines(keepends=True)[1])

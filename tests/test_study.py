@@ -33,7 +33,7 @@ def test_study_measures_every_agent_into_one_table(tmp_path):
     assert easy["agent"]["hook_shape"] == [32, 8, 8] and easy["agent"]["steps"] >= 6_000_000
     assert easy["channels"]["passing"] <= 32 and len(easy["channels"]["ranked"]) == 16
     inter = easy["retargeting"]["interventions"]
-    expected = {
+    settings = {  # no intervention, the real cheese, each channel set (both conditions)
         "none",
         "cheese removed",
         "real cheese moved",
@@ -41,6 +41,8 @@ def test_study_measures_every_agent_into_one_table(tmp_path):
         "top 1 channels, cheese removed",
         "top 3 channels",
         "top 3 channels, cheese removed",
+    }
+    expected = settings | {
         "top 1 splice, computed once",
         "top 3 splice, computed once",
         "steering top 1 splice, computed once",
@@ -62,6 +64,11 @@ def test_study_measures_every_agent_into_one_table(tmp_path):
             assert r["x_none"] == pytest.approx(r["success"]["p"] / none)
     values = easy["retargeting"]["values"]
     assert set(values["top 3"]["tried"]) == {"1", "4"} and values["top 3"]["multiple"] in (1, 4)
+    # the value is searched with the cheese removed too; the best wins, the smallest on a tie
+    tried = values["top 3"]["tried_removed"]
+    assert set(tried) == {"1", "4"}
+    best = values["top 3"]["multiple_removed"]
+    assert tried[f"{best:g}"] == max(tried.values()) and (best == 1 or tried["1"] < tried["4"])
     h = headline(easy)
     assert h["best_channels"] in ("top 1 channels", "top 3 channels")
     md = (tmp_path / "study.md").read_text()
@@ -77,6 +84,16 @@ def test_study_measures_every_agent_into_one_table(tmp_path):
     assert loc["3x3"] > 9 * loc["even"]  # the move sits near the cheese, not spread evenly
     assert "locality: share of the cheese's move at its two cells" in md
     assert "retarget by steps from the path to the top-right (0 / 1-4 / 5-9 / 10-24)" in md
+    area = easy["area_setting"]  # the top channels set over the target's 3 x 3, own targets
+    assert area["radius"] == 1 and area["targets"] == 8
+    assert set(area["interventions"]) == settings
+    assert set(area["values"]["top 1"]["tried"]) == {"1", "4"}
+    area_none = area["interventions"]["none"]["success"]["p"]
+    for r in area["interventions"].values():
+        assert r["success"]["n"] == 8
+        if area_none:
+            assert r["x_none"] == pytest.approx(r["success"]["p"] / area_none)
+    assert "set over the target's 3x3 instead" in md
     assert (tmp_path / "study.png").stat().st_size > 5000
 
     # each finished agent is kept: a stopped or extended study reads it back while its
@@ -87,16 +104,24 @@ def test_study_measures_every_agent_into_one_table(tmp_path):
     part.write_text(json.dumps(saved_part))
     again = run_study(StudyConfig(runs=["quick"], out=str(tmp_path), **TINY))
     assert again[0]["seconds"] == -1.0
-    # saved before a version that only added a measurement: it gains that one, the rest is kept
-    measured = saved_part["result"]["locality"]
-    old = {**saved_part, "key": {**saved_part["key"], "measurements": 4}}
-    del old["result"]["locality"]
+    # saved before a version that only added a measurement: it gains it, the rest is kept
+    measured = saved_part["result"]["area_setting"]
+    old = {**saved_part, "key": {**saved_part["key"], "measurements": 6}}
+    del old["result"]["area_setting"]
     part.write_text(json.dumps(old))
     added = run_study(StudyConfig(runs=["quick"], out=str(tmp_path), **TINY))
-    assert added[0]["seconds"] == -1.0 and added[0]["locality"] == pytest.approx(measured)
-    assert json.loads(part.read_text())["result"]["locality"] == pytest.approx(measured)
+    assert added[0]["seconds"] == -1.0
+    kept = json.loads(part.read_text())["result"]["area_setting"]
+
+    def figures(area: dict) -> dict[str, float]:  # the saved file's keys are sorted
+        return {k: r["success"]["p"] for k, r in area["interventions"].items()} | {
+            k: v["multiple"] for k, v in area["values"].items()
+        }
+
+    # taken exactly as `measure` takes it
+    assert figures(added[0]["area_setting"]) == figures(kept) == figures(measured)
     # ...but one whose successors changed a measurement is measured again
-    part.write_text(json.dumps({**old, "key": {**old["key"], "measurements": 3}}))
+    part.write_text(json.dumps({**old, "key": {**old["key"], "measurements": 5}}))
     remeasured = run_study(StudyConfig(runs=["quick"], out=str(tmp_path), **TINY))
     assert remeasured[0]["seconds"] >= 0
     changed = run_study(StudyConfig(runs=["quick"], out=str(tmp_path), **{**TINY, "seed": 1}))
@@ -138,3 +163,21 @@ def test_study_settings_are_checked():
     ):
         with pytest.raises(ConfigError, match=message):
             validate_study(StudyConfig(**bad))
+
+
+def test_training_cost_names_every_cpu_a_run_moved_between(tmp_path):
+    from agents.interp.study import _compute
+
+    (tmp_path / "metrics.json").write_text(
+        json.dumps({"train_minutes_total": 12.5, "machine": "B, 2 torch thread(s)"})
+    )
+    starts = [
+        {"from_step": 0, "machine": "A, 2 torch thread(s)"},
+        {"from_step": 10, "machine": "A, 2 torch thread(s)"},
+        {"from_step": 20, "machine": "B, 2 torch thread(s)"},
+    ]
+    history = tmp_path / "history.jsonl"
+    history.write_text("".join(json.dumps(h) + "\n" for h in starts))
+    assert _compute(tmp_path) == (12.5, "A, 2 torch thread(s) then B, 2 torch thread(s)")
+    history.write_text(json.dumps(starts[2]) + "\n")  # one CPU: the metrics' own words
+    assert _compute(tmp_path) == (12.5, "B, 2 torch thread(s)")

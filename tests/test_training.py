@@ -193,12 +193,14 @@ def test_unknown_override_is_rejected_by_hydra(tmp_path):
 
 
 def test_bad_resume_folders(tmp_path, tiny_run):
-    out = train_cli(f"resume={tmp_path / 'nope'}", check=False)
+    from agents.train.training import check_command_line, start
+
+    out = train_cli(f"resume={tmp_path / 'nope'}", check=False)  # the CLI: one line, exit 2
     assert out.returncode == 2 and "does not exist" in out.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
-    out = train_cli(f"resume={empty}", check=False)
-    assert out.returncode == 2 and "config.yaml is missing" in out.stderr
+    with pytest.raises(RunError, match="config.yaml is missing"):
+        check_command_line(train_config(f"resume={empty}"), [f"resume={empty}"])
     # a corrupt newest checkpoint is skipped with one line naming it; the run resumes from the
     # newest valid one and completes
     import shutil
@@ -222,8 +224,10 @@ def test_bad_resume_folders(tmp_path, tiny_run):
     assert f"from {first.name} at step {first_step}" in out.stdout
     assert (branch / "checkpoints" / (newest.name + ".superseded")).is_file()
     # training into a folder that already holds a run refuses instead of overwriting it
-    out = train_cli(*TINY, f"hydra.run.dir={tiny_run}", check=False)
-    assert out.returncode == 2 and "already holds a run" in out.stderr
+    before = (tiny_run / "model.zip").read_bytes()
+    with pytest.raises(RunError, match="already holds a run"):
+        start(train_config(*TINY), tiny_run, list(TINY))
+    assert (tiny_run / "model.zip").read_bytes() == before
 
 
 def test_load_policy_errors(tmp_path, tiny_run):

@@ -32,13 +32,15 @@ def retarget_interventions(
     targets: np.ndarray,
     config: MazeConfig,
     amplify: float = 3.0,
+    radius: int = 0,
 ) -> dict[str, tuple[BatchState, ActFn]]:
     """The interventions compared by `retarget`: label -> (start states, policy).
 
     - ``none``: the unpatched policy (the cheese where the maze has it).
     - ``cheese_moved``: the real cheese moved to the target.
     - one per entry of ``channel_sets`` (label -> (channels, value)): those channels set to
-      the value at the target's position in ``hook`` (the 2023 channel-55 intervention).
+      the value at the target's position in ``hook`` (the 2023 channel-55 intervention), and
+      at every position within ``radius`` of it.
     - ``cheese_vector_xN``: the activation difference of moving the cheese to the target
       (at ``hook``), added ``amplify`` times — a stronger, fully spatial "virtual cheese".
     """
@@ -54,7 +56,7 @@ def retarget_interventions(
     for label, (channels, value) in channel_sets.items():
 
         def patches(idx: np.ndarray, ch: list[int] = channels, v: float = value) -> Any:
-            return {hook: set_channels(ch, pos[idx], v)}
+            return {hook: set_channels(ch, pos[idx], v, radius)}
 
         out[label] = (states, patched_act_fn(net, patches))
     if amplify:

@@ -64,10 +64,17 @@ def resample(source: torch.Tensor, channels: Sequence[int] | None = None) -> Pat
 
 
 def set_channels(
-    channels: Sequence[int], position: tuple[int, int] | Sequence[tuple[int, int]], value: float
+    channels: Sequence[int],
+    position: tuple[int, int] | Sequence[tuple[int, int]],
+    value: float,
+    radius: int = 0,
 ) -> PatchFn:
     """Sets ``channels`` to ``value`` at a spatial ``position`` (h, w) of a ``[B, C, H, W]``
-    activation; ``position`` may give one position per batch element."""
+    activation; ``position`` may give one position per batch element. ``radius`` r > 0 sets
+    the (2r + 1) x (2r + 1) square of positions around it (clipped at the map's edge): a code
+    spread over the cheese's neighbourhood is set where it lives."""
+    if isinstance(radius, bool) or not isinstance(radius, int) or radius < 0:
+        raise HookError(f"set_channels needs an integer radius >= 0, got {radius!r}")
 
     def patch(x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4:
@@ -80,10 +87,14 @@ def set_channels(
         if pos.shape[0] not in (1, x.shape[0]):
             raise HookError(f"got {pos.shape[0]} positions for a batch of {x.shape[0]}")
         pos = pos.expand(x.shape[0], 2)
+        rows = torch.arange(h, device=x.device).view(1, h, 1)
+        cols = torch.arange(w, device=x.device).view(1, 1, w)
+        near = ((rows - pos[:, :1, None]).abs() <= radius) & (
+            (cols - pos[:, 1:, None]).abs() <= radius
+        )  # [B, H, W]
         out = x.clone()
-        b = torch.arange(x.shape[0], device=x.device)
-        for c in channels:
-            out[b, c, pos[:, 0], pos[:, 1]] = value
+        ch = list(channels)
+        out[:, ch] = torch.where(near.unsqueeze(1), torch.full_like(out[:, ch], value), out[:, ch])
         return out
 
     return patch

@@ -243,7 +243,15 @@ def run_retarget(ctx: Context) -> Report:
     base = ctx.mazes(test=False)  # training-distribution mazes: cheese near the corner
     targets = targets_of(base, cfg.targets_per_maze, ctx.rng)
     interventions = retarget_interventions(
-        ctx.net, ctx.hook, sets, base, targets.maze, targets.squares, ctx.env, amplify=cfg.amplify
+        ctx.net,
+        ctx.hook,
+        sets,
+        base,
+        targets.maze,
+        targets.squares,
+        ctx.env,
+        amplify=cfg.amplify,
+        radius=cfg.radius,
     )
     fits: dict[str, Any] = {}
     figures = ["retarget_heatmaps.png"]

@@ -13,7 +13,8 @@ For each agent, on held-out mazes:
    the cheese on the same square or elsewhere, against random channel sets.
 4. **Retargeting** (2023: channel 55 at +5.5): the top 1 / 3 / 11 channels set at the target's
    position, each at the multiple of its largest activation that works best on other mazes
-   (searched and reported), with the cheese present and removed, against no intervention and
+   (searched and reported, for the cheese present and removed apart), with the cheese present
+   and removed, against no intervention and
    the real cheese moved to the target; success by step-distance from the path to the
    top-right.
 5. **Position invariance**: the activation change of moving the cheese to the target, taken
@@ -30,6 +31,10 @@ For each agent, on held-out mazes:
 8. **Locality** (`locality_of`): the share of the cheese's move that sits at the cheese's two
    positions in the hooked layer (where it was and where it went) and in their 3 x 3, against
    an even spread: channel 55's code sits at the cheese; a smeared one cannot be set at one cell.
+9. **Setting over the target's 3 x 3** (`area_setting`): item 4 with the top channels set at
+   every position within one of the target's (their value searched again), for a code that sits
+   in the cheese's neighbourhood rather than at its cell; on its own draw of targets, with its
+   own no intervention and real cheese moved.
 """
 
 from __future__ import annotations
@@ -60,7 +65,7 @@ from agents.policy.hooked import HookedMazeNet, Patches
 from agents.policy.loading import LoadedPolicy, load_policy
 from agents.policy.metrics import rate
 from agents.policy.rollout import ActFn, net_act_fn
-from agents.run.folder import read_config, sweep_runs
+from agents.run.folder import read_config, read_history, sweep_runs
 from agents.settings.commands import StudyConfig, validate_study
 from mazegen import MazeConfig, generate_levels
 from mazegen.actions import ACTION_DIRECTIONS
@@ -70,10 +75,13 @@ from mazegen.queries import has_decision_square
 from mazegen.state import BatchState
 
 # Raised whenever what `measure` records changes, so that saved measurements are taken again.
-MEASUREMENTS_VERSION = 5
+MEASUREMENTS_VERSION = 7
 # Versions that only added a measurement, leaving the others as they were: saved measurements
 # of the version before gain it (`_added`) instead of being taken again (half an hour a study).
-ADDED_IN = {5: "locality"}
+# (6 changed the value search: the cheese removed searched on its own, from 0.25x.)
+ADDED_IN = {5: "locality", 7: "area_setting"}
+# The area of `area_setting`: positions within this many of the target's (Chebyshev): its 3 x 3.
+AREA_RADIUS = 1
 
 
 @dataclass
@@ -125,7 +133,14 @@ def _compute(run: Path) -> tuple[float | None, str | None]:
     predate its ``machine`` field, from a shipped policy's ``provenance.json`` or the run's
     ``train.log``."""
     metrics = read_json_object(run / "metrics.json")
-    cpu = metrics.get("machine") or read_json_object(run / "provenance.json").get("machine")
+    provenance = read_json_object(run / "provenance.json")
+    cpu = metrics.get("machine") or provenance.get("machine")
+    starts = provenance.get("machines") or [
+        h for h in read_history(run) if isinstance(h, dict) and h.get("machine")
+    ]
+    kinds = list(dict.fromkeys(str(h.get("machine")) for h in starts if isinstance(h, dict)))
+    if len(kinds) > 1:  # a run that moved between CPUs: each, in order
+        cpu = " then ".join(kinds)
     log_file = run / "train.log"
     if cpu is None and log_file.is_file():
         marker = "compute: CPU ("
@@ -190,9 +205,11 @@ def resampling(
     }
 
 
-def _set_at(agent: Agent, channels: list[int], pos: np.ndarray, value: float) -> ActFn:
+def _set_at(
+    agent: Agent, channels: list[int], pos: np.ndarray, value: float, radius: int = 0
+) -> ActFn:
     def patches(idx: np.ndarray) -> Patches:
-        return {agent.hook: set_channels(channels, pos[idx], value)}
+        return {agent.hook: set_channels(channels, pos[idx], value, radius)}
 
     return patched_act_fn(agent.net, patches)
 
@@ -225,18 +242,35 @@ def _targets(
 
 
 def best_multiple(
-    agent: Agent, cfg: StudyConfig, channels: list[int], largest: float, rng: np.random.Generator
-) -> tuple[float, dict[str, float]]:
-    """The multiple of ``largest`` at which setting ``channels`` at the target retargets best,
-    on search mazes disjoint from the measured ones (cheese present). Returns it and the
-    success of every multiple tried."""
+    agent: Agent,
+    cfg: StudyConfig,
+    channels: list[int],
+    largest: float,
+    rng: np.random.Generator,
+    radius: int = 0,
+) -> dict[str, Any]:
+    """The multiples of ``largest`` at which setting ``channels`` at the target (and within
+    ``radius`` of it) retargets best, with the cheese present (``multiple``) and removed
+    (``multiple_removed``: a value that competes with the cheese need not be the one that
+    replaces it), on search mazes disjoint from the measured ones; ``tried`` and
+    ``tried_removed`` hold the success of every multiple (the smallest wins a tie)."""
     targets, states, pos = _targets(agent, STUDY_SEARCH_OFFSET, cfg.search_mazes, cfg, rng)
+    removed = without_cheese(states)
     dirs = ACTION_DIRECTIONS[agent.env.action_mode]
-    tries = {f"{m:g}": (states, _set_at(agent, channels, pos, m * largest)) for m in cfg.multiples}
+    tries: dict[str, tuple[BatchState, ActFn]] = {}
+    for m in cfg.multiples:
+        act = _set_at(agent, channels, pos, m * largest, radius)
+        tries[f"{m:g}"] = (states, act)
+        tries[f"{m:g} removed"] = (removed, act)
     out = retarget(tries, targets, agent.setting, dirs, cfg.budget_factor)
-    tried = {m: float(o.summary["success"]["p"]) for m, o in out.items()}
-    best = max(cfg.multiples, key=lambda m: tried[f"{m:g}"])
-    return best, tried
+    found: dict[str, Any] = {}
+    for name, suffix in (("", ""), ("_removed", " removed")):
+        tried = {
+            f"{m:g}": float(out[f"{m:g}{suffix}"].summary["success"]["p"]) for m in cfg.multiples
+        }
+        found["multiple" + name] = min(cfg.multiples, key=lambda m: (-tried[f"{m:g}"], m))
+        found["tried" + name] = tried
+    return found
 
 
 def _cheese_move(
@@ -331,57 +365,64 @@ def steering_ranked(agent: Agent, cfg: StudyConfig, move: SearchMove) -> dict[st
     return {"ranked": ranked, "loss": [loss[c] for c in ranked], "whole_layer": float(p[0])}
 
 
-def retargeting(
+def _channel_settings(
     agent: Agent,
     cfg: StudyConfig,
     found: Any,
     ranked: list[int],
-    steering: list[int],
-    directions: torch.Tensor,
+    pos: np.ndarray,
     rng: np.random.Generator,
-) -> dict[str, Any]:
-    """Retargeting with the top channels at their best value (cheese present and removed), the
-    splices computed once (top channels of each count; the whole layer), no intervention, and
-    the real cheese moved; the splices of the channels ranked by ``steering`` and of the top
-    principal ``directions`` (``[C, C]``, one a column) too."""
-    targets, states, pos = _targets(agent, STUDY_RETARGET_OFFSET, cfg.retarget_mazes, cfg, rng)
+    radius: int = 0,
+) -> tuple[dict[str, Any], dict[str, tuple[ActFn, ActFn]]]:
+    """The top 1 / 3 / 11 channels (``cfg.channel_counts``) set at ``pos`` (and within
+    ``radius`` of it), each at its best multiple of its largest activation (`best_multiple`):
+    ``"top k"`` -> what was searched and chosen, and -> the policies with the cheese present and
+    removed (they differ in their value only)."""
+    values: dict[str, Any] = {}
+    acts: dict[str, tuple[ActFn, ActFn]] = {}
+    for k in sorted({min(k, len(ranked)) for k in cfg.channel_counts}):
+        channels = ranked[:k]
+        largest = found.largest(channels)
+        best = best_multiple(agent, cfg, channels, largest, rng, radius)
+        values[f"top {k}"] = {
+            "channels": channels,
+            **best,
+            "value": best["multiple"] * largest,
+            "value_removed": best["multiple_removed"] * largest,
+        }
+        acts[f"top {k}"] = (
+            _set_at(agent, channels, pos, values[f"top {k}"]["value"], radius),
+            _set_at(agent, channels, pos, values[f"top {k}"]["value_removed"], radius),
+        )
+    return values, acts
+
+
+def _with_settings(
+    agent: Agent, states: BatchState, targets: Targets, acts: dict[str, tuple[ActFn, ActFn]]
+) -> dict[str, tuple[BatchState, ActFn]]:
+    """No intervention, the cheese removed, the real cheese moved to the targets, and each
+    channel setting of `_channel_settings` with the cheese present and removed."""
     removed = without_cheese(states)
-    moved, delta = _cheese_move(agent, states, targets)
     plain = patched_act_fn(agent.net, lambda idx: {})
     interventions: dict[str, tuple[BatchState, ActFn]] = {
         "none": (states, plain),
         "cheese removed": (removed, plain),
-        "real cheese moved": (moved, plain),
+        "real cheese moved": (states.placed(cheese=targets.squares.copy()), plain),
     }
-    values: dict[str, Any] = {}
-    counts = sorted({min(k, len(ranked)) for k in cfg.channel_counts})
-    for k in counts:
-        channels = ranked[:k]
-        largest = found.largest(channels)
-        m, tried = best_multiple(agent, cfg, channels, largest, rng)
-        values[f"top {k}"] = {
-            "channels": channels,
-            "multiple": m,
-            "value": m * largest,
-            "tried": tried,
-        }
-        act = _set_at(agent, channels, pos, m * largest)
-        interventions[f"top {k} channels"] = (states, act)
-        interventions[f"top {k} channels, cheese removed"] = (removed, act)
-    for k in counts:  # how many channels the position-invariant part of the signal needs
-        interventions[f"top {k} splice, computed once"] = (
-            states,
-            _splice_once(agent, delta, ranked[:k]),
-        )
-        interventions[f"steering top {k} splice, computed once"] = (
-            states,
-            _splice_once(agent, delta, steering[:k]),
-        )
-        interventions[f"directions top {k} splice, computed once"] = (
-            states,
-            _splice_once(agent, project(delta, directions, k), None),
-        )
-    interventions["whole-layer splice, computed once"] = (states, _splice_once(agent, delta, None))
+    for k, (present, gone) in acts.items():
+        interventions[f"{k} channels"] = (states, present)
+        interventions[f"{k} channels, cheese removed"] = (removed, gone)
+    return interventions
+
+
+def _outcomes(
+    agent: Agent,
+    cfg: StudyConfig,
+    interventions: dict[str, tuple[BatchState, ActFn]],
+    targets: Targets,
+) -> dict[str, Any]:
+    """Every intervention's summary, its success also as a multiple of no intervention's and
+    the real cheese's."""
     outcomes = retarget(
         interventions,
         targets,
@@ -396,7 +437,61 @@ def retargeting(
         p = r["success"]["p"]
         r["x_none"] = p / none if none else None
         r["x_real_cheese"] = p / cheese if cheese else None
+    return results
+
+
+def retargeting(
+    agent: Agent,
+    cfg: StudyConfig,
+    found: Any,
+    ranked: list[int],
+    steering: list[int],
+    directions: torch.Tensor,
+    rng: np.random.Generator,
+) -> dict[str, Any]:
+    """Retargeting with the top channels at their best value (cheese present and removed), the
+    splices computed once (top channels of each count; the whole layer), no intervention, and
+    the real cheese moved; the splices of the channels ranked by ``steering`` and of the top
+    principal ``directions`` (``[C, C]``, one a column) too."""
+    targets, states, pos = _targets(agent, STUDY_RETARGET_OFFSET, cfg.retarget_mazes, cfg, rng)
+    _, delta = _cheese_move(agent, states, targets)
+    values, acts = _channel_settings(agent, cfg, found, ranked, pos, rng)
+    interventions = _with_settings(agent, states, targets, acts)
+    # how many channels the position-invariant part of the signal needs
+    for k in sorted({min(k, len(ranked)) for k in cfg.channel_counts}):
+        interventions[f"top {k} splice, computed once"] = (
+            states,
+            _splice_once(agent, delta, ranked[:k]),
+        )
+        interventions[f"steering top {k} splice, computed once"] = (
+            states,
+            _splice_once(agent, delta, steering[:k]),
+        )
+        interventions[f"directions top {k} splice, computed once"] = (
+            states,
+            _splice_once(agent, project(delta, directions, k), None),
+        )
+    interventions["whole-layer splice, computed once"] = (states, _splice_once(agent, delta, None))
+    results = _outcomes(agent, cfg, interventions, targets)
     return {"targets": int(len(targets.maze)), "values": values, "interventions": results}
+
+
+def area_setting(agent: Agent, cfg: StudyConfig, found: Any, ranked: list[int]) -> dict[str, Any]:
+    """Retargeting with the top channels set over the target's 3 x 3 (`AREA_RADIUS`), cheese
+    present and removed, each at its own best multiple (searched as `best_multiple` does),
+    against no intervention and the real cheese moved on the same targets. Its own generator and
+    targets, so that it can be added to measurements taken before it."""
+    rng = np.random.default_rng([cfg.seed, 2])
+    targets, states, pos = _targets(agent, STUDY_RETARGET_OFFSET, cfg.retarget_mazes, cfg, rng)
+    values, acts = _channel_settings(agent, cfg, found, ranked, pos, rng, AREA_RADIUS)
+    return {
+        "radius": AREA_RADIUS,
+        "targets": int(len(targets.maze)),
+        "values": values,
+        "interventions": _outcomes(
+            agent, cfg, _with_settings(agent, states, targets, acts), targets
+        ),
+    }
 
 
 def study_agent(label: str, policy: LoadedPolicy, cfg: StudyConfig) -> Agent:
@@ -413,15 +508,21 @@ def study_agent(label: str, policy: LoadedPolicy, cfg: StudyConfig) -> Agent:
     )
 
 
-def measure(agent: Agent, cfg: StudyConfig) -> dict[str, Any]:
-    """Every measurement of the study on one agent."""
-    label, net, hook = agent.label, agent.net, agent.hook
-    rng = np.random.default_rng(cfg.seed)
-    t0 = time.perf_counter()
+def _channels(agent: Agent, cfg: StudyConfig) -> tuple[Any, list[int], list[float]]:
+    """Every channel of the hooked layer ranked by tracking the cheese (`find_cheese_channels`
+    on ``cfg.mazes`` test mazes): the finding, the ranking, each one's tracking accuracy."""
+    net, hook = agent.net, agent.hook
     states = generate_levels(range(agent.start, agent.start + cfg.mazes), agent.test_env)
     found = find_cheese_channels(net, hook, states, agent.test_env, top=net.shapes[hook][0])
-    ranked = [r["channel"] for r in found.top]
-    accuracy = [r["tracking_accuracy"] for r in found.top]
+    return found, [r["channel"] for r in found.top], [r["tracking_accuracy"] for r in found.top]
+
+
+def measure(agent: Agent, cfg: StudyConfig) -> dict[str, Any]:
+    """Every measurement of the study on one agent."""
+    label = agent.label
+    rng = np.random.default_rng(cfg.seed)
+    t0 = time.perf_counter()
+    found, ranked, accuracy = _channels(agent, cfg)
     result: dict[str, Any] = {
         "label": label,
         "agent": describe(agent),
@@ -443,17 +544,22 @@ def measure(agent: Agent, cfg: StudyConfig) -> dict[str, Any]:
     result["retargeting"] = retargeting(
         agent, cfg, found, ranked, steering["ranked"], directions["directions"], rng
     )
+    result["area_setting"] = area_setting(agent, cfg, found, ranked)
     result["seconds"] = round(time.perf_counter() - t0, 1)
     return result
 
 
 def measurement_key(policy: LoadedPolicy, cfg: StudyConfig) -> dict[str, Any]:
     """What one agent's measurements depend on: its weights (checkpoint file, size, steps) and
-    every setting of the measurement (not the list of runs, the labels or the report folder)."""
+    every setting of the measurement (not the list of runs, the labels or the report folder).
+    The checkpoint's path is relative to the working directory where it lies inside it, so that
+    a committed report is reused by any checkout of the project."""
     ignored = {"runs", "labels", "sweep", "out", "torch_threads"}
+    source = policy.source.resolve()
+    here = Path.cwd().resolve()
     return {
         "measurements": MEASUREMENTS_VERSION,
-        "checkpoint": str(policy.source.resolve()),
+        "checkpoint": str(source.relative_to(here) if source.is_relative_to(here) else source),
         "bytes": policy.source.stat().st_size,
         "steps": policy.steps,
         "settings": {k: v for k, v in vars(cfg).items() if k not in ignored},
@@ -483,6 +589,9 @@ def _added(agent: Agent, cfg: StudyConfig, name: str) -> Any:
     """The measurement ``name`` of `ADDED_IN`, exactly as `measure` takes it."""
     if name == "locality":
         return locality_of(agent, search_move(agent, cfg))
+    if name == "area_setting":
+        found, ranked, _ = _channels(agent, cfg)
+        return area_setting(agent, cfg, found, ranked)
     raise ValueError(f"no way to add the measurement {name!r}")
 
 
@@ -538,7 +647,8 @@ def run_study(cfg: StudyConfig) -> list[dict[str, Any]]:
         print(
             f"{label}: best {h['best_channels']} x{h['best_multiple']:g}: "
             f"{x(h['x_none'])} none, {x(h['x_real_cheese'])} the real cheese "
-            f"(removed: {x(h['x_none_removed'])}, {x(h['x_real_cheese_removed'])}) "
+            f"(removed: {h['best_channels_removed']} x{h['best_multiple_removed']:g}: "
+            f"{x(h['x_none_removed'])}, {x(h['x_real_cheese_removed'])}) "
             f"[{r['seconds']} s]",
             flush=True,
         )

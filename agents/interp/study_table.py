@@ -17,12 +17,42 @@ def _splice_counts(r: dict[str, Any]) -> list[int]:
     )
 
 
+def best_setting(block: dict[str, Any]) -> dict[str, Any]:
+    """The channel sets that retarget best in a retargeting ``block`` (``r["retargeting"]`` or
+    ``r["area_setting"]``), one with the cheese present and one with it removed (the goal may
+    be met in either), and their figures."""
+    inter = block["interventions"]
+    channel_keys = [k for k in inter if k.startswith("top ") and k.endswith(" channels")]
+    best = max(channel_keys, key=lambda k: inter[k]["success"]["p"])
+    removed = max(
+        (k + ", cheese removed" for k in channel_keys), key=lambda k: inter[k]["success"]["p"]
+    )
+    value = block["values"][best.removesuffix(" channels")]
+    value_removed = block["values"][removed.removesuffix(" channels, cheese removed")]
+    return {
+        "best_channels": best,
+        "best_multiple": value["multiple"],
+        "best_channels_removed": removed.removesuffix(", cheese removed"),
+        # measurements older than the search with the cheese removed used one value for both
+        "best_multiple_removed": value_removed.get("multiple_removed", value_removed["multiple"]),
+        "none": inter["none"]["success"]["p"],
+        "removed": inter["cheese removed"]["success"]["p"],
+        "real_cheese": inter["real cheese moved"]["success"]["p"],
+        "channels_present": inter[best]["success"]["p"],
+        "channels_removed": inter[removed]["success"]["p"],
+        "x_none": inter[best]["x_none"],
+        "x_real_cheese": inter[best]["x_real_cheese"],
+        "x_none_removed": inter[removed]["x_none"],
+        "x_real_cheese_removed": inter[removed]["x_real_cheese"],
+    }
+
+
 def headline(r: dict[str, Any]) -> dict[str, Any]:
     """The figures of one agent that go into the table's row."""
     inter = r["retargeting"]["interventions"]
-    channel_keys = [k for k in inter if k.startswith("top ") and k.endswith(" channels")]
-    best = max(channel_keys, key=lambda k: inter[k]["success"]["p"])
-    removed = best + ", cheese removed"
+    best_set = best_setting(r["retargeting"])
+    best = best_set["best_channels"]
+    removed = best_set["best_channels_removed"] + ", cheese removed"
     splice = f"top {max(_splice_counts(r))} splice, computed once"  # the most channels
     steering = "steering " + splice
     directions = "directions " + splice
@@ -38,17 +68,7 @@ def headline(r: dict[str, Any]) -> dict[str, Any]:
             "directions_splice_once": directions,
             "layer_splice_once": "whole-layer splice, computed once",
         },
-        "best_channels": best,
-        "best_multiple": r["retargeting"]["values"][best.removesuffix(" channels")]["multiple"],
-        "none": inter["none"]["success"]["p"],
-        "removed": inter["cheese removed"]["success"]["p"],
-        "real_cheese": inter["real cheese moved"]["success"]["p"],
-        "channels_present": inter[best]["success"]["p"],
-        "channels_removed": inter[removed]["success"]["p"],
-        "x_none": inter[best]["x_none"],
-        "x_real_cheese": inter[best]["x_real_cheese"],
-        "x_none_removed": inter[removed]["x_none"],
-        "x_real_cheese_removed": inter[removed]["x_real_cheese"],
+        **best_set,
         "splice_once": inter[splice]["success"]["p"],
         "splice_once_x_real_cheese": inter[splice]["x_real_cheese"],
         "steering_splice_once": inter[steering]["success"]["p"],
@@ -106,6 +126,29 @@ def table(results: list[dict[str, Any]]) -> list[str]:
         return "–" if x is None else format(x, spec)
 
     heads = [headline(r) for r in results]
+
+    def setting(h: dict[str, Any]) -> str:
+        return (
+            f"{h['best_channels']} (x{h['best_multiple']:g}): {fmt(h['channels_present'])} = "
+            f"{fmt(h['x_none'], '.2f')}x none, {fmt(h['x_real_cheese'], '.2f')}x real cheese"
+        )
+
+    def removed(h: dict[str, Any]) -> str:
+        return (
+            f"{h['best_channels_removed']} (x{h['best_multiple_removed']:g}): "
+            f"{fmt(h['channels_removed'])} = {fmt(h['x_none_removed'], '.2f')}x none, "
+            f"{fmt(h['x_real_cheese_removed'], '.2f')}x real cheese"
+        )
+
+    def area(r: dict[str, Any]) -> str:
+        if "area_setting" not in r:  # results of older versions gain it before a table is made
+            return "–"
+        a = best_setting(r["area_setting"])
+        return (
+            f"{setting(a)}; removed {removed(a)} (none {fmt(a['none'])}, "
+            f"real cheese {fmt(a['real_cheese'])})"
+        )
+
     rows: list[tuple[str, list[str]]] = [
         ("observation", [r["agent"]["observation"] for r in results]),
         ("network", [r["agent"]["network"] for r in results]),
@@ -155,21 +198,12 @@ def table(results: list[dict[str, Any]]) -> list[str]:
             [f"{fmt(h['none'])}; {fmt(h['removed'])}" for h in heads],
         ),
         ("retarget: real cheese moved", [fmt(h["real_cheese"]) for h in heads]),
+        ("retarget: best channel set (value), cheese present", [setting(h) for h in heads]),
+        ("... cheese removed (the best set so)", [removed(h) for h in heads]),
         (
-            "retarget: best channel set (value), cheese present",
-            [
-                f"{h['best_channels']} (x{h['best_multiple']:g}): {fmt(h['channels_present'])} = "
-                f"{fmt(h['x_none'], '.2f')}x none, {fmt(h['x_real_cheese'], '.2f')}x real cheese"
-                for h in heads
-            ],
-        ),
-        (
-            "... cheese removed",
-            [
-                f"{fmt(h['channels_removed'])} = {fmt(h['x_none_removed'], '.2f')}x none, "
-                f"{fmt(h['x_real_cheese_removed'], '.2f')}x real cheese"
-                for h in heads
-            ],
+            "... set over the target's 3x3 instead (value searched again; own targets: "
+            "none, real cheese)",
+            [area(r) for r in results],
         ),
         (
             "retarget by steps from the path to the top-right ("
@@ -211,14 +245,31 @@ def table(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _cell(r: dict[str, Any], h: dict[str, Any], key: str) -> dict[str, float]:
+    """The success (``p``, ``lo``, ``hi``) of the plot's bar ``key`` for one agent (zero-height
+    where the agent was not measured so)."""
+    if key.startswith("area_"):
+        if "area_setting" not in r:
+            return {"p": 0.0, "lo": 0.0, "hi": 0.0}
+        area = r["area_setting"]
+        best = best_setting(area)
+        name = (
+            best["best_channels"]
+            if key == "area_present"
+            else best["best_channels_removed"] + ", cheese removed"
+        )
+        return area["interventions"][name]["success"]
+    return r["retargeting"]["interventions"][h["keys"][key]]["success"]
+
+
 #: Agents per row of the study's plot.
 _PER_ROW = 8
 
 
 def plot_study(results: list[dict[str, Any]], path: Path) -> None:
     """Retargeting success of each agent with its 95 % interval: none, the best channels
-    (cheese present and removed), the splices computed once (the most top channels; the
-    whole layer), and the real cheese moved."""
+    (cheese present and removed; at the target's position and over its 3 x 3), the splices
+    computed once (the most top channels; the whole layer), and the real cheese moved."""
     from agents.interp.plots import figure_module, save_figure
 
     plt = figure_module()
@@ -227,6 +278,8 @@ def plot_study(results: list[dict[str, Any]], path: Path) -> None:
         ("no intervention", "none"),
         ("best channels, cheese present", "channels_present"),
         ("best channels, cheese removed", "channels_removed"),
+        ("best channels over the target's 3x3, cheese present", "area_present"),
+        ("best channels over the target's 3x3, cheese removed", "area_removed"),
         (f"top {most} channels by tracking, spliced once", "splice_once"),
         (f"top {most} channels by steering, spliced once", "steering_splice_once"),
         (f"top {most} principal directions, spliced once", "directions_splice_once"),
@@ -246,10 +299,7 @@ def plot_study(results: list[dict[str, Any]], path: Path) -> None:
         part, part_heads = results[chunk], heads[chunk]
         x = np.arange(len(part))
         for k, (name, key) in enumerate(bars):
-            cells = [
-                r["retargeting"]["interventions"][h["keys"][key]]["success"]
-                for r, h in zip(part, part_heads)
-            ]
+            cells = [_cell(r, h, key) for r, h in zip(part, part_heads)]
             p = np.array([c["p"] for c in cells])
             err = np.array([[c["p"] - c["lo"] for c in cells], [c["hi"] - c["p"] for c in cells]])
             offset = (k - (len(bars) - 1) / 2) * width

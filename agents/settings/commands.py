@@ -101,6 +101,9 @@ class PatchConfig:
         num_channels: How many discovered channels form the "top" set when ``channels`` is
             empty (retarget also tries the single best and all well-tracking ones).
         value: Value the channels are set to at the target (None: 2x their largest activation).
+        radius: Retarget sets the channels at every position within this many of the target's
+            in the hooked layer (0: its own; 1: its 3 x 3, for a code spread over the cheese's
+            neighbourhood).
         amplify: Coefficient of the "virtual cheese" vector intervention.
         coeff: Coefficient of the steering vector (cheese vector: subtracted with -1).
         budget_factor: Retargeting succeeds when the target is reached within this many times
@@ -133,6 +136,7 @@ class PatchConfig:
     channels: list[int] = field(default_factory=list)
     num_channels: int = 1
     value: float | None = None
+    radius: int = 0
     amplify: float = 3.0
     coeff: float = -1.0
     budget_factor: float = 2.0
@@ -163,6 +167,8 @@ def validate_patch(cfg: PatchConfig) -> None:
         raise ConfigError(f"field_size must be an odd number >= 1, got {cfg.field_size}")
     if cfg.targets_per_maze < 0:
         raise ConfigError(f"targets_per_maze must be >= 0, got {cfg.targets_per_maze}")
+    if isinstance(cfg.radius, bool) or not isinstance(cfg.radius, int) or cfg.radius < 0:
+        raise ConfigError(f"radius must be an integer >= 0, got {cfg.radius!r}")
     if cfg.field_steps < 1 or cfg.field_mazes < 1:
         raise ConfigError("field_steps and field_mazes must be >= 1")
     if cfg.start_level is not None and cfg.start_level < 0:
@@ -311,7 +317,7 @@ class StudyConfig:
     targets_per_maze: int = 20
     search_mazes: int = 10
     channel_counts: list[int] = field(default_factory=lambda: [1, 3, 11])
-    multiples: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0, 8.0])
+    multiples: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0, 4.0, 8.0])
     budget_factor: float = 2.0
     seed: int = 0
     torch_threads: int = 1

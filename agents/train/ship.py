@@ -68,6 +68,12 @@ def ship(run: Path, name: str, dest: Path = PRETRAINED) -> Path:
             "git_commit_of": "training's first start" if trained_at else "shipping",
             # the CPU it trained on when the run recorded it, else the shipping machine's
             "machine": metrics.get("machine") or f"{m.kind}; {m.cores} CPUs; {platform.machine()}",
+            # each start's CPU (recorded since 2026-12-03), for a run that moved between them
+            "machines": [
+                {"from_step": h.get("from_step"), "machine": h["machine"]}
+                for h in history
+                if h.get("machine")
+            ],
             "torch": torch.__version__,
         },
     )

@@ -88,10 +88,16 @@ def train(cfg: TrainConfig, run: Path, resume: ResumePoint | None = None) -> dic
     )
     metrics["train_seconds_this_session"] = round(seconds, 1)
     # what the minutes were spent on (the last session's CPU, for a run that spanned several)
-    metrics["machine"] = f"{machine().kind}, {cfg.torch_threads} torch thread(s)"
+    metrics["machine"] = _machine(cfg)
     metrics["total_steps"] = int(model.num_timesteps)
     write_json(run / METRICS, metrics)
     return metrics
+
+
+def _machine(cfg: TrainConfig) -> str:
+    """The CPU a session trains on and its thread count; each start records its own, since a
+    run that spans sessions may span CPUs."""
+    return f"{machine().kind}, {cfg.torch_threads} torch thread(s)"
 
 
 def start(given: TrainConfig, run: Path, overrides: list[str]) -> tuple[Path, dict[str, Any]]:
@@ -110,12 +116,13 @@ def start(given: TrainConfig, run: Path, overrides: list[str]) -> tuple[Path, di
         cfg = dataclasses.replace(
             resume_config(point.config, given, overrides), resume=None, unsafe_pickle=False
         )
+        entry["machine"] = _machine(cfg)
         append_history(point.run, {**entry, "from_step": point.checkpoint.num_timesteps})
         return point.run, train(cfg, point.run, resume=point)
     cfg = dataclasses.replace(given, unsafe_pickle=False)
     if (run / MODEL).exists() or checkpoints(run):
         raise RunError(f"{run} already holds a run; resume it with resume={run}")
-    append_history(run, {**entry, "from_step": 0})
+    append_history(run, {**entry, "from_step": 0, "machine": _machine(cfg)})
     return run, train(cfg, run)
 
 
