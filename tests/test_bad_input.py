@@ -24,7 +24,7 @@ TRAIN = [
     ("seed=-1", "seed must be an integer >= 0"),
     ("eval.start_level=-3", "eval.start_level must be >= 0"),
     ("agent.ppo.batch_size=500", "must divide n_steps x num_envs"),
-    ("experiment=nope", "available: easy, hard"),
+    ("experiment=nope", "available: easy, easy_spread, hard"),
     ("hydra.run.dir=/proc/cheese-maze-test", "cannot create the run folder"),
     ("hydra.run.dir=README.md", "it is a file"),
     ("total_steps=0", "total_steps must be a positive"),
