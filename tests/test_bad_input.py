@@ -12,6 +12,7 @@ pytest.importorskip("torch")
 
 from agents import cli as _cli  # noqa: E402
 
+PRESETS = [p.stem for p in (_cli.CONF / "experiment").glob("*.yaml")]
 TRAIN = [
     ("+foo=1", "unknown setting 'foo'"),
     ("totl_steps=5", "did you mean total_steps"),
@@ -24,7 +25,8 @@ TRAIN = [
     ("seed=-1", "seed must be an integer >= 0"),
     ("eval.start_level=-3", "eval.start_level must be >= 0"),
     ("agent.ppo.batch_size=500", "must divide n_steps x num_envs"),
-    ("experiment=nope", "available: easy, easy_spread, hard"),
+    # every preset, listed as Hydra sorts them (so a new preset needs no edit here)
+    ("experiment=nope", "available: " + ", ".join(sorted(PRESETS))),
     ("hydra.run.dir=/proc/cheese-maze-test", "cannot create the run folder"),
     ("hydra.run.dir=README.md", "it is a file"),
     ("total_steps=0", "total_steps must be a positive"),
