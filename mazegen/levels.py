@@ -13,7 +13,7 @@ eval.start_level + [0, n)   evaluation during training and ``experiments.evaluat
 + `ANALYSIS_OFFSET`         ``experiments.patch`` analyses, ``experiments.study``'s channels
   (its end) + `FIT_OFFSET`  mazes goal fields are fitted on
   + `STUDY_RETARGET_OFFSET` ``experiments.study``'s retargeting mazes
-  + `STUDY_SEARCH_OFFSET`   ``experiments.study``'s mazes for searching a patch's value
+  + `STUDY_SEARCH_OFFSET`   mazes for searching a patch's value (study, ``patch retarget``)
 + `VIEWER_OFFSET`           the viewer's mazes
 + `VIEWER_FIT_OFFSET`       the viewer's channel discovery
 ==========================  ====================================================

@@ -196,3 +196,45 @@ def test_retarget_sets_the_channels_over_the_targets_neighbourhood_with_a_radius
         assert all(y[i, 2, pos[i][0], pos[i][1]] == 9 for i in range(2))  # the target's own
     with pytest.raises(ConfigError, match="radius must be an integer >= 0"):
         validate_patch(PatchConfig(radius=-1))
+
+
+def test_retarget_searches_each_channel_sets_value(tmp_path):
+    """``multiples=[...]``: each set at the multiple of its largest activation that retargeted
+    best on search mazes of its own, reported with every multiple's success."""
+    from agents.settings.base import ConfigError
+    from agents.settings.commands import validate_patch
+
+    multiples = [0.5, 1.0, 2.0]
+    report, out = run_analysis(
+        PatchConfig(
+            analysis="retarget",
+            run="easy_spread",
+            mazes=2,
+            targets_per_maze=8,
+            search_mazes=3,
+            multiples=multiples,
+            num_channels=3,
+            goal_field=False,
+            amplify=0.0,
+            out=str(tmp_path),
+        )
+    )
+    sets = report["channel_sets"]
+    assert len(sets) >= 2 and set(sets) <= set(report["interventions"])
+    largest = {}
+    for label, s in sets.items():
+        tried = s["tried"]
+        assert set(tried) == {"0.5", "1", "2"} and 0 < s["targets"] <= 24  # 3 mazes, <= 8 each
+        assert all(0 <= p <= 1 for p in tried.values())
+        best = max(tried.values())
+        assert tried[f"{s['multiple']:g}"] == best  # the best, the smallest on a tie
+        assert s["multiple"] == min(m for m in multiples if tried[f"{m:g}"] == best)
+        largest[label] = s["value"] / s["multiple"]
+    # the unit is each set's own largest activation (the top 3 reach at least the top 1's)
+    top1 = next(k for k in sets if k.startswith("channel "))
+    assert largest["top 3 channels"] >= largest[top1] > 0
+    assert "searched" in (out / "summary.md").read_text()
+    with pytest.raises(ConfigError, match="not both"):
+        validate_patch(PatchConfig(value=1.0, multiples=[1.0]))
+    with pytest.raises(ConfigError, match="multiples must be positive"):
+        validate_patch(PatchConfig(multiples=[0.0]))

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from agents.interp.activations import (
+    Setting,
     activations,
     map_position,
     patched_act_fn,
@@ -16,10 +17,13 @@ from agents.interp.activations import (
 )
 from agents.interp.channels import FoundChannels
 from agents.interp.context import Context
-from agents.interp.patches import set_channels
+from agents.interp.retarget import targets_of
+from agents.interp.value_search import pick_multiple, search_multiples, set_at
 from agents.policy.hooked import HookedMazeNet, HookError
 from agents.policy.rollout import ActFn
-from mazegen import MazeConfig
+from mazegen import MazeConfig, generate_levels
+from mazegen.actions import ACTION_DIRECTIONS
+from mazegen.levels import STUDY_SEARCH_OFFSET
 from mazegen.state import BatchState
 
 
@@ -54,11 +58,7 @@ def retarget_interventions(
         "cheese_moved": (moved, plain),
     }
     for label, (channels, value) in channel_sets.items():
-
-        def patches(idx: np.ndarray, ch: list[int] = channels, v: float = value) -> Any:
-            return {hook: set_channels(ch, pos[idx], v, radius)}
-
-        out[label] = (states, patched_act_fn(net, patches))
+        out[label] = (states, set_at(net, hook, channels, pos, value, radius))
     if amplify:
         delta = activations(net, hook, moved, config) - activations(net, hook, states, config)
         out[f"cheese_vector_x{amplify:g}"] = (
@@ -93,6 +93,43 @@ def channel_sets(ctx: Context, found: FoundChannels) -> dict[str, tuple[list[int
         k: (ch, cfg.value if cfg.value is not None else 2.0 * found.largest(ch))
         for k, ch in sets.items()
     }
+
+
+def searched_values(
+    ctx: Context, found: FoundChannels, sets: dict[str, tuple[list[int], float]]
+) -> tuple[dict[str, tuple[list[int], float]], dict[str, Any]]:
+    """Each channel set of `channel_sets` at the multiple of its largest activation that
+    retargets best (``cfg.multiples``; `agents.interp.value_search`), searched with the cheese
+    present on ``cfg.search_mazes`` training mazes of their own (the study's search levels): the
+    sets with their values, and per set the multiple chosen and the success of each."""
+    cfg = ctx.cfg
+    first = ctx.levels.start + STUDY_SEARCH_OFFSET
+    base = generate_levels(range(first, first + cfg.search_mazes), ctx.env)
+    targets = targets_of(base, cfg.targets_per_maze, ctx.rng)
+    states = base.take(targets.maze)
+    pos = map_position(targets.squares, ctx.env.world_size, ctx.net.shapes[ctx.hook])
+    valued: dict[str, tuple[list[int], float]] = {}
+    searched: dict[str, Any] = {}
+    for label, (channels, _) in sets.items():
+        largest = found.largest(channels)
+        tried = search_multiples(
+            ctx.net,
+            ctx.hook,
+            {"present": states},
+            targets,
+            pos,
+            channels,
+            largest,
+            cfg.multiples,
+            Setting(ctx.env, ctx.region, ctx.rng),
+            ACTION_DIRECTIONS[ctx.env.action_mode],
+            cfg.budget_factor,
+            cfg.radius,
+        )["present"]
+        multiple = pick_multiple(tried, cfg.multiples)
+        valued[label] = (channels, multiple * largest)
+        searched[label] = {"multiple": multiple, "tried": tried, "targets": len(targets.maze)}
+    return valued, searched
 
 
 def add_goal_fields(

@@ -15,7 +15,7 @@ from typing import Any
 from agents.interp.channels import run_find_channels, run_resample_channels
 from agents.interp.context import Context, Report, build_context
 from agents.interp.listing import run_hooks
-from agents.interp.retarget import run_retarget
+from agents.interp.retarget_analysis import run_retarget
 from agents.interp.vectors import run_cheese_vector, run_top_right_vector, run_vector_field
 from agents.settings.commands import ANALYSIS_NAMES, PatchConfig
 from mazegen.files import atomic_write_bytes, write_json

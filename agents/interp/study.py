@@ -57,10 +57,10 @@ from agents.interp.activations import (
     without_cheese,
 )
 from agents.interp.channels import donors_for, find_cheese_channels, resample_effect
-from agents.interp.patches import set_channels
 from agents.interp.retarget import Targets, reached, retarget, targets_of
 from agents.interp.study_table import headline, plot_study, table
 from agents.interp.subspace import channel_share, near_share, principal_directions, project
+from agents.interp.value_search import pick_multiple, search_multiples, set_at
 from agents.policy.hooked import HookedMazeNet, Patches
 from agents.policy.loading import LoadedPolicy, load_policy
 from agents.policy.metrics import rate
@@ -208,10 +208,7 @@ def resampling(
 def _set_at(
     agent: Agent, channels: list[int], pos: np.ndarray, value: float, radius: int = 0
 ) -> ActFn:
-    def patches(idx: np.ndarray) -> Patches:
-        return {agent.hook: set_channels(channels, pos[idx], value, radius)}
-
-    return patched_act_fn(agent.net, patches)
+    return set_at(agent.net, agent.hook, channels, pos, value, radius)
 
 
 def _splice_once(agent: Agent, delta: torch.Tensor, channels: list[int] | None) -> ActFn:
@@ -255,20 +252,24 @@ def best_multiple(
     replaces it), on search mazes disjoint from the measured ones; ``tried`` and
     ``tried_removed`` hold the success of every multiple (the smallest wins a tie)."""
     targets, states, pos = _targets(agent, STUDY_SEARCH_OFFSET, cfg.search_mazes, cfg, rng)
-    removed = without_cheese(states)
-    dirs = ACTION_DIRECTIONS[agent.env.action_mode]
-    tries: dict[str, tuple[BatchState, ActFn]] = {}
-    for m in cfg.multiples:
-        act = _set_at(agent, channels, pos, m * largest, radius)
-        tries[f"{m:g}"] = (states, act)
-        tries[f"{m:g} removed"] = (removed, act)
-    out = retarget(tries, targets, agent.setting, dirs, cfg.budget_factor)
+    conditions = {"": states, "_removed": without_cheese(states)}
+    searched = search_multiples(
+        agent.net,
+        agent.hook,
+        conditions,
+        targets,
+        pos,
+        channels,
+        largest,
+        cfg.multiples,
+        agent.setting,
+        ACTION_DIRECTIONS[agent.env.action_mode],
+        cfg.budget_factor,
+        radius,
+    )
     found: dict[str, Any] = {}
-    for name, suffix in (("", ""), ("_removed", " removed")):
-        tried = {
-            f"{m:g}": float(out[f"{m:g}{suffix}"].summary["success"]["p"]) for m in cfg.multiples
-        }
-        found["multiple" + name] = min(cfg.multiples, key=lambda m: (-tried[f"{m:g}"], m))
+    for name, tried in searched.items():
+        found["multiple" + name] = pick_multiple(tried, cfg.multiples)
         found["tried" + name] = tried
     return found
 

@@ -100,7 +100,12 @@ class PatchConfig:
         channels: Channels to retarget and resample (empty: those found by find-channels).
         num_channels: How many discovered channels form the "top" set when ``channels`` is
             empty (retarget also tries the single best and all well-tracking ones).
-        value: Value the channels are set to at the target (None: 2x their largest activation).
+        value: Value the channels are set to at the target (None: 2x their largest activation,
+            or the best of ``multiples``).
+        multiples: Retarget searches each channel set's value over these multiples of its
+            largest activation (cheese present, on ``search_mazes`` mazes of their own) and sets
+            it at the best one, as the study does (empty: ``value``).
+        search_mazes: Training-distribution mazes the value is searched on.
         radius: Retarget sets the channels at every position within this many of the target's
             in the hooked layer (0: its own; 1: its 3 x 3, for a code spread over the cheese's
             neighbourhood).
@@ -136,6 +141,8 @@ class PatchConfig:
     channels: list[int] = field(default_factory=list)
     num_channels: int = 1
     value: float | None = None
+    multiples: list[float] = field(default_factory=list)
+    search_mazes: int = 10
     radius: int = 0
     amplify: float = 3.0
     coeff: float = -1.0
@@ -181,6 +188,12 @@ def validate_patch(cfg: PatchConfig) -> None:
             raise ConfigError(f"{name} must be a finite number, got {x}")
     if not 0 <= cfg.maze_index < cfg.mazes:
         raise ConfigError(f"maze_index must be in [0, mazes={cfg.mazes}), got {cfg.maze_index}")
+    if not all(math.isfinite(m) and m > 0 for m in cfg.multiples):
+        raise ConfigError(f"multiples must be positive numbers, got {list(cfg.multiples)}")
+    if cfg.multiples and cfg.value is not None:
+        raise ConfigError("set value or multiples (a searched value), not both")
+    if cfg.search_mazes < 1:
+        raise ConfigError(f"search_mazes must be >= 1, got {cfg.search_mazes}")
 
 
 @dataclass
