@@ -84,6 +84,7 @@ def test_study_measures_every_agent_into_one_table(tmp_path):
     assert loc["3x3"] > 9 * loc["even"]  # the move sits near the cheese, not spread evenly
     assert "locality: share of the cheese's move at its two cells" in md
     assert "retarget by steps from the path to the top-right (0 / 1-4 / 5-9 / 10-24)" in md
+    assert "retarget by steps from the mouse to the target (1-4 / 5-12 / 13+)" in md
     area = easy["area_setting"]  # the top channels set over the target's 3 x 3, own targets
     assert area["radius"] == 1 and area["targets"] == 8
     assert set(area["interventions"]) == settings
@@ -181,3 +182,16 @@ def test_training_cost_names_every_cpu_a_run_moved_between(tmp_path):
     assert _compute(tmp_path) == (12.5, "A, 2 torch thread(s) then B, 2 torch thread(s)")
     history.write_text(json.dumps(starts[2]) + "\n")  # one CPU: the metrics' own words
     assert _compute(tmp_path) == (12.5, "B, 2 torch thread(s)")
+
+
+def test_success_by_steps_from_the_mouse_merges_the_distance_bins():
+    from agents.interp.study_table import by_reach
+
+    bins = {
+        "1-2": {"p": 1.0, "n": 1},
+        "3-4": {"p": 0.5, "n": 4},  # 1-4: 3 of 5
+        "5-8": {"p": 0.0, "n": 0},  # empty bins add nothing
+        "9-12": {"p": 0.25, "n": 8},  # 5-12: 2 of 8
+    }  # no target 13+ steps away
+    r = {"retargeting": {"interventions": {"x": {"success_by_distance": bins}}}}
+    assert by_reach(r, "x") == "0.60 / 0.25 / –"

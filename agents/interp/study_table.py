@@ -94,6 +94,21 @@ def by_distance(r: dict[str, Any], intervention: str) -> str:
     )
 
 
+# steps from the mouse's start to the target, as bins of `success_by_distance` merged
+REACH = {"1-4": ("1-2", "3-4"), "5-12": ("5-8", "9-12"), "13+": ("13+",)}
+
+
+def by_reach(r: dict[str, Any], intervention: str) -> str:
+    """Success of one intervention by steps from the mouse's start to the target."""
+    cells = r["retargeting"]["interventions"][intervention]["success_by_distance"]
+    out = []
+    for bins in REACH.values():
+        got = [cells[b] for b in bins if b in cells and cells[b]["n"]]
+        n = sum(c["n"] for c in got)
+        out.append(f"{sum(c['p'] * c['n'] for c in got) / n:.2f}" if n else "–")
+    return " / ".join(out)
+
+
 def _splices(r: dict[str, Any], ranking: str = "") -> str:
     """Success (and its ratio to the real cheese moved) of each splice computed once, of the
     top channels by tracking (``ranking=""``) or by steering (``"steering "``)."""
@@ -213,6 +228,18 @@ def table(results: list[dict[str, Any]]) -> list[str]:
                 "; ".join(
                     by_distance(r, k)
                     for k in ("none", h["keys"]["channels_present"], "real cheese moved")
+                )
+                for r, h in zip(results, heads)
+            ],
+        ),
+        (
+            "retarget by steps from the mouse to the target ("
+            + " / ".join(REACH)
+            + "), cheese removed: no patch; best channels; real cheese moved",
+            [
+                "; ".join(
+                    by_reach(r, k)
+                    for k in ("cheese removed", h["keys"]["channels_removed"], "real cheese moved")
                 )
                 for r, h in zip(results, heads)
             ],
