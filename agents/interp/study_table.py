@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,14 @@ def table(results: list[dict[str, Any]]) -> list[str]:
             f"real cheese {fmt(a['real_cheese'])})"
         )
 
+    def binned(by: Callable[[dict[str, Any], str], str], base: str, channels: str) -> list[str]:
+        """Each agent's ``base`` intervention; its best channels (``channels`` of `headline`'s
+        keys); the real cheese moved, each binned by ``by``."""
+        return [
+            "; ".join(by(r, k) for k in (base, h["keys"][channels], "real cheese moved"))
+            for r, h in zip(results, heads)
+        ]
+
     rows: list[tuple[str, list[str]]] = [
         ("observation", [r["agent"]["observation"] for r in results]),
         ("network", [r["agent"]["network"] for r in results]),
@@ -224,25 +233,13 @@ def table(results: list[dict[str, Any]]) -> list[str]:
             "retarget by steps from the path to the top-right ("
             + " / ".join(DISTANCES)
             + "): none; best channels; real cheese",
-            [
-                "; ".join(
-                    by_distance(r, k)
-                    for k in ("none", h["keys"]["channels_present"], "real cheese moved")
-                )
-                for r, h in zip(results, heads)
-            ],
+            binned(by_distance, "none", "channels_present"),
         ),
         (
             "retarget by steps from the mouse to the target ("
             + " / ".join(REACH)
             + "), cheese removed: no patch; best channels; real cheese moved",
-            [
-                "; ".join(
-                    by_reach(r, k)
-                    for k in ("cheese removed", h["keys"]["channels_removed"], "real cheese moved")
-                )
-                for r, h in zip(results, heads)
-            ],
+            binned(by_reach, "cheese removed", "channels_removed"),
         ),
         (
             "position invariance: the cheese's move spliced once, top "
