@@ -14,6 +14,8 @@ eval.start_level + [0, n)   evaluation during training and ``experiments.evaluat
   (its end) + `FIT_OFFSET`  mazes goal fields are fitted on
   + `STUDY_RETARGET_OFFSET` ``experiments.study``'s retargeting mazes
   + `STUDY_SEARCH_OFFSET`   mazes for searching a patch's value (study, ``patch retarget``)
+  (each of the study's, and its held-out P(cheese)'s, + k `STUDY_MAZE_SET_STRIDE`: the
+  study's ``maze_set=k``, the same measurements on another set of mazes)
 + `VIEWER_OFFSET`           the viewer's mazes
 + `VIEWER_FIT_OFFSET`       the viewer's channel discovery
 ==========================  ====================================================
@@ -29,6 +31,8 @@ ANALYSIS_OFFSET = 10**6
 FIT_OFFSET = 10**5
 STUDY_RETARGET_OFFSET = 4 * 10**5
 STUDY_SEARCH_OFFSET = 6 * 10**5
+STUDY_MAZE_SET_STRIDE = 10**4
+STUDY_MAZE_SETS = 10  # k < 10: every shifted range stays inside its own part of the table
 VIEWER_OFFSET = 2 * 10**6
 VIEWER_FIT_OFFSET = 3 * 10**6
 

@@ -192,8 +192,13 @@ def test_resume_honours_or_refuses_overrides_and_cleans_debris(tmp_path, tiny_ru
     assert sorted(p.relative_to(run) for p in run.rglob("*")) == before  # nothing written
     stale = run / "checkpoints" / ".step_000000004096.zip.k1ll3d.tmp"
     stale.write_bytes(b"half a file")
-    out = train_cli(f"resume={run}", "total_steps=6144", "agent.ppo.ent_coef=0.002")
+    kept = [step for step, _ in checkpoints(run)]
+    out = train_cli(
+        f"resume={run}", "total_steps=6144", "agent.ppo.ent_coef=0.002", "checkpoint_keep=0"
+    )
     assert not stale.exists()
+    # checkpoint_keep=0 prunes none: the run's newest three and the resume's two
+    assert [step for step, _ in checkpoints(run)] == kept + [5120, 6144]
     assert json.loads((run / "metrics.json").read_text())["total_steps"] == 6144
     config = (run / "config.yaml").read_text()
     assert "total_steps: 6144" in config and "ent_coef: 0.002" in config
@@ -207,6 +212,7 @@ def test_resume_honours_or_refuses_overrides_and_cleans_debris(tmp_path, tiny_ru
     assert commands[0].startswith("python -m experiments.train total_steps=4096 ")
     assert commands[1:] == [
         "python -m experiments.train resume=<run> total_steps=6144 agent.ppo.ent_coef=0.002"
+        " checkpoint_keep=0"
     ]
     # it names the code that trained it (not the code that shipped it) and the CPU it ran on
     prov = json.loads((shipped / "provenance.json").read_text())
@@ -226,7 +232,7 @@ def test_resume_honours_or_refuses_overrides_and_cleans_debris(tmp_path, tiny_ru
 
 
 def test_refused_run_leaves_no_folder(tmp_path):
-    for bad in ("agent.ppo.learning_rate=nan", "+nonsense=1", "seed=-1"):
+    for bad in ("agent.ppo.learning_rate=nan", "+nonsense=1", "seed=-1", "checkpoint_keep=-1"):
         run = tmp_path / "refused"
         out = train_cli(bad, f"hydra.run.dir={run}", check=False)
         assert out.returncode == 2 and not run.exists(), out.stderr

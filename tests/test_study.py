@@ -125,8 +125,19 @@ def test_study_measures_every_agent_into_one_table(tmp_path):
     part.write_text(json.dumps({**old, "key": {**old["key"], "measurements": 5}}))
     remeasured = run_study(StudyConfig(runs=["quick"], out=str(tmp_path), **TINY))
     assert remeasured[0]["seconds"] >= 0
-    changed = run_study(StudyConfig(runs=["quick"], out=str(tmp_path), **{**TINY, "seed": 1}))
+    # a setting added later is left out of the key at its default (old results stay valid)...
+    assert "maze_set" not in saved_part["key"]["settings"]
+    # ...and in it otherwise: another maze set is measured again, on other mazes
+    other = StudyConfig(runs=["quick"], out=str(tmp_path), **{**TINY, "maze_set": 1})
+    changed = run_study(other)
     assert changed[0]["seconds"] >= 0 and changed[0]["label"] == "quick"
+    assert json.loads(part.read_text())["key"]["settings"]["maze_set"] == 1
+    from agents.interp.study import study_agent
+    from agents.policy.loading import load_policy
+
+    policy = load_policy("quick")
+    table, moved = (study_agent("q", policy, c) for c in (StudyConfig(**TINY), other))
+    assert moved.start - table.start == moved.behaviour_start - table.behaviour_start == 10**4
 
 
 def test_study_measures_every_run_of_a_sweep(tmp_path, tiny_run):
@@ -161,6 +172,8 @@ def test_study_settings_are_checked():
         (dict(runs=["quick"], labels=["a", "b"]), "labels"),
         (dict(runs=["quick"], multiples=[0.0]), "multiples"),
         (dict(runs=["quick"], channel_counts=[]), "channel_counts"),
+        (dict(runs=["quick"], maze_set=10), "maze_set must be 0-9"),
+        (dict(runs=["quick"], maze_set=1, mazes=20_000), "must fit in 10000 levels"),
     ):
         with pytest.raises(ConfigError, match=message):
             validate_study(StudyConfig(**bad))

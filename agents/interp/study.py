@@ -70,7 +70,12 @@ from agents.settings.commands import StudyConfig, validate_study
 from mazegen import MazeConfig, generate_levels
 from mazegen.actions import ACTION_DIRECTIONS
 from mazegen.files import atomic_write_bytes, jsonable, read_json_object, write_json
-from mazegen.levels import ANALYSIS_OFFSET, STUDY_RETARGET_OFFSET, STUDY_SEARCH_OFFSET
+from mazegen.levels import (
+    ANALYSIS_OFFSET,
+    STUDY_MAZE_SET_STRIDE,
+    STUDY_RETARGET_OFFSET,
+    STUDY_SEARCH_OFFSET,
+)
 from mazegen.queries import has_decision_square
 from mazegen.state import BatchState
 
@@ -80,6 +85,9 @@ MEASUREMENTS_VERSION = 7
 # of the version before gain it (`_added`) instead of being taken again (half an hour a study).
 # (6 changed the value search: the cheese removed searched on its own, from 0.25x.)
 ADDED_IN = {5: "locality", 7: "area_setting"}
+# Settings added after measurements were saved, with their defaults: at the default a setting is
+# left out of the key, so what was measured before it existed stays reusable.
+LATER_SETTINGS: dict[str, Any] = {"maze_set": 0}
 # The area of `area_setting`: positions within this many of the target's (Chebyshev): its 3 x 3.
 AREA_RADIUS = 1
 
@@ -95,6 +103,7 @@ class Agent:
     env: MazeConfig  # training distribution, held-out levels
     test_env: MazeConfig
     start: int  # first analysis level
+    behaviour_start: int  # first level of the held-out P(cheese)
 
     @property
     def setting(self) -> Setting:
@@ -162,9 +171,7 @@ def _network(net: Any) -> str:
 
 def behaviour(agent: Agent, mazes: int) -> dict[str, Any]:
     """P(cheese) on both distributions and on test mazes with a decision square."""
-    levels = range(
-        agent.policy.config.eval.start_level, agent.policy.config.eval.start_level + mazes
-    )
+    levels = range(agent.behaviour_start, agent.behaviour_start + mazes)
     act = net_act_fn(agent.net, agent.net.device)
     out: dict[str, Any] = {}
     rng = np.random.default_rng(0)
@@ -498,6 +505,7 @@ def area_setting(agent: Agent, cfg: StudyConfig, found: Any, ranked: list[int]) 
 def study_agent(label: str, policy: LoadedPolicy, cfg: StudyConfig) -> Agent:
     """The agent as the study measures it: its hooked layer and held-out mazes."""
     env = policy.config.env.held_out()
+    shift = cfg.maze_set * STUDY_MAZE_SET_STRIDE
     return Agent(
         label,
         policy,
@@ -505,7 +513,8 @@ def study_agent(label: str, policy: LoadedPolicy, cfg: StudyConfig) -> Agent:
         policy.net.resolve(cfg.hook),
         env,
         env.test_distribution(),
-        policy.config.eval.start_level + ANALYSIS_OFFSET,
+        policy.config.eval.start_level + ANALYSIS_OFFSET + shift,
+        policy.config.eval.start_level + shift,
     )
 
 
@@ -558,12 +567,17 @@ def measurement_key(policy: LoadedPolicy, cfg: StudyConfig) -> dict[str, Any]:
     ignored = {"runs", "labels", "sweep", "out", "torch_threads"}
     source = policy.source.resolve()
     here = Path.cwd().resolve()
+    settings = {
+        k: v
+        for k, v in vars(cfg).items()
+        if k not in ignored and not (k in LATER_SETTINGS and v == LATER_SETTINGS[k])
+    }
     return {
         "measurements": MEASUREMENTS_VERSION,
         "checkpoint": str(source.relative_to(here) if source.is_relative_to(here) else source),
         "bytes": policy.source.stat().st_size,
         "steps": policy.steps,
-        "settings": {k: v for k, v in vars(cfg).items() if k not in ignored},
+        "settings": settings,
     }
 
 

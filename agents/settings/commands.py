@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass, field
 
 from agents.settings.base import CONF, ConfigError
+from mazegen.levels import STUDY_MAZE_SET_STRIDE, STUDY_MAZE_SETS
 
 #: The analyses of ``python -m experiments.patch`` (`agents.interp.registry` maps each to its
 #: function).
@@ -313,6 +314,9 @@ class StudyConfig:
         multiples: Values tried, as multiples of the largest activation the set reaches.
         budget_factor: Success is reaching the target within this many times its shortest path.
         seed: Seed of sampled actions and drawn targets.
+        maze_set: Which set of held-out mazes every measurement is taken on: 0 is the
+            table's; 1-9 are others, disjoint from it and from each other (to confirm a figure on
+            fresh mazes, e.g. that of a checkpoint chosen by its figure).
         torch_threads: Torch CPU threads.
     """
 
@@ -333,6 +337,7 @@ class StudyConfig:
     multiples: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0, 4.0, 8.0])
     budget_factor: float = 2.0
     seed: int = 0
+    maze_set: int = 0
     torch_threads: int = 1
 
 
@@ -372,6 +377,16 @@ def validate_study(cfg: StudyConfig) -> None:
         raise ConfigError(f"multiples must be positive numbers, got {list(cfg.multiples)}")
     if not 0 < cfg.tracking_threshold <= 1 or not cfg.budget_factor >= 1:
         raise ConfigError("tracking_threshold must be in (0, 1] and budget_factor >= 1")
+    if not 0 <= cfg.maze_set < STUDY_MAZE_SETS:
+        raise ConfigError(f"maze_set must be 0-{STUDY_MAZE_SETS - 1}, got {cfg.maze_set}")
+    widest = max(
+        cfg.behaviour_mazes, cfg.mazes, 6 * cfg.resample_mazes, cfg.retarget_mazes, cfg.search_mazes
+    )
+    if cfg.maze_set and widest > STUDY_MAZE_SET_STRIDE:
+        raise ConfigError(
+            f"with maze_set={cfg.maze_set} each maze count must fit in {STUDY_MAZE_SET_STRIDE} "
+            f"levels (resample_mazes: 6 x), got {widest}"
+        )
 
 
 @dataclass

@@ -173,6 +173,8 @@ class TrainConfig:
             the run's latest session and why, e.g. ``"fp32: bf16 is emulated here, bf16 0.08x
             fp32 on this CPU (AMD EPYC, AVX2)"``.
         checkpoint_every: Write a checkpoint every this many steps.
+        checkpoint_keep: Keep the newest this many checkpoints; 0 keeps every one (to measure
+            an agent along its training, e.g. the study over checkpoints).
         curriculum: A schedule over maze sizes (none by default).
         resume: A run folder (its newest readable checkpoint) or a checkpoint file to continue
             from. The run's own config is used; overrides of the settings in `RESUMABLE` are
@@ -195,6 +197,7 @@ class TrainConfig:
     precision: str = "auto"
     precision_chosen: str = ""
     checkpoint_every: int = 100_000
+    checkpoint_keep: int = 3
     resume: str | None = None
     progress: bool = True
     unsafe_pickle: bool = False
@@ -206,6 +209,7 @@ class TrainConfig:
 RESUMABLE = (
     "total_steps",
     "checkpoint_every",
+    "checkpoint_keep",
     "eval.every_steps",
     "eval.episodes",
     "eval.final_episodes",
@@ -236,6 +240,10 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"env: {e}") from None
     for name in ("total_steps", "num_envs", "checkpoint_every", "torch_threads"):
         positive(name, getattr(cfg, name))
+    if cfg.checkpoint_keep < 0:
+        raise ConfigError(
+            f"checkpoint_keep must be >= 0 (0 keeps every checkpoint), got {cfg.checkpoint_keep}"
+        )
     ppo = cfg.agent.ppo
     for name in (
         "learning_rate",

@@ -136,7 +136,7 @@ class EvalCallback(BaseCallback):
 
 class CheckpointCallback(BaseCallback):
     """Writes ``checkpoints/step_<N>.zip`` atomically every ``every`` steps; keeps the last
-    ``keep``."""
+    ``keep`` (0: all)."""
 
     def __init__(
         self,
@@ -177,8 +177,9 @@ class CheckpointCallback(BaseCallback):
         save_checkpoint(
             path, model.policy, model.policy.optimizer, self.num_timesteps, model.n_updates, trainer
         )
-        for _, old in checkpoints(self.run)[: -self.keep]:
-            old.unlink(missing_ok=True)
+        if self.keep > 0:
+            for _, old in checkpoints(self.run)[: -self.keep]:
+                old.unlink(missing_ok=True)
         log.info("wrote checkpoint %s at step %d", path.name, self.num_timesteps)
         return path
 

@@ -59,6 +59,7 @@ def train(cfg: TrainConfig, run: Path, resume: ResumePoint | None = None) -> dic
     ckpt_cb = CheckpointCallback(
         run,
         cfg.checkpoint_every,
+        keep=cfg.checkpoint_keep,
         state=lambda: {"curriculum_stage": curriculum.stage, "train_seconds": evaluator.elapsed()},
     )
     progress = ProgressCallback(cfg.total_steps, bar=cfg.progress)
