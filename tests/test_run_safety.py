@@ -190,9 +190,15 @@ def test_resume_honours_or_refuses_overrides_and_cleans_debris(tmp_path, tiny_ru
         assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
         assert f"resume keeps the run's own {key}" in out.stderr
     assert sorted(p.relative_to(run) for p in run.rglob("*")) == before  # nothing written
+    # resumed at its own last step (a run stopped at a checkpoint, to ship it): nothing is
+    # trained, no checkpoint is written (none labelled step 0), the final files are
+    kept = [step for step, _ in checkpoints(run)]
+    train_cli(f"resume={run}", "total_steps=4096", "checkpoint_keep=0")  # 0: nothing pruned
+    assert [step for step, _ in checkpoints(run)] == kept
+    assert json.loads((run / "metrics.json").read_text())["total_steps"] == 4096
+    assert (run / "model.zip").is_file()
     stale = run / "checkpoints" / ".step_000000004096.zip.k1ll3d.tmp"
     stale.write_bytes(b"half a file")
-    kept = [step for step, _ in checkpoints(run)]
     out = train_cli(
         f"resume={run}", "total_steps=6144", "agent.ppo.ent_coef=0.002", "checkpoint_keep=0"
     )
@@ -211,8 +217,9 @@ def test_resume_honours_or_refuses_overrides_and_cleans_debris(tmp_path, tiny_ru
     commands = json.loads((shipped / "provenance.json").read_text())["commands"]
     assert commands[0].startswith("python -m experiments.train total_steps=4096 ")
     assert commands[1:] == [
+        "python -m experiments.train resume=<run> total_steps=4096 checkpoint_keep=0",
         "python -m experiments.train resume=<run> total_steps=6144 agent.ppo.ent_coef=0.002"
-        " checkpoint_keep=0"
+        " checkpoint_keep=0",
     ]
     # it names the code that trained it (not the code that shipped it) and the CPU it ran on
     prov = json.loads((shipped / "provenance.json").read_text())
@@ -222,11 +229,11 @@ def test_resume_honours_or_refuses_overrides_and_cleans_debris(tmp_path, tiny_ru
         assert prov["git_commit_of"] == "training's first start"
     assert prov["machine"] == json.loads((run / "metrics.json").read_text())["machine"]
     # ...and the CPU of each start, from the first step and from the resume
-    assert [m["from_step"] for m in prov["machines"]] == [0, 4096]
+    assert [m["from_step"] for m in prov["machines"]] == [0, 4096, 4096]
     assert all("torch thread(s)" in m["machine"] for m in prov["machines"])
     # a run older than its history: the first command comes from Hydra's record
     history = run / "history.jsonl"
-    history.write_text(history.read_text().splitlines(keepends=True)[1])
+    history.write_text("".join(history.read_text().splitlines(keepends=True)[1:]))
     shipped = ship(run, "tiny", dest=tmp_path / "pretrained")
     assert json.loads((shipped / "provenance.json").read_text())["commands"] == commands
 

@@ -73,10 +73,11 @@ def train(cfg: TrainConfig, run: Path, resume: ResumePoint | None = None) -> dic
             reset_num_timesteps=reset,
         )
     seconds = time.perf_counter() - start
-    ckpt_cb.model = model
-    saved = ckpt_cb.save()
-    if stop.signum is not None:
-        raise RunStopped(stop.signum, model.num_timesteps, str(saved))
+    if remaining > 0:  # else nothing was trained: the resumed checkpoint is the last step's
+        ckpt_cb.model = model
+        saved = ckpt_cb.save()
+        if stop.signum is not None:
+            raise RunStopped(stop.signum, model.num_timesteps, str(saved))
     save_checkpoint(run / MODEL, model.policy, None, model.num_timesteps, model.n_updates)
     metrics, scalars = final_metrics(model, cfg)
     metrics["train_minutes_total"] = round(evaluator.elapsed() / 60, 2)
