@@ -4,7 +4,8 @@ On the shipped `easy` agent, moving the real cheese to a target square sends the
 far more often than setting its best cheese channels there (at the value the study's search
 picks). On the shipped `easy_spread` agent (`easy`'s recipe with a penalty that holds the
 cheese's code near the cheese), its top cheese channel set over the target's 3 x 3 with the
-cheese removed steers the mouse there more often than no intervention, where `easy`'s does not.
+cheese removed steers the mouse there more often than no intervention, where `easy`'s does not;
+on the shipped `easy_steer` one channel set at the target's cell does so by a wider margin.
 The tests measure on the same targets and assert each gap by several standard errors, so they
 fail if the figures turn (the channels of `easy` start to steer, those of `easy_spread` stop).
 """
@@ -93,11 +94,14 @@ def test_resolution_grows_channels_that_track_the_cheese_but_do_not_steer(tmp_pa
     assert share["counts"][-1] == 11 and share["share"][-1] > share["channel_share"][-1] + 0.2
 
 
-def _area_gain(name: str, mazes: int) -> tuple[float, float, int]:
-    """The top tracking channel of a shipped agent set over the target's 3 x 3 at half its
-    largest activation, with the cheese removed: its retargeting success minus no
-    intervention's on the same targets, the standard error of that paired difference, and the
-    number of targets (the study's measurement at a fixed value: no search)."""
+def _area_gain(
+    name: str, mazes: int, multiple: float = 0.5, radius: int = 1
+) -> tuple[float, float, int]:
+    """The top tracking channel of a shipped agent set within ``radius`` of the target (1: its
+    3 x 3) at ``multiple`` times its largest activation, with the cheese removed: its
+    retargeting success minus no intervention's on the same targets, the standard error of that
+    paired difference, and the number of targets (the study's measurement at a fixed value: no
+    search)."""
     from agents import load_pretrained
     from agents.interp import study
 
@@ -107,7 +111,7 @@ def _area_gain(name: str, mazes: int) -> tuple[float, float, int]:
     rng = np.random.default_rng([cfg.seed, 2])
     targets, states, pos = study._targets(agent, STUDY_RETARGET_OFFSET, mazes, cfg, rng)
     top = ranked[:1]
-    act = study._set_at(agent, top, pos, 0.5 * found.largest(top), radius=1)
+    act = study._set_at(agent, top, pos, multiple * found.largest(top), radius=radius)
     plain = study.patched_act_fn(agent.net, lambda idx: {})
     out = study.retarget(
         {"none": (states, plain), "set": (study.without_cheese(states), act)},
@@ -130,3 +134,14 @@ def test_the_spread_penalty_grows_a_channel_that_steers_when_set_around_the_targ
     assert spread > 3.5 * se_spread, (spread, se_spread)
     easy, se_easy = _area_gain("easy", 40)[:2]
     assert spread - easy > 3.5 * math.hypot(se_spread, se_easy), (spread, easy)
+
+
+def test_the_shipped_steering_agent_doubles_no_intervention_with_one_channel():
+    """The goal's figure on the shipped `easy_steer` (the spread penalty at 0.3, 1M steps): its
+    top cheese channel set at the target's cell at 2x its largest activation (the value the
+    study's search picks), cheese removed, sends the mouse to the target far more often than no
+    intervention on the same 700 targets (+0.080 here; the study: 0.181 vs 0.086), by several
+    standard errors of the paired difference."""
+    gain, se, n = _area_gain("easy_steer", 40, multiple=2.0, radius=0)
+    assert n >= 700
+    assert gain > 4 * se, (gain, se)  # 0.080, 5.6 SE on the AMX Xeon
