@@ -105,7 +105,8 @@ pretrained-easy-spread: setup
 	$(PY) -m experiments.ship run=outputs/pretrained/easy_spread name=easy_spread
 
 # The study's steering agent (README, "The study"): the spread penalty at 0.3, radius 1, 1M steps
-# (conf/experiment/easy_steer.yaml). About 10 min on two idle AMX Xeon threads in fp32.
+# (conf/experiment/easy_steer.yaml). About 10-12 min on two idle AMX Xeon threads in fp32
+# (estimated from the run's idle ~1,700 steps/s; the shipped run was timed beside other jobs).
 pretrained-easy-steer: setup
 	rm -rf outputs/pretrained/easy_steer
 	$(PY) -m experiments.train experiment=easy_steer precision=fp32 progress=false \

@@ -6,8 +6,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from agents.interp.study import run_study  # noqa: E402
+from agents.interp.study import run_study, study_agent  # noqa: E402
 from agents.interp.study_table import headline  # noqa: E402
+from agents.policy.loading import load_policy  # noqa: E402
 from agents.settings import StudyConfig  # noqa: E402
 from agents.settings.base import ConfigError  # noqa: E402
 
@@ -132,9 +133,6 @@ def test_study_measures_every_agent_into_one_table(tmp_path):
     changed = run_study(other)
     assert changed[0]["seconds"] >= 0 and changed[0]["label"] == "quick"
     assert json.loads(part.read_text())["key"]["settings"]["maze_set"] == 1
-    from agents.interp.study import study_agent
-    from agents.policy.loading import load_policy
-
     policy = load_policy("quick")
     table, moved = (study_agent("q", policy, c) for c in (StudyConfig(**TINY), other))
     assert moved.start - table.start == moved.behaviour_start - table.behaviour_start == 10**4
