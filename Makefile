@@ -9,7 +9,7 @@ STAMP := $(VENV)/.stamp-installed
 ARGS ?=
 
 .PHONY: setup train test test-slow lint typecheck bench peer-venv clean-venv pretrained \
-	pretrained-easy pretrained-hard pretrained-study9-fullres pretrained-easy-spread pretrained-easy-steer gpu-check gpu-wheels analysis-2023
+	pretrained-easy pretrained-hard pretrained-study9-fullres pretrained-easy-spread pretrained-easy-steer pretrained-easy-steer-seed2 gpu-check gpu-wheels analysis-2023
 
 setup: $(STAMP)
 
@@ -104,14 +104,17 @@ pretrained-easy-spread: setup
 		agent.ppo.ent_coef=0.002 $(ARGS)
 	$(PY) -m experiments.ship run=outputs/pretrained/easy_spread name=easy_spread
 
-# The study's steering agent (README, "The study"): the spread penalty at 0.3, radius 1, 1M steps
-# (conf/experiment/easy_steer.yaml). About 10-12 min on two idle AMX Xeon threads in fp32
-# (estimated from the run's idle ~1,700 steps/s; the shipped run was timed beside other jobs).
-pretrained-easy-steer: setup
-	rm -rf outputs/pretrained/easy_steer
-	$(PY) -m experiments.train experiment=easy_steer precision=fp32 progress=false \
-		hydra.run.dir=outputs/pretrained/easy_steer $(ARGS)
-	$(PY) -m experiments.ship run=outputs/pretrained/easy_steer name=easy_steer
+# The study's steering agents (README, "The study"): the spread penalty at 0.3, radius 1, 1M steps
+# (conf/experiment/easy_steer.yaml), on seed 0 and on seed 2 (easy_steer_seed2.yaml). Timed: 18-19
+# min on one AMX Xeon thread beside another job (~930 steps/s); about 10-12 on two idle threads
+# (estimated from the run's idle ~1,700 steps/s).
+pretrained-easy-steer: STEER = easy_steer
+pretrained-easy-steer-seed2: STEER = easy_steer_seed2
+pretrained-easy-steer pretrained-easy-steer-seed2: setup
+	rm -rf outputs/pretrained/$(STEER)
+	$(PY) -m experiments.train experiment=$(STEER) precision=fp32 progress=false \
+		hydra.run.dir=outputs/pretrained/$(STEER) $(ARGS)
+	$(PY) -m experiments.ship run=outputs/pretrained/$(STEER) name=$(STEER)
 
 # The 2023 analysis, side by side (README): every figure of the table for one policy.
 POLICY ?= easy

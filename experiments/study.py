@@ -2,7 +2,8 @@
 
 Runs the same measurements on every agent (behaviour, cheese channels, resampling, retargeting
 with the top channels at the best value found, position invariance) and writes one table:
-``study.json``, ``study.md`` and ``study.png`` in ``out``.
+``study.json``, ``study.md`` and ``study.png`` in ``out``. With ``maze_sets=[1,2,...]`` it does
+so on each of those sets of mazes and pools every agent's figures over them (``pooled.md``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ register()
 
 @hydra.main(version_base=None, config_path="../conf", config_name="study")
 def main(cfg: DictConfig) -> None:
-    from agents.interp.study import run_study
+    from agents.interp.study import run_pooled, run_study
 
     with fail_cleanly():
-        run_study(to_object(cfg, StudyConfig))
+        settings = to_object(cfg, StudyConfig)
+        (run_pooled if settings.maze_sets else run_study)(settings)
 
 
 if __name__ == "__main__":

@@ -161,6 +161,47 @@ def test_study_measures_every_run_of_a_sweep(tmp_path, tiny_run):
         run_study(StudyConfig(sweep=str(sweep / ".submitit"), **TINY))
 
 
+def test_study_pools_an_agents_figures_over_maze_sets(tmp_path, capsys):
+    from agents.interp.study import run_pooled
+
+    cfg = StudyConfig(runs=["quick"], out=str(tmp_path), maze_sets=[1, 2], **TINY)
+    pooled = run_pooled(cfg)
+    sets = [json.loads((tmp_path / f"set{k}" / "study.json").read_text()) for k in (1, 2)]
+    assert [s["settings"]["maze_set"] for s in sets] == [1, 2]
+    per = [s["agents"][0]["retargeting"] for s in sets]
+    (agent,) = pooled
+    assert agent["maze_sets"] == [1, 2] and agent["targets"] == sum(r["targets"] for r in per)
+    shown = [s["agents"][0]["behaviour"]["train"] for s in sets]
+    assert list(agent["behaviour"]) == ["train", "test", "test_decision_square"]
+    assert agent["behaviour"]["train"] == pytest.approx(
+        sum(b["p"] * b["n"] for b in shown) / sum(b["n"] for b in shown)
+    )
+
+    def p(r: dict, name: str) -> float:
+        return r["interventions"][name]["success"]["p"]
+
+    n = [r["targets"] for r in per]
+    name = "top 1 channels, cheese removed"
+    fig = agent["retargeting"][name]
+    # target-weighted over the sets; ratios to the pooled no intervention and real cheese
+    want = (p(per[0], name) * n[0] + p(per[1], name) * n[1]) / sum(n)
+    none = (p(per[0], "none") * n[0] + p(per[1], "none") * n[1]) / sum(n)
+    assert fig["success"] == pytest.approx(want)
+    assert fig["x_none"] == pytest.approx(want / none)
+    by_set = [p(r, name) / p(r, "none") for r in per]
+    assert fig["x_none_by_set"] == pytest.approx(by_set)
+    assert fig["x_none_se"] == pytest.approx(abs(by_set[0] - by_set[1]) / 2)
+    assert fig["multiples"] == [r["values"]["top 1"]["multiple_removed"] for r in per]
+    lines = (tmp_path / "pooled.md").read_text().splitlines()
+    row = next(line for line in lines if line.startswith(f"| {name} | "))
+    assert f"{fig['x_none']:.2f}x none" in row
+    # each set's measurements are reused: pooling again measures nothing
+    capsys.readouterr()
+    again = run_pooled(cfg)
+    assert capsys.readouterr().out.count("measured before with these settings") == 2
+    assert again[0]["retargeting"][name] == fig
+
+
 def test_study_settings_are_checked():
     from agents.settings.commands import validate_study
 
@@ -172,6 +213,10 @@ def test_study_settings_are_checked():
         (dict(runs=["quick"], channel_counts=[]), "channel_counts"),
         (dict(runs=["quick"], maze_set=10), "maze_set must be 0-9"),
         (dict(runs=["quick"], maze_set=1, mazes=20_000), "must fit in 10000 levels"),
+        (dict(runs=["quick"], maze_sets=[0, 2], mazes=20_000), "must fit in 10000 levels"),
+        (dict(runs=["quick"], maze_set=1, maze_sets=[2]), "not both"),
+        (dict(runs=["quick"], maze_sets=[1, 1]), "different sets among 0-9"),
+        (dict(runs=["quick"], maze_sets=[10]), "different sets among 0-9"),
     ):
         with pytest.raises(ConfigError, match=message):
             validate_study(StudyConfig(**bad))

@@ -35,13 +35,16 @@ For each agent, on held-out mazes:
    every position within one of the target's (their value searched again), for a code that sits
    in the cheese's neighbourhood rather than at its cell; on its own draw of targets, with its
    own no intervention and real cheese moved.
+
+``maze_sets=[...]`` (`run_pooled`) takes all of it on several disjoint sets of mazes and pools
+each agent's retargeting figures over them (`agents.interp.study_pool`).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +61,7 @@ from agents.interp.activations import (
 )
 from agents.interp.channels import donors_for, find_cheese_channels, resample_effect
 from agents.interp.retarget import Targets, reached, retarget, targets_of
+from agents.interp.study_pool import pool_agent, pooled_table
 from agents.interp.study_table import headline, plot_study, table
 from agents.interp.subspace import channel_share, near_share, principal_directions, project
 from agents.interp.value_search import pick_multiple, search_multiples, set_at
@@ -564,7 +568,7 @@ def measurement_key(policy: LoadedPolicy, cfg: StudyConfig) -> dict[str, Any]:
     every setting of the measurement (not the list of runs, the labels or the report folder).
     The checkpoint's path is relative to the working directory where it lies inside it, so that
     a committed report is reused by any checkout of the project."""
-    ignored = {"runs", "labels", "sweep", "out", "torch_threads"}
+    ignored = {"runs", "labels", "sweep", "out", "torch_threads", "maze_sets"}
     source = policy.source.resolve()
     here = Path.cwd().resolve()
     settings = {
@@ -675,3 +679,25 @@ def run_study(cfg: StudyConfig) -> list[dict[str, Any]]:
     print("\n".join(table(results)))
     print(f"report: {out}")
     return results
+
+
+def run_pooled(cfg: StudyConfig) -> list[dict[str, Any]]:
+    """Measures every agent on each set of ``cfg.maze_sets`` (a study per set, in
+    ``<out>/set<k>``, reused like any study's) and pools each agent's figures over the sets;
+    writes ``pooled.json`` and ``pooled.md`` in ``out``."""
+    validate_study(cfg)
+    out = Path(cfg.out)
+    per_set = {
+        k: run_study(replace(cfg, maze_set=k, maze_sets=[], out=str(out / f"set{k}")))
+        for k in cfg.maze_sets
+    }
+    agents = [
+        pool_agent({k: results[i] for k, results in per_set.items()})
+        for i in range(len(per_set[cfg.maze_sets[0]]))
+    ]
+    write_json(out / "pooled.json", {"settings": vars(cfg), "agents": agents})
+    lines = [f"# The study pooled over maze sets {list(cfg.maze_sets)}", "", *pooled_table(agents)]
+    atomic_write_bytes(out / "pooled.md", "\n".join([*lines, ""]).encode())
+    print("\n".join(lines[2:]))
+    print(f"pooled report: {out}")
+    return agents

@@ -317,6 +317,9 @@ class StudyConfig:
         maze_set: Which set of held-out mazes every measurement is taken on: 0 is the
             table's; 1-9 are others, disjoint from it and from each other (to confirm a figure on
             fresh mazes, e.g. that of a checkpoint chosen by its figure).
+        maze_sets: Measure on each of these sets instead (into ``<out>/set<k>``) and pool them
+            (``<out>/pooled.json``, ``pooled.md``): each intervention's success over all their
+            targets, with the standard error of its ratio to no intervention across the sets.
         torch_threads: Torch CPU threads.
     """
 
@@ -338,6 +341,7 @@ class StudyConfig:
     budget_factor: float = 2.0
     seed: int = 0
     maze_set: int = 0
+    maze_sets: list[int] = field(default_factory=list)
     torch_threads: int = 1
 
 
@@ -379,12 +383,21 @@ def validate_study(cfg: StudyConfig) -> None:
         raise ConfigError("tracking_threshold must be in (0, 1] and budget_factor >= 1")
     if not 0 <= cfg.maze_set < STUDY_MAZE_SETS:
         raise ConfigError(f"maze_set must be 0-{STUDY_MAZE_SETS - 1}, got {cfg.maze_set}")
+    if cfg.maze_sets and cfg.maze_set:
+        raise ConfigError("give maze_set=<k> (one set) or maze_sets=[...] (pooled), not both")
+    if len(set(cfg.maze_sets)) != len(cfg.maze_sets) or not all(
+        0 <= k < STUDY_MAZE_SETS for k in cfg.maze_sets
+    ):
+        raise ConfigError(
+            f"maze_sets must list different sets among 0-{STUDY_MAZE_SETS - 1}, "
+            f"got {list(cfg.maze_sets)}"
+        )
     widest = max(
         cfg.behaviour_mazes, cfg.mazes, 6 * cfg.resample_mazes, cfg.retarget_mazes, cfg.search_mazes
     )
-    if cfg.maze_set and widest > STUDY_MAZE_SET_STRIDE:
+    if (cfg.maze_set or any(cfg.maze_sets)) and widest > STUDY_MAZE_SET_STRIDE:
         raise ConfigError(
-            f"with maze_set={cfg.maze_set} each maze count must fit in {STUDY_MAZE_SET_STRIDE} "
+            f"on a maze set other than 0 each maze count must fit in {STUDY_MAZE_SET_STRIDE} "
             f"levels (resample_mazes: 6 x), got {widest}"
         )
 

@@ -1,0 +1,136 @@
+"""One agent's study figures pooled over disjoint maze sets (``experiments.study maze_sets=``).
+
+A single set's 700 retargeting targets move a ratio to no intervention by about ±0.2x, so a
+figure that decides a goal is read over several sets. Each set is measured exactly as the
+study measures one (every channel set's value searched on that set's own search mazes), and
+the pooled success of an intervention is the target-weighted mean of its per-set successes.
+The standard error of a pooled ratio is taken from the spread of the per-set ratios, which
+holds everything that moves them (the draw of mazes and targets, sampled actions, the value
+search) and the pairing of an intervention with no intervention on the same targets.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+# The baselines of the retargeting measurement, in the order the table shows them.
+BASELINES = ("none", "cheese removed", "real cheese moved")
+# The behaviour measurement's distributions, in the table's order (saved files sort keys).
+DISTRIBUTIONS = ("train", "test", "test_decision_square")
+
+
+def _weighted(parts: list[tuple[float, int]]) -> float:
+    return sum(p * n for p, n in parts) / sum(n for _, n in parts)
+
+
+def _spread(values: list[float]) -> float | None:
+    """Standard error of the mean of ``values`` (None for fewer than two)."""
+    if len(values) < 2:
+        return None
+    mean = sum(values) / len(values)
+    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return math.sqrt(var / len(values))
+
+
+def _multiples(r: dict[str, Any], name: str) -> float | None:
+    """The searched multiple behind the retargeting intervention ``name`` (None for none)."""
+    if not name.startswith("top ") or "splice" in name:
+        return None
+    count = name.split()[1]
+    found = r["retargeting"]["values"][f"top {count}"]
+    return float(found["multiple_removed" if name.endswith("removed") else "multiple"])
+
+
+def pool_agent(per_set: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """Pools one agent's study results (``{maze set: result}``) into one figure per
+    intervention: success, x no intervention and x the real cheese moved, each set's ratio to
+    no intervention and the standard error across sets."""
+    sets = sorted(per_set)
+    results = [per_set[k] for k in sets]
+    targets = [int(r["retargeting"]["targets"]) for r in results]
+    names = [
+        n
+        for n in results[0]["retargeting"]["interventions"]
+        if all(n in r["retargeting"]["interventions"] for r in results)
+    ]
+
+    def success(r: dict[str, Any], name: str) -> float:
+        return float(r["retargeting"]["interventions"][name]["success"]["p"])
+
+    none = _weighted([(success(r, "none"), n) for r, n in zip(results, targets)])
+    real = _weighted([(success(r, "real cheese moved"), n) for r, n in zip(results, targets)])
+    pooled: dict[str, Any] = {}
+    for name in names:
+        p = _weighted([(success(r, name), n) for r, n in zip(results, targets)])
+        ratios = [success(r, name) / max(success(r, "none"), 1e-9) for r in results]
+        pooled[name] = {
+            "success": p,
+            "success_by_set": [success(r, name) for r in results],
+            "x_none": p / none if none > 0 else None,
+            "x_real_cheese": p / real if real > 0 else None,
+            "x_none_by_set": ratios,
+            "x_none_se": _spread(ratios),
+            "multiples": [_multiples(r, name) for r in results],
+        }
+    behaviour = {
+        dist: _weighted(
+            [(float(r["behaviour"][dist]["p"]), int(r["behaviour"][dist]["n"])) for r in results]
+        )
+        for dist in DISTRIBUTIONS
+    }
+    return {
+        "label": results[0]["label"],
+        "maze_sets": sets,
+        "targets": sum(targets),
+        "behaviour": behaviour,
+        "retargeting": pooled,
+    }
+
+
+def best_pooled(pooled: dict[str, Any], removed: bool) -> str | None:
+    """The top-channel setting with the highest pooled success (cheese removed or present)."""
+    settings = [
+        n
+        for n in pooled["retargeting"]
+        if n.startswith("top ") and "splice" not in n and n.endswith("removed") == removed
+    ]
+    return max(settings, key=lambda n: pooled["retargeting"][n]["success"], default=None)
+
+
+def _figure(pooled: dict[str, Any], name: str) -> str:
+    f = pooled["retargeting"][name]
+    if name == "none":
+        return f"{f['success']:.3f} (sets {' / '.join(f'{p:.3f}' for p in f['success_by_set'])})"
+    se = "" if f["x_none_se"] is None else f", SE {f['x_none_se']:.2f}x"
+    sets = " / ".join(f"{x:.2f}" for x in f["x_none_by_set"])
+    text = f"{f['success']:.3f} = {f['x_none']:.2f}x none{se} / {f['x_real_cheese']:.2f}x real"
+    multiples = [m for m in f["multiples"] if m is not None]
+    at = f" at x{'/'.join(f'{m:g}' for m in multiples)}" if multiples else ""
+    return f"{text}{at} (sets {sets})"
+
+
+def pooled_table(agents: list[dict[str, Any]]) -> list[str]:
+    """A markdown table: one column per agent, the pooled figures as rows."""
+    rows: list[tuple[str, list[str]]] = [
+        (
+            "maze sets; retargeting targets",
+            [f"{', '.join(map(str, a['maze_sets']))}; {a['targets']:,}" for a in agents],
+        ),
+        (
+            "held-out P(cheese) train / test / decision square",
+            [" / ".join(f"{v:.3f}" for v in a["behaviour"].values()) for a in agents],
+        ),
+    ]
+    for name in BASELINES:
+        rows.append((name, [_figure(a, name) for a in agents]))
+    names = [n for n in agents[0]["retargeting"] if n.startswith("top ") and "splice" not in n]
+    for name in sorted(names, key=lambda n: (n.endswith("removed"), int(n.split()[1]))):
+        rows.append((name, [_figure(a, name) if name in a["retargeting"] else "–" for a in agents]))
+    for removed in (False, True):
+        label = "best set, cheese " + ("removed" if removed else "present")
+        rows.append((label, [str(best_pooled(a, removed)) for a in agents]))
+    header = "| pooled over maze sets | " + " | ".join(a["label"] for a in agents) + " |"
+    lines = [header, "| --- |" + " --- |" * len(agents)]
+    lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows]
+    return lines
