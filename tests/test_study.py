@@ -202,6 +202,31 @@ def test_study_pools_an_agents_figures_over_maze_sets(tmp_path, capsys):
     assert again[0]["retargeting"][name] == fig
 
 
+def test_pooling_survives_a_set_where_nothing_succeeds():
+    from agents.interp.study_pool import pool_agent, pooled_table
+
+    def result(none: float, chan: float) -> dict:
+        inter = {
+            name: {"success": {"p": p}}
+            for name, p in (("none", none), ("real cheese moved", 0.5), ("top 1 channels", chan))
+        }
+        values = {"top 1": {"multiple": 2.0, "multiple_removed": 1.0}}
+        behaviour = {d: {"p": 0.5, "n": 10} for d in ("train", "test", "test_decision_square")}
+        return {
+            "label": "a",
+            "behaviour": behaviour,
+            "retargeting": {"targets": 100, "interventions": inter, "values": values},
+        }
+
+    pooled = pool_agent({1: result(0.0, 0.1), 2: result(0.2, 0.3)})
+    fig = pooled["retargeting"]["top 1 channels"]
+    assert fig["x_none_by_set"] == [None, pytest.approx(1.5)] and fig["x_none_se"] is None
+    assert fig["x_none"] == pytest.approx(0.2 / 0.1) and fig["multiples"] == [2.0, 2.0]
+    assert any(
+        "| top 1 channels | 0.200 = 2.00x none / 0.40x real" in r for r in pooled_table([pooled])
+    )
+
+
 def test_study_settings_are_checked():
     from agents.settings.commands import validate_study
 

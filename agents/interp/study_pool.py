@@ -24,6 +24,14 @@ def _weighted(parts: list[tuple[float, int]]) -> float:
     return sum(p * n for p, n in parts) / sum(n for _, n in parts)
 
 
+def _ratio(p: float, base: float) -> float | None:
+    return p / base if base > 0 else None
+
+
+def _x(v: float | None) -> str:
+    return "–" if v is None else f"{v:.2f}"
+
+
 def _spread(values: list[float]) -> float | None:
     """Standard error of the mean of ``values`` (None for fewer than two)."""
     if len(values) < 2:
@@ -63,14 +71,15 @@ def pool_agent(per_set: dict[int, dict[str, Any]]) -> dict[str, Any]:
     pooled: dict[str, Any] = {}
     for name in names:
         p = _weighted([(success(r, name), n) for r, n in zip(results, targets)])
-        ratios = [success(r, name) / max(success(r, "none"), 1e-9) for r in results]
+        # a set where no intervention never succeeds has no ratio (None), and no say in the SE
+        ratios = [_ratio(success(r, name), success(r, "none")) for r in results]
         pooled[name] = {
             "success": p,
             "success_by_set": [success(r, name) for r in results],
-            "x_none": p / none if none > 0 else None,
-            "x_real_cheese": p / real if real > 0 else None,
+            "x_none": _ratio(p, none),
+            "x_real_cheese": _ratio(p, real),
             "x_none_by_set": ratios,
-            "x_none_se": _spread(ratios),
+            "x_none_se": _spread([x for x in ratios if x is not None]),
             "multiples": [_multiples(r, name) for r in results],
         }
     behaviour = {
@@ -103,8 +112,8 @@ def _figure(pooled: dict[str, Any], name: str) -> str:
     if name == "none":
         return f"{f['success']:.3f} (sets {' / '.join(f'{p:.3f}' for p in f['success_by_set'])})"
     se = "" if f["x_none_se"] is None else f", SE {f['x_none_se']:.2f}x"
-    sets = " / ".join(f"{x:.2f}" for x in f["x_none_by_set"])
-    text = f"{f['success']:.3f} = {f['x_none']:.2f}x none{se} / {f['x_real_cheese']:.2f}x real"
+    sets = " / ".join(_x(x) for x in f["x_none_by_set"])
+    text = f"{f['success']:.3f} = {_x(f['x_none'])}x none{se} / {_x(f['x_real_cheese'])}x real"
     multiples = [m for m in f["multiples"] if m is not None]
     at = f" at x{'/'.join(f'{m:g}' for m in multiples)}" if multiples else ""
     return f"{text}{at} (sets {sets})"
@@ -122,10 +131,11 @@ def pooled_table(agents: list[dict[str, Any]]) -> list[str]:
             [" / ".join(f"{v:.3f}" for v in a["behaviour"].values()) for a in agents],
         ),
     ]
-    for name in BASELINES:
-        rows.append((name, [_figure(a, name) for a in agents]))
     names = [n for n in agents[0]["retargeting"] if n.startswith("top ") and "splice" not in n]
-    for name in sorted(names, key=lambda n: (n.endswith("removed"), int(n.split()[1]))):
+    for name in [
+        *(n for n in BASELINES if n in agents[0]["retargeting"]),
+        *sorted(names, key=lambda n: (n.endswith("removed"), int(n.split()[1]))),
+    ]:
         rows.append((name, [_figure(a, name) if name in a["retargeting"] else "–" for a in agents]))
     for removed in (False, True):
         label = "best set, cheese " + ("removed" if removed else "present")
