@@ -227,6 +227,33 @@ def test_pooling_survives_a_set_where_nothing_succeeds():
     )
 
 
+def test_the_best_channel_set_is_the_smallest_on_a_tie_in_any_key_order():
+    from agents.interp.study_table import best_setting
+
+    def fig(p: float) -> dict:
+        return {"success": {"p": p}, "x_none": p / 0.1, "x_real_cheese": p / 0.3}
+
+    # as a saved file orders them (sorted keys): "top 11" comes before "top 3"
+    inter = {
+        name: fig(p)
+        for name, p in (
+            ("cheese removed", 0.1),
+            ("none", 0.1),
+            ("real cheese moved", 0.3),
+            ("top 1 channels", 0.1),
+            ("top 1 channels, cheese removed", 0.1),
+            ("top 11 channels", 0.2),
+            ("top 11 channels, cheese removed", 0.25),
+            ("top 3 channels", 0.2),
+            ("top 3 channels, cheese removed", 0.25),
+        )
+    }
+    values = {f"top {n}": {"multiple": 1.0, "multiple_removed": 2.0} for n in (1, 3, 11)}
+    best = best_setting({"interventions": inter, "values": values})
+    assert best["best_channels"] == "top 3 channels"
+    assert best["best_channels_removed"] == "top 3 channels"
+
+
 def test_study_settings_are_checked():
     from agents.settings.commands import validate_study
 

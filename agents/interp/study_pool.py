@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from agents.interp.study_table import by_size
+
 # The baselines of the retargeting measurement, in the order the table shows them.
 BASELINES = ("none", "cheese removed", "real cheese moved")
 # The behaviour measurement's distributions, in the table's order (saved files sort keys).
@@ -99,11 +101,13 @@ def pool_agent(per_set: dict[int, dict[str, Any]]) -> dict[str, Any]:
 
 def best_pooled(pooled: dict[str, Any], removed: bool) -> str | None:
     """The top-channel setting with the highest pooled success (cheese removed or present)."""
-    settings = [
-        n
-        for n in pooled["retargeting"]
-        if n.startswith("top ") and "splice" not in n and n.endswith("removed") == removed
-    ]
+    settings = by_size(
+        [
+            n
+            for n in pooled["retargeting"]
+            if n.startswith("top ") and "splice" not in n and n.endswith("removed") == removed
+        ]
+    )
     return max(settings, key=lambda n: pooled["retargeting"][n]["success"], default=None)
 
 
@@ -132,10 +136,10 @@ def pooled_table(agents: list[dict[str, Any]]) -> list[str]:
         ),
     ]
     names = [n for n in agents[0]["retargeting"] if n.startswith("top ") and "splice" not in n]
-    for name in [
-        *(n for n in BASELINES if n in agents[0]["retargeting"]),
-        *sorted(names, key=lambda n: (n.endswith("removed"), int(n.split()[1]))),
-    ]:
+    baselines = [n for n in BASELINES if n in agents[0]["retargeting"]]
+    # present before removed (a stable sort), each smallest set first
+    settings = sorted(by_size(names), key=lambda n: n.endswith("removed"))
+    for name in [*baselines, *settings]:
         rows.append((name, [_figure(a, name) if name in a["retargeting"] else "–" for a in agents]))
     for removed in (False, True):
         label = "best set, cheese " + ("removed" if removed else "present")

@@ -18,12 +18,18 @@ def _splice_counts(r: dict[str, Any]) -> list[int]:
     )
 
 
+def by_size(names: list[str]) -> list[str]:
+    """Top-channel settings ("top <n> channels...") smallest set first, whatever order a saved
+    file gave them: the best of them is then the smallest on a tie."""
+    return sorted(names, key=lambda n: int(n.split()[1]))
+
+
 def best_setting(block: dict[str, Any]) -> dict[str, Any]:
     """The channel sets that retarget best in a retargeting ``block`` (``r["retargeting"]`` or
     ``r["area_setting"]``), one with the cheese present and one with it removed (the goal may
     be met in either), and their figures."""
     inter = block["interventions"]
-    channel_keys = [k for k in inter if k.startswith("top ") and k.endswith(" channels")]
+    channel_keys = by_size([k for k in inter if k.startswith("top ") and k.endswith(" channels")])
     best = max(channel_keys, key=lambda k: inter[k]["success"]["p"])
     removed = max(
         (k + ", cheese removed" for k in channel_keys), key=lambda k: inter[k]["success"]["p"]
