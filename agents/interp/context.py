@@ -12,8 +12,8 @@ import numpy as np
 from agents.policy.hooked import HookedMazeNet, HookError
 from agents.policy.loading import LoadedPolicy, load_policy
 from agents.settings.commands import PatchConfig, validate_patch
+from agents.settings.levels import ANALYSIS_OFFSET
 from mazegen import MazeConfig, generate_levels
-from mazegen.levels import ANALYSIS_OFFSET
 from mazegen.state import BatchState
 
 

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents.policy.rollout import ActFn, policy_at_squares, sample
+from agents.settings.levels import VIEWER_OFFSET
 from mazegen import MazeBatch, MazeConfig, generate_levels, render_frame, save_states
 from mazegen.actions import DIRECTION_ACTIONS, direction_probs
 from mazegen.batch import Autoreset
-from mazegen.levels import HELD_OUT_START, VIEWER_OFFSET
+from mazegen.levels import HELD_OUT_START
 from mazegen.queries import open_squares
 from mazegen.render import draw_arrows
 from mazegen.state import BatchState, MazeState, MazeStateError

@@ -7,7 +7,7 @@ command                         schema              runs
 ``python -m experiments.train``     `TrainConfig`       `agents.train.training.start`
 ``python -m experiments.evaluate``  `EvaluateConfig`    `agents.interp.evaluate`
 ``python -m experiments.patch``     `PatchConfig`       `agents.interp.registry.run_analysis`
-``python -m experiments.study``     `StudyConfig`       `agents.interp.study.run_study`
+``python -m experiments.study``     `StudyConfig`       `agents.interp.study.run.run_study`
 ``python -m experiments.play``      `PlayConfig`        `agents.play.app.play`
 ``python -m experiments.curves``    `CurvesConfig`      `agents.interp.curves`
 ``python -m experiments.ship``      `ShipConfig`        `agents.train.ship.ship`
@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass, field
 
 from agents.settings.base import CONF, ConfigError
-from mazegen.levels import STUDY_MAZE_SET_STRIDE, STUDY_MAZE_SETS
+from agents.settings.levels import STUDY_MAZE_SET_STRIDE, STUDY_MAZE_SETS
 
 #: The analyses of ``python -m experiments.patch`` (`agents.interp.registry` maps each to its
 #: function).
