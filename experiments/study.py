@@ -19,7 +19,7 @@ register()
 
 @hydra.main(version_base=None, config_path="../conf", config_name="study")
 def main(cfg: DictConfig) -> None:
-    from agents.interp.study import run_pooled, run_study
+    from agents.interp.study.run import run_pooled, run_study
 
     with fail_cleanly():
         settings = to_object(cfg, StudyConfig)

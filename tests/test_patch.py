@@ -102,7 +102,7 @@ def test_retarget_runs_on_the_impala_network(impala_run, tmp_path):
     assert fits["goal_field"]["hook"] == "embedder.block1.res1.resadd_out"
     assert np.load(out / "goal_fields.npz")["goal_field"].shape == (16, 13, 13)
     # none, cheese moved, channel sets, the virtual cheese, five goal-field interventions
-    assert {"none", "cheese_moved", "goal_field", "cheese_moved+goal_field"} <= set(
+    assert {"none", "real cheese moved", "goal field", "real cheese moved + goal field"} <= set(
         report["interventions"]
     )
     assert any(k.startswith("channel ") for k in report["interventions"])
@@ -113,7 +113,10 @@ def test_retarget_on_the_shipped_policy_reports_every_intervention(tmp_path):
         PatchConfig(analysis="retarget", mazes=4, field_mazes=3, field_steps=20, out=str(tmp_path))
     )
     inter = report["interventions"]
-    assert {"none", "cheese_moved", "goal_field", "cheese_moved+goal_field"} <= set(inter)
+    assert {"none", "real cheese moved", "goal field", "real cheese moved + goal field"} <= set(
+        inter
+    )
+    assert {"whole-layer splice x3, computed once", "cheese removed"} <= set(inter)
     assert any(k.startswith("channel ") for k in inter)
     fits = report["goal_fields"]
     assert fits["goal_field"]["hook"] == "embedder.relu1_out"
@@ -130,7 +133,7 @@ def test_retarget_on_the_shipped_policy_reports_every_intervention(tmp_path):
         for key in ("success_by_distance", "success_by_path_distance"):
             assert sum(b["n"] for b in r[key].values()) == r["success"]["n"]
     # the real cheese on the target is followed at least as often as no intervention
-    assert inter["cheese_moved"]["success"]["p"] >= inter["none"]["success"]["p"] - 0.05
+    assert inter["real cheese moved"]["success"]["p"] >= inter["none"]["success"]["p"] - 0.05
     assert (out / "retarget_heatmaps.png").is_file() and (out / "goal_field.png").is_file()
 
 
@@ -161,8 +164,8 @@ def test_goal_field_retargets_the_shipped_policy_far_from_the_top_right(tmp_path
     shipped policy better than moving the real cheese, most of all far from the top-right."""
     report, _ = run_analysis(PatchConfig(analysis="retarget", mazes=40, out=str(tmp_path)))
     inter = report["interventions"]
-    none, moved = inter["none"], inter["cheese_moved"]
-    field, both = inter["goal_field"], inter["cheese_moved+goal_field"]
+    none, moved = inter["none"], inter["real cheese moved"]
+    field, both = inter["goal field"], inter["real cheese moved + goal field"]
     assert field["success"]["p"] > 1.5 * none["success"]["p"]
     assert field["success_far_from_top_right"]["p"] > moved["success_far_from_top_right"]["p"]
     assert both["success"]["p"] > max(moved["success"]["p"], field["success"]["p"])
@@ -171,8 +174,9 @@ def test_goal_field_retargets_the_shipped_policy_far_from_the_top_right(tmp_path
 def test_retarget_sets_the_channels_over_the_targets_neighbourhood_with_a_radius():
     import torch
 
-    from agents.interp.activations import map_position
-    from agents.interp.interventions import retarget_interventions
+    from agents.interp.activations import Setting, map_position
+    from agents.interp.interventions import Trial, channels_set
+    from agents.interp.retarget import targets_at
     from agents.policy.loading import load_policy
     from agents.settings.base import ConfigError
     from agents.settings.commands import validate_patch
@@ -182,18 +186,24 @@ def test_retarget_sets_the_channels_over_the_targets_neighbourhood_with_a_radius
     env = policy.config.env.held_out()
     hook = "embedder.block2.res1.resadd_out"
     base = generate_levels(range(2), env)
-    targets = np.array([[0, 0], [7, 7]])  # a corner and the middle of the 15 x 15 world
-    pos = map_position(targets, env.world_size, policy.net.shapes[hook])
+    squares = np.array([[0, 0], [7, 7]])  # a corner and the middle of the 15 x 15 world
+    setting = Setting(env, env.eval_region, np.random.default_rng(0))
+    trial = Trial(policy.net, hook, base, targets_at(base, squares), setting)
+    pos = map_position(squares, env.world_size, policy.net.shapes[hook])
     for radius, cells in ((0, [1, 1]), (1, [4, 9])):
-        inter = retarget_interventions(
-            policy.net, hook, {"c": ([2, 5], 9.0)}, base, np.arange(2), targets, env, 0, radius
-        )
-        act = inter["c"][1]
+        row = channels_set("c", [2, 5], 9.0, radius)
+        states, act = row.build(trial)
+        assert states is trial.states and row.label == "c"
         x = torch.zeros(2, *policy.net.shapes[hook])
         y = act.patches_for(np.arange(2))[hook](x)
         assert [int((y[i, 2] == 9).sum()) for i in range(2)] == cells
         assert torch.equal(y[:, 2] == 9, y[:, 5] == 9) and not (y[:, [0, 1, 3]] != 0).any()
         assert all(y[i, 2, pos[i][0], pos[i][1]] == 9 for i in range(2))  # the target's own
+    # with the cheese removed: the same patch, on the mazes without their cheese
+    removed = channels_set("c", [2, 5], 9.0, removed=True)
+    states, _ = removed.build(trial)
+    assert removed.label == "c, cheese removed" and states is trial.removed
+    assert all(s.cheese is None for s in states)
     with pytest.raises(ConfigError, match="radius must be an integer >= 0"):
         validate_patch(PatchConfig(radius=-1))
 
@@ -238,3 +248,42 @@ def test_retarget_searches_each_channel_sets_value(tmp_path):
         validate_patch(PatchConfig(value=1.0, multiples=[1.0]))
     with pytest.raises(ConfigError, match="multiples must be positive"):
         validate_patch(PatchConfig(multiples=[0.0]))
+
+
+def test_the_intervention_table_splices_the_cheese_move_and_refuses_two_rows_of_one_label():
+    """The rows of `agents.interp.interventions`: a splice adds (a restriction of) the
+    cheese's move, computed once on the trial, times its scale; labels name what each does and
+    must differ within a table."""
+    import torch
+
+    from agents.interp.activations import Setting
+    from agents.interp.interventions import (
+        Trial,
+        arms,
+        no_intervention,
+        only_channels,
+        real_cheese_moved,
+        splice,
+    )
+    from agents.interp.retarget import targets_at
+    from agents.policy.loading import load_policy
+    from mazegen import generate_levels
+
+    policy = load_policy("quick")
+    env = policy.config.env.held_out()
+    base = generate_levels(range(3), env)
+    squares = np.array([[1, 1], [1, 3], [3, 1]])
+    setting = Setting(env, env.eval_region, np.random.default_rng(0))
+    trial = Trial(policy.net, policy.net.default_hook, base, targets_at(base, squares), setting)
+    move = trial.cheese_move  # [3, C, H, W]
+    assert move.shape[0] == 3 and move.abs().sum() > 0 and trial.cheese_move is move
+    row = splice("top 2", only_channels([0, 1]), scale=3.0)
+    assert row.label == "top 2 splice x3, computed once"
+    states, act = row.build(trial)
+    x = torch.zeros(3, *move.shape[1:])
+    y = act.patches_for(np.array([2, 0, 1]))[trial.hook](x)
+    assert torch.allclose(y[:, :2], 3.0 * move[[2, 0, 1], :2]) and not y[:, 2:].any()
+    assert splice("whole-layer").label == "whole-layer splice, computed once"
+    assert list(trial.moved.cheese.tolist()) == squares.tolist()
+    with pytest.raises(ValueError, match="share the label"):
+        arms([no_intervention(), real_cheese_moved(), no_intervention()], trial)

@@ -6,14 +6,16 @@ import pytest
 
 pytest.importorskip("torch")
 
-from agents.interp.study import run_study, study_agent  # noqa: E402
-from agents.interp.study_table import headline  # noqa: E402
+from agents.interp.study.agent import study_agent  # noqa: E402
+from agents.interp.study.cache import measurement_key, reusable, save  # noqa: E402
+from agents.interp.study.headline import headline  # noqa: E402
+from agents.interp.study.run import run_study  # noqa: E402
 from agents.policy.loading import load_policy  # noqa: E402
 from agents.settings import StudyConfig  # noqa: E402
 from agents.settings.base import ConfigError  # noqa: E402
 
 TINY = dict(
-    behaviour_mazes=20,
+    behaviour_mazes=10,
     mazes=20,
     resample_mazes=6,
     retarget_mazes=2,
@@ -103,16 +105,13 @@ def test_study_measures_every_agent_into_one_table(tmp_path):
     part = tmp_path / "agents" / "quick.json"
     saved_part = json.loads(part.read_text())
     saved_part["result"]["seconds"] = -1.0
-    part.write_text(json.dumps(saved_part))
-    again = run_study(StudyConfig(runs=["quick"], out=str(tmp_path), **TINY))
-    assert again[0]["seconds"] == -1.0
-    # saved before a version that only added a measurement: it gains it, the rest is kept
+    # ...saved before a version that only added a measurement: it gains it, the rest is kept
     measured = saved_part["result"]["area_setting"]
     old = {**saved_part, "key": {**saved_part["key"], "measurements": 6}}
-    del old["result"]["area_setting"]
+    old["result"] = {k: v for k, v in saved_part["result"].items() if k != "area_setting"}
     part.write_text(json.dumps(old))
     added = run_study(StudyConfig(runs=["quick"], out=str(tmp_path), **TINY))
-    assert added[0]["seconds"] == -1.0
+    assert added[0]["seconds"] == -1.0  # read back, not measured again
     kept = json.loads(part.read_text())["result"]["area_setting"]
 
     def figures(area: dict) -> dict[str, float]:  # the saved file's keys are sorted
@@ -122,26 +121,32 @@ def test_study_measures_every_agent_into_one_table(tmp_path):
 
     # taken exactly as `measure` takes it
     assert figures(added[0]["area_setting"]) == figures(kept) == figures(measured)
-    # ...but one whose successors changed a measurement is measured again
+    # ...but one whose successors changed a measurement is measured again (`run_study` measures
+    # whatever `reusable` refuses, as the first run above did)
+    policy = load_policy("quick")
+    key = measurement_key(policy, StudyConfig(runs=["quick"], out=str(tmp_path), **TINY))
+    assert reusable(part, key) is not None  # the key it was saved under
     part.write_text(json.dumps({**old, "key": {**old["key"], "measurements": 5}}))
-    remeasured = run_study(StudyConfig(runs=["quick"], out=str(tmp_path), **TINY))
-    assert remeasured[0]["seconds"] >= 0
+    assert reusable(part, key) is None
     # a setting added later is left out of the key at its default (old results stay valid)...
     assert "maze_set" not in saved_part["key"]["settings"]
     # ...and in it otherwise: another maze set is measured again, on other mazes
     other = StudyConfig(runs=["quick"], out=str(tmp_path), **{**TINY, "maze_set": 1})
-    changed = run_study(other)
-    assert changed[0]["seconds"] >= 0 and changed[0]["label"] == "quick"
-    assert json.loads(part.read_text())["key"]["settings"]["maze_set"] == 1
-    policy = load_policy("quick")
-    table, moved = (study_agent("q", policy, c) for c in (StudyConfig(**TINY), other))
+    other_key = measurement_key(policy, other)
+    assert other_key["settings"]["maze_set"] == 1
+    save(part, key, saved_part["result"])
+    assert reusable(part, key) == (saved_part["result"], [])
+    assert reusable(part, other_key) is None
+    table, moved = (
+        study_agent("q", policy, c.hook, c.maze_set) for c in (StudyConfig(**TINY), other)
+    )
     assert moved.start - table.start == moved.behaviour_start - table.behaviour_start == 10**4
 
 
 def test_study_measures_every_run_of_a_sweep(tmp_path, tiny_run):
     import shutil
 
-    from agents.interp.study import labelled_runs
+    from agents.interp.study.runs import labelled_runs
 
     sweep = tmp_path / "multirun"
     for job in ("0", "1"):
@@ -151,7 +156,7 @@ def test_study_measures_every_run_of_a_sweep(tmp_path, tiny_run):
     from agents.run.folder import read_config
 
     name = read_config(tiny_run).name  # shared by both jobs: their folders tell them apart
-    labels = [label for label, _ in labelled_runs(cfg)]
+    labels = [label for label, _ in labelled_runs(cfg.runs, cfg.labels, cfg.sweep)]
     assert labels == ["quick", f"{name}_0", f"{name}_1"]
     only_sweep = StudyConfig(sweep=str(sweep), out=str(tmp_path / "report2"), **TINY)
     results = run_study(only_sweep)
@@ -162,7 +167,7 @@ def test_study_measures_every_run_of_a_sweep(tmp_path, tiny_run):
 
 
 def test_study_pools_an_agents_figures_over_maze_sets(tmp_path, capsys):
-    from agents.interp.study import run_pooled
+    from agents.interp.study.run import run_pooled
 
     cfg = StudyConfig(runs=["quick"], out=str(tmp_path), maze_sets=[1, 2], **TINY)
     pooled = run_pooled(cfg)
@@ -203,7 +208,7 @@ def test_study_pools_an_agents_figures_over_maze_sets(tmp_path, capsys):
 
 
 def test_pooling_survives_a_set_where_nothing_succeeds():
-    from agents.interp.study_pool import pool_agent, pooled_table
+    from agents.interp.study.pool import pool_agent, pooled_table
 
     def result(none: float, chan: float) -> dict:
         inter = {
@@ -228,7 +233,7 @@ def test_pooling_survives_a_set_where_nothing_succeeds():
 
 
 def test_the_best_channel_set_is_the_smallest_on_a_tie_in_any_key_order():
-    from agents.interp.study_table import best_setting
+    from agents.interp.study.headline import best_setting
 
     def fig(p: float) -> dict:
         return {"success": {"p": p}, "x_none": p / 0.1, "x_real_cheese": p / 0.3}
@@ -275,7 +280,7 @@ def test_study_settings_are_checked():
 
 
 def test_training_cost_names_every_cpu_a_run_moved_between(tmp_path):
-    from agents.interp.study import _compute
+    from agents.interp.study.agent import training_cost
 
     (tmp_path / "metrics.json").write_text(
         json.dumps({"train_minutes_total": 12.5, "machine": "B, 2 torch thread(s)"})
@@ -287,13 +292,13 @@ def test_training_cost_names_every_cpu_a_run_moved_between(tmp_path):
     ]
     history = tmp_path / "history.jsonl"
     history.write_text("".join(json.dumps(h) + "\n" for h in starts))
-    assert _compute(tmp_path) == (12.5, "A, 2 torch thread(s) then B, 2 torch thread(s)")
+    assert training_cost(tmp_path) == (12.5, "A, 2 torch thread(s) then B, 2 torch thread(s)")
     history.write_text(json.dumps(starts[2]) + "\n")  # one CPU: the metrics' own words
-    assert _compute(tmp_path) == (12.5, "B, 2 torch thread(s)")
+    assert training_cost(tmp_path) == (12.5, "B, 2 torch thread(s)")
 
 
 def test_success_by_steps_from_the_mouse_merges_the_distance_bins():
-    from agents.interp.study_table import by_reach
+    from agents.interp.study.headline import by_reach
 
     bins = {
         "1-2": {"p": 1.0, "n": 1},

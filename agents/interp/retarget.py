@@ -53,22 +53,37 @@ def targets_of(
 ) -> Targets:
     """Every open square of each maze but the start and the cheese (or ``per_maze`` of them,
     drawn with ``rng``)."""
-    idx, sq, near, pdist = [], [], [], []
+    idx, sq = [], []
     for i, s in enumerate(states):
-        half = (s.inner_size + 1) // 2
-        to_path = distances_to_set(s.walls, shortest_path(s.walls, s.start, s.top_right))
         cand = [t for t in open_squares(s.walls) if t not in (s.start, s.cheese)]
         if per_maze and len(cand) > per_maze:
             assert rng is not None
             cand = [cand[int(k)] for k in sorted(rng.choice(len(cand), per_maze, replace=False))]
-        for t in cand:
-            idx.append(i)
-            sq.append(t)
-            near.append(s.in_region(t, half))
-            pdist.append(int(to_path[t]))
+        idx += [i] * len(cand)
+        sq += cand
+    return _targets(states, np.array(idx, dtype=np.int64), sq)
+
+
+def targets_at(states: BatchState, squares: np.ndarray) -> Targets:
+    """The target ``squares[k]`` (``[K, 2]``) on maze ``states[k]``, one each."""
+    return _targets(states, np.arange(states.num), [(int(r), int(c)) for r, c in squares])
+
+
+def _targets(states: BatchState, maze: np.ndarray, squares: list[tuple[int, int]]) -> Targets:
+    """`Targets` of ``squares[k]`` on maze ``states[maze[k]]``."""
+    seen: dict[int, tuple[MazeState, int, np.ndarray]] = {}
+    near, pdist = [], []
+    for i, t in zip(maze.tolist(), squares):
+        if i not in seen:
+            s = states[i]
+            to_path = distances_to_set(s.walls, shortest_path(s.walls, s.start, s.top_right))
+            seen[i] = (s, (s.inner_size + 1) // 2, to_path)
+        s, half, to_path = seen[i]
+        near.append(s.in_region(t, half))
+        pdist.append(int(to_path[t]))
     return Targets(
-        np.array(idx, dtype=np.int64),
-        np.array(sq, dtype=np.int64).reshape(-1, 2),
+        maze,
+        np.array(squares, dtype=np.int64).reshape(-1, 2),
         np.array(near, dtype=bool),
         np.array(pdist, dtype=np.int64),
     )
@@ -185,16 +200,8 @@ def retarget(
     `patched_act_fn` on one network play as one batch (`stack_acts`), others one by one.
     """
     n = len(targets.maze)
-    acts = [act for _, act in interventions.values() if isinstance(act, PatchedAct)]
-    groups: list[tuple[list[str], BatchState, ActFn]]
-    if 1 < len(acts) == len(interventions) and same_net(acts):
-        # one batch of len(acts) x n episodes: one forward pass a step for every intervention
-        states = BatchState.concat([states for states, _ in interventions.values()])
-        groups = [(list(interventions), states, stack_acts(acts, n))]
-    else:
-        groups = [([label], states, act) for label, (states, act) in interventions.items()]
     result: dict[str, Outcome] = {}
-    for labels, states, act in groups:
+    for labels, states, act in _batches(interventions, n):
         squares = np.tile(targets.squares, (len(labels), 1))
         shortest = shortest_steps(states, squares)
         hit, ep = reached(act, states, squares, s, budget_factor, any_time, shortest)
@@ -206,6 +213,38 @@ def retarget(
                 assert ep.reached_goal is not None
                 summary["success_any_time"] = rate(ep.reached_goal[part])
             result[label] = Outcome(summary, hit[part])
+    return result
+
+
+def _batches(
+    interventions: dict[str, tuple[BatchState, ActFn]], n: int
+) -> list[tuple[list[str], BatchState, ActFn]]:
+    """The interventions as rollouts: one batch of ``len(interventions) x n`` episodes (one
+    forward pass a step for every intervention) when each is made by `patched_act_fn` on one
+    network, else one rollout each."""
+    acts = [act for _, act in interventions.values() if isinstance(act, PatchedAct)]
+    if 1 < len(acts) == len(interventions) and same_net(acts):
+        states = BatchState.concat([states for states, _ in interventions.values()])
+        return [(list(interventions), states, stack_acts(acts, n))]
+    return [([label], states, act) for label, (states, act) in interventions.items()]
+
+
+def reached_each(
+    interventions: dict[str, tuple[BatchState, ActFn]],
+    targets: Targets,
+    s: Setting,
+    budget_factor: float = 2.0,
+) -> dict[str, np.ndarray]:
+    """``[K]`` per intervention: whether the mouse reached the target within ``budget_factor``
+    times its shortest path, played as `retarget` plays them (the same episodes and successes,
+    without the path probability)."""
+    n = len(targets.maze)
+    result: dict[str, np.ndarray] = {}
+    for labels, states, act in _batches(interventions, n):
+        squares = np.tile(targets.squares, (len(labels), 1))
+        hit, _ = reached(act, states, squares, s, budget_factor)
+        for k, label in enumerate(labels):
+            result[label] = hit[k * n : (k + 1) * n]
     return result
 
 

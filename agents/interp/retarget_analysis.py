@@ -1,6 +1,7 @@
 """``python -m experiments.patch retarget``: send the mouse to every open square of training
-mazes with each intervention of `agents.interp.interventions` (the channels at a fixed or a
-searched value) and report success, path probability and heatmaps."""
+mazes with each row of the intervention table (`agents.interp.interventions`: the channels at a
+fixed or a searched value, the whole layer's splice, learned goal fields) and report success,
+path probability and heatmaps."""
 
 from __future__ import annotations
 
@@ -8,23 +9,36 @@ from typing import Any
 
 import numpy as np
 
-from agents.interp.activations import Setting
-from agents.interp.channels import find_cheese_channels
+from agents.interp.activations import Setting, without_cheese
+from agents.interp.channels import FoundChannels, find_cheese_channels
 from agents.interp.context import Context, Report
+from agents.interp.goal_field import GoalField
 from agents.interp.interventions import (
-    add_goal_fields,
-    channel_sets,
-    retarget_interventions,
-    searched_values,
+    Intervention,
+    Trial,
+    channels_set,
+    cheese_removed,
+    goal_field_row,
+    no_intervention,
+    play,
+    real_cheese_moved,
+    splice,
 )
-from agents.interp.retarget import retarget, targets_of
+from agents.interp.retarget import targets_of
+from agents.interp.value_search import ValueSearch, pick_multiple, search_values
+from agents.policy.hooked import HookError
+from agents.settings.levels import FIT_OFFSET, STUDY_SEARCH_OFFSET
+from mazegen import generate_levels
+
+#: The goal fields fitted (their names in ``goal_fields.npz``): on mazes without cheese, and
+#: with the cheese on the target.
+FIELDS = ("goal_field", "cheese_moved+goal_field")
 
 
 def run_retarget(ctx: Context) -> Report:
     """Send the mouse to every open square of training-distribution mazes with each
     intervention; success, path probability, heatmaps; learned goal fields unless disabled."""
     from agents.interp.plots import plot_heatmaps
-    from mazegen.actions import ACTION_DIRECTIONS
 
     cfg = ctx.cfg
     found = find_cheese_channels(ctx.net, ctx.hook, ctx.mazes(), ctx.test_env, top=16)
@@ -34,30 +48,26 @@ def run_retarget(ctx: Context) -> Report:
         sets, searched = searched_values(ctx, found, sets)
     base = ctx.mazes(test=False)  # training-distribution mazes: cheese near the corner
     targets = targets_of(base, cfg.targets_per_maze, ctx.rng)
-    interventions = retarget_interventions(
+    trial = Trial(
         ctx.net,
         ctx.hook,
-        sets,
-        base,
-        targets.maze,
-        targets.squares,
-        ctx.env,
-        amplify=cfg.amplify,
-        radius=cfg.radius,
+        base.take(targets.maze),
+        targets,
+        Setting(ctx.env, ctx.region, ctx.rng),
+        cfg.budget_factor,
+        cfg.any_time,
     )
+    rows = [no_intervention(), real_cheese_moved()]
+    rows += [channels_set(label, ch, value, cfg.radius) for label, (ch, value) in sets.items()]
+    if cfg.amplify:
+        rows.append(splice("whole-layer", scale=cfg.amplify))
     fits: dict[str, Any] = {}
     figures = ["retarget_heatmaps.png"]
     if cfg.goal_field:
-        fits = add_goal_fields(ctx, interventions, targets.squares)
+        fields, fits = fit_fields(ctx)
+        rows += field_rows(fields)
         figures.append("goal_field.png")
-    outcomes = retarget(
-        interventions,
-        targets,
-        Setting(ctx.env, ctx.region, ctx.rng),
-        ACTION_DIRECTIONS[ctx.env.action_mode],
-        budget_factor=cfg.budget_factor,
-        any_time=cfg.any_time,
-    )
+    outcomes = play(rows, trial)
     w = ctx.env.world_size
     maps, summaries = {}, {}
     for label, o in outcomes.items():
@@ -89,6 +99,108 @@ def run_retarget(ctx: Context) -> Report:
         "goal_fields": fits,
     }
     return Report(data, lines, figures)
+
+
+def channel_sets(ctx: Context, found: FoundChannels) -> dict[str, tuple[list[int], float]]:
+    """The channel interventions of ``retarget``: ``channels=[...]`` if given, else the top
+    1, 4 and all well-tracking channels of ``find-channels`` (the 2023 conditions: channel 55
+    alone, the effective set, all cheese channels), each set to ``value`` (default: twice the
+    largest activation those channels reach)."""
+    cfg = ctx.cfg
+    if cfg.channels:
+        sets = {f"channels {list(cfg.channels)}": list(cfg.channels)}
+    else:
+        ranked = [r["channel"] for r in found.top]
+        tracking = [r["channel"] for r in found.top if r["tracking_accuracy"] >= 0.25]
+        sets = {f"channel {ranked[0]}": ranked[:1]}
+        if cfg.num_channels > 1:
+            sets[f"top {cfg.num_channels} channels"] = ranked[: cfg.num_channels]
+        if len(tracking) > max(1, cfg.num_channels):
+            sets[f"all {len(tracking)} tracking channels"] = tracking
+    bad = [c for ch in sets.values() for c in ch if not 0 <= c < found.channels_in_layer]
+    if bad:
+        raise HookError(
+            f"channel(s) {bad} out of range: {found.hook} has {found.channels_in_layer} channels"
+        )
+    return {
+        k: (ch, cfg.value if cfg.value is not None else 2.0 * found.largest(ch))
+        for k, ch in sets.items()
+    }
+
+
+def searched_values(
+    ctx: Context, found: FoundChannels, sets: dict[str, tuple[list[int], float]]
+) -> tuple[dict[str, tuple[list[int], float]], dict[str, Any]]:
+    """Each channel set of `channel_sets` at the multiple of its largest activation that
+    retargets best (``cfg.multiples``; `agents.interp.value_search`), searched with the cheese
+    present on ``cfg.search_mazes`` training mazes of their own (the study's search levels): the
+    sets with their values, and per set the multiple chosen and the success of each."""
+    cfg = ctx.cfg
+    first = ctx.levels.start + STUDY_SEARCH_OFFSET
+    base = generate_levels(range(first, first + cfg.search_mazes), ctx.env)
+    targets = targets_of(base, cfg.targets_per_maze, ctx.rng)
+    setting = Setting(ctx.env, ctx.region, ctx.rng)
+    trial = Trial(ctx.net, ctx.hook, base.take(targets.maze), targets, setting, cfg.budget_factor)
+    valued: dict[str, tuple[list[int], float]] = {}
+    searched: dict[str, Any] = {}
+    for label, (channels, _) in sets.items():
+        largest = found.largest(channels)
+        search = ValueSearch(channels, largest, cfg.multiples, cfg.radius)
+        tried = search_values(trial, search)["present"]
+        multiple = pick_multiple(tried, cfg.multiples)
+        valued[label] = (channels, multiple * largest)
+        searched[label] = {"multiple": multiple, "tried": tried, "targets": len(targets.maze)}
+    return valued, searched
+
+
+def fit_fields(ctx: Context) -> tuple[dict[str, GoalField], dict[str, Any]]:
+    """Fits the two goal fields of `FIELDS` on mazes disjoint from the analysed ones (without
+    cheese; with the cheese on the target), saves them to ``goal_fields.npz`` and the first's
+    kernel to ``goal_field.png``: the fields, and what each fit reported."""
+    from agents.interp.goal_field import default_field_hook, fit_goal_field, save_goal_fields
+    from agents.interp.plots import plot_kernel
+
+    cfg, net, env = ctx.cfg, ctx.net, ctx.env
+    fhook = cfg.field_hook or default_field_hook(net)
+    first = ctx.levels.stop + FIT_OFFSET
+    fit_states = generate_levels(range(first, first + cfg.field_mazes), env)
+    fields: dict[str, GoalField] = {}
+    fits: dict[str, Any] = {}
+    for name, fit_on, on_target in (
+        (FIELDS[0], without_cheese(fit_states), False),
+        (FIELDS[1], fit_states, True),
+    ):
+        fitted, info = fit_goal_field(
+            net,
+            fhook,
+            fit_on,
+            env,
+            ctx.rng,
+            size=cfg.field_size,
+            steps=cfg.field_steps,
+            cheese_on_target=on_target,
+        )
+        fitted.scale = cfg.field_scale
+        fields[name] = fitted
+        fits[name] = {**info, "fit_levels": [first, first + cfg.field_mazes]}
+    save_goal_fields(ctx.out / "goal_fields.npz", fields)
+    kernel = fields[FIELDS[0]].kernel.cpu().numpy()
+    plot_kernel(kernel, ctx.out / "goal_field.png", f"goal field at {fhook}")
+    return fields, fits
+
+
+def field_rows(fields: dict[str, GoalField]) -> list[Intervention]:
+    """The goal-field rows of ``retarget``: the cheese removed (their baseline), the field on
+    the maze as it is (also with the cheese vector subtracted) and without its cheese, and the
+    field fitted with the cheese on the target, with the real cheese moved there."""
+    plain, on_target = fields[FIELDS[0]], fields[FIELDS[1]]
+    return [
+        cheese_removed(),
+        goal_field_row(plain),
+        goal_field_row(plain, cheese_vector_subtracted=True),
+        goal_field_row(plain, "removed"),
+        goal_field_row(on_target, "moved"),
+    ]
 
 
 def _lines(

@@ -1,85 +1,65 @@
 """The value a channel patch is set to, searched: the multiple of the channels' largest
-activation at which setting them at the target retargets best, on mazes of its own (the study,
-and ``python -m experiments.patch retarget multiples=[...]``).
+activation at which setting them at the target retargets best, on mazes of their own (the
+study, and ``python -m experiments.patch retarget multiples=[...]``).
 
 A value that is too small leaves the policy as it was; one that is too large is no code the
 network ever saw (`easy_spread`'s channel steers at 1x and does nothing at 2x), so no fixed
-multiple fits every agent."""
+multiple fits every agent. The search plays one `agents.interp.interventions.channels_set` row
+per multiple and condition, all in one batched rollout on the search trial."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-import numpy as np
+from agents.interp.interventions import Intervention, Trial, channels_set, successes
+from agents.policy.metrics import rate
 
-from agents.interp.activations import Setting, patched_act_fn
-from agents.interp.patches import set_channels
-from agents.interp.retarget import Targets, retarget
-from agents.policy.hooked import HookedMazeNet, Patches
-from agents.policy.rollout import ActFn
-from mazegen.state import BatchState
+#: The conditions a search may play: the cheese where the maze has it, or removed.
+CONDITIONS = ("present", "removed")
 
 
-def set_at(
-    net: HookedMazeNet,
-    hook: str,
-    channels: list[int],
-    pos: np.ndarray,
-    value: float,
-    radius: int = 0,
-) -> ActFn:
-    """The policy with ``channels`` of ``hook`` set to ``value`` at ``pos[i]`` (``[K, 2]``) in
-    episode ``i``, and within ``radius`` of it: the 2023 channel-55 intervention."""
+@dataclass(frozen=True)
+class ValueSearch:
+    """What `search_values` tries.
 
-    def patches(idx: np.ndarray) -> Patches:
-        return {hook: set_channels(channels, pos[idx], value, radius)}
-
-    return patched_act_fn(net, patches)
-
-
-def search_multiples(
-    net: HookedMazeNet,
-    hook: str,
-    conditions: dict[str, BatchState],
-    targets: Targets,
-    pos: np.ndarray,
-    channels: list[int],
-    largest: float,
-    multiples: Sequence[float],
-    setting: Setting,
-    directions: np.ndarray,
-    budget_factor: float = 2.0,
-    radius: int = 0,
-) -> dict[str, dict[str, float]]:
-    """Retargeting success of ``channels`` set to each multiple of ``largest`` at the targets.
-
-    Args:
-        net: The network patched.
-        hook: The layer the channels belong to.
-        conditions: Name -> start states ``[K]``, one per target (e.g. the cheese present and
-            removed); every condition plays every multiple, all in one batched rollout.
-        targets: The targets ``[K]``.
-        pos: ``[K, 2]`` each target's position in ``hook``'s map.
-        channels: The channels set.
+    Attributes:
+        channels: The channels set at the target.
         largest: The largest activation those channels reach (the unit of the multiples).
-        multiples: The multiples tried.
-        setting: Where and how the episodes are played.
-        directions: The action table's move directions.
-        budget_factor: Success is reaching the target within this many times its shortest path.
+        multiples: The multiples of ``largest`` tried.
         radius: Also set every position within this many of the target's.
-
-    Returns:
-        Condition -> ``{f"{multiple:g}": success}``.
+        conditions: Which of `CONDITIONS` each multiple is tried in (a value that competes with
+            the cheese need not be the one that replaces it).
     """
-    tries: dict[str, tuple[BatchState, ActFn]] = {}
-    for m in multiples:
-        act = set_at(net, hook, channels, pos, m * largest, radius)
-        for name, states in conditions.items():
-            tries[f"{m:g}/{name}"] = (states, act)
-    out = retarget(tries, targets, setting, directions, budget_factor)
+
+    channels: Sequence[int]
+    largest: float
+    multiples: Sequence[float]
+    radius: int = 0
+    conditions: Sequence[str] = ("present",)
+
+
+def _row(search: ValueSearch, multiple: float, condition: str) -> Intervention:
+    return channels_set(
+        f"x{multiple:g}",
+        search.channels,
+        multiple * search.largest,
+        search.radius,
+        removed=condition == "removed",
+    )
+
+
+def search_values(trial: Trial, search: ValueSearch) -> dict[str, dict[str, float]]:
+    """Retargeting success on ``trial`` of the channels set to each multiple, per condition:
+    ``{condition: {f"{multiple:g}": success}}``."""
+    unknown = [c for c in search.conditions if c not in CONDITIONS]
+    if unknown:
+        raise ValueError(f"conditions must be among {CONDITIONS}, got {unknown}")
+    rows = [_row(search, m, c) for m in search.multiples for c in search.conditions]
+    hit = successes(rows, trial)
     return {
-        name: {f"{m:g}": float(out[f"{m:g}/{name}"].summary["success"]["p"]) for m in multiples}
-        for name in conditions
+        c: {f"{m:g}": float(rate(hit[_row(search, m, c).label])["p"]) for m in search.multiples}
+        for c in search.conditions
     }
 
 

@@ -1,4 +1,4 @@
-"""One agent's study figures pooled over disjoint maze sets (``experiments.study maze_sets=``).
+"""One agent's study figures pooled over disjoint maze sets (``maze_sets=[...]``).
 
 A single set's 700 retargeting targets move a ratio to no intervention by about ±0.2x, so a
 figure that decides a goal is read over several sets. Each set is measured exactly as the
@@ -14,10 +14,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from agents.interp.study_table import by_size
+from agents.interp.interventions import BASELINES, NONE, REAL_CHEESE_MOVED, REMOVED
+from agents.interp.study.headline import by_size
 
-# The baselines of the retargeting measurement, in the order the table shows them.
-BASELINES = ("none", "cheese removed", "real cheese moved")
 # The behaviour measurement's distributions, in the table's order (saved files sort keys).
 DISTRIBUTIONS = ("train", "test", "test_decision_square")
 
@@ -49,7 +48,7 @@ def _multiples(r: dict[str, Any], name: str) -> float | None:
         return None
     count = name.split()[1]
     found = r["retargeting"]["values"][f"top {count}"]
-    return float(found["multiple_removed" if name.endswith("removed") else "multiple"])
+    return float(found["multiple_removed" if name.endswith(REMOVED) else "multiple"])
 
 
 def pool_agent(per_set: dict[int, dict[str, Any]]) -> dict[str, Any]:
@@ -68,13 +67,13 @@ def pool_agent(per_set: dict[int, dict[str, Any]]) -> dict[str, Any]:
     def success(r: dict[str, Any], name: str) -> float:
         return float(r["retargeting"]["interventions"][name]["success"]["p"])
 
-    none = _weighted([(success(r, "none"), n) for r, n in zip(results, targets)])
-    real = _weighted([(success(r, "real cheese moved"), n) for r, n in zip(results, targets)])
+    none = _weighted([(success(r, NONE), n) for r, n in zip(results, targets)])
+    real = _weighted([(success(r, REAL_CHEESE_MOVED), n) for r, n in zip(results, targets)])
     pooled: dict[str, Any] = {}
     for name in names:
         p = _weighted([(success(r, name), n) for r, n in zip(results, targets)])
         # a set where no intervention never succeeds has no ratio (None), and no say in the SE
-        ratios = [_ratio(success(r, name), success(r, "none")) for r in results]
+        ratios = [_ratio(success(r, name), success(r, NONE)) for r in results]
         pooled[name] = {
             "success": p,
             "success_by_set": [success(r, name) for r in results],
@@ -105,7 +104,7 @@ def best_pooled(pooled: dict[str, Any], removed: bool) -> str | None:
         [
             n
             for n in pooled["retargeting"]
-            if n.startswith("top ") and "splice" not in n and n.endswith("removed") == removed
+            if n.startswith("top ") and "splice" not in n and n.endswith(REMOVED) == removed
         ]
     )
     return max(settings, key=lambda n: pooled["retargeting"][n]["success"], default=None)
@@ -113,7 +112,7 @@ def best_pooled(pooled: dict[str, Any], removed: bool) -> str | None:
 
 def _figure(pooled: dict[str, Any], name: str) -> str:
     f = pooled["retargeting"][name]
-    if name == "none":
+    if name == NONE:
         return f"{f['success']:.3f} (sets {' / '.join(f'{p:.3f}' for p in f['success_by_set'])})"
     se = "" if f["x_none_se"] is None else f", SE {f['x_none_se']:.2f}x"
     sets = " / ".join(_x(x) for x in f["x_none_by_set"])
@@ -138,7 +137,7 @@ def pooled_table(agents: list[dict[str, Any]]) -> list[str]:
     names = [n for n in agents[0]["retargeting"] if n.startswith("top ") and "splice" not in n]
     baselines = [n for n in BASELINES if n in agents[0]["retargeting"]]
     # present before removed (a stable sort), each smallest set first
-    settings = sorted(by_size(names), key=lambda n: n.endswith("removed"))
+    settings = sorted(by_size(names), key=lambda n: n.endswith(REMOVED))
     for name in [*baselines, *settings]:
         rows.append((name, [_figure(a, name) if name in a["retargeting"] else "–" for a in agents]))
     for removed in (False, True):
