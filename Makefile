@@ -85,14 +85,14 @@ pretrained-hard: setup
 		agent.ppo.ent_coef=0.003
 	$(PY) -m experiments.ship run=outputs/pretrained/hard name=hard
 
-# The study's full-resolution agent (README, "The study"): 2M steps, ~90 min on one EPYC core.
+# The study's full-resolution agent (docs/study/index.md): 2M steps, ~90 min on one EPYC core.
 pretrained-study9-fullres: setup
 	rm -rf outputs/pretrained/study9_fullres
 	$(PY) -m experiments.train experiment=study9_fullres progress=false \
 		hydra.run.dir=outputs/pretrained/study9_fullres
 	$(PY) -m experiments.ship run=outputs/pretrained/study9_fullres name=study9_fullres
 
-# The study's best-steering agent (README, "The study"): `easy`'s recipe with the spread and L1
+# The study's best-steering agent (docs/study/index.md): `easy`'s recipe with the spread and L1
 # penalties (conf/experiment/easy_spread.yaml). About 80 min on two AMX Xeon threads in fp32
 # (ARGS="torch_threads=2"), 3 h on two AVX2 EPYC threads.
 pretrained-easy-spread: setup
@@ -104,7 +104,7 @@ pretrained-easy-spread: setup
 		agent.ppo.ent_coef=0.002 $(ARGS)
 	$(PY) -m experiments.ship run=outputs/pretrained/easy_spread name=easy_spread
 
-# The study's steering agents (README, "The study"): the spread penalty at 0.3, radius 1, 1M steps
+# The study's steering agents (docs/study/index.md): the spread penalty at 0.3, radius 1, 1M steps
 # (conf/experiment/easy_steer.yaml), on seed 0 and on seed 2 (easy_steer_seed2.yaml). Timed: 18-19
 # min on one AMX Xeon thread beside another job (~930 steps/s); about 10-12 on two idle threads
 # (estimated from the run's idle ~1,700 steps/s).

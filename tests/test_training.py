@@ -341,8 +341,12 @@ def test_langosco_preset_trains_and_resumes_with_reward_normalization(tmp_path):
     assert json.loads((run / "metrics.json").read_text())["total_steps"] == 128
 
 
-@pytest.mark.parametrize(
-    "preset", sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+@pytest.mark.parametrize(  # the shipped agents' presets and the study's (experiment=study/<name>)
+    "preset",
+    sorted(
+        p.relative_to(ROOT / "conf" / "experiment").with_suffix("").as_posix()
+        for p in (ROOT / "conf" / "experiment").rglob("*.yaml")
+    ),
 )
 def test_presets_compose_and_validate(preset):
     from hydra import compose, initialize_config_dir
@@ -355,7 +359,7 @@ def test_presets_compose_and_validate(preset):
     with initialize_config_dir(str(ROOT / "conf"), version_base=None):
         cfg = to_train_config(compose("config", overrides=[f"experiment={preset}"]))
     if preset.startswith("study"):  # a study's agents are labelled by their preset's name
-        assert cfg.name == preset
+        assert cfg.name == preset.removeprefix("study/")
     if "langosco" in preset:  # Table 2 of Langosco et al. and procgen hard
         ppo = cfg.agent.ppo
         assert (
