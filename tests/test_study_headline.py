@@ -101,22 +101,15 @@ def test_resolution_grows_channels_that_track_the_cheese_but_do_not_steer(tmp_pa
     from agents.interp.study.headline import headline
     from agents.interp.study.run import run_study
     from agents.settings import StudyConfig
+    from test_study import TINY
 
     n = 150
     fullres, easy = (rank_channels(_agent(a), n).accuracy[0] for a in ("study9_fullres", "easy"))
     se = math.hypot(_se(fullres, n), _se(easy, n))
     assert fullres - easy > 4 * se, (fullres, easy, se)
 
-    small = dict(
-        behaviour_mazes=20,
-        mazes=20,
-        resample_mazes=6,
-        retarget_mazes=30,
-        targets_per_maze=10,
-        search_mazes=2,
-        channel_counts=[3, 11],
-        multiples=[0.5, 2.0, 8.0],
-    )
+    small = {**TINY, "behaviour_mazes": 20, "retarget_mazes": 30, "targets_per_maze": 10}
+    small |= {"search_mazes": 2, "channel_counts": [3, 11], "multiples": [0.5, 2.0, 8.0]}
     (r,) = run_study(StudyConfig(runs=["study9_fullres"], out=str(tmp_path), **small))
     h = headline(r)
     t = r["retargeting"]["targets"]
