@@ -129,8 +129,11 @@ def test_retarget_on_the_shipped_policy_reports_every_intervention(tmp_path):
         )
         for key in ("success_by_distance", "success_by_path_distance"):
             assert sum(b["n"] for b in r[key].values()) == r["success"]["n"]
-    # the real cheese on the target is followed at least as often as no intervention
-    assert inter["cheese_moved"]["success"]["p"] >= inter["none"]["success"]["p"] - 0.05
+    # the real cheese moved onto the target retargets the agent: it reaches the target more
+    # often than with no intervention, by more than 3 standard errors of the difference
+    moved, none = inter["cheese_moved"]["success"], inter["none"]["success"]
+    se = np.sqrt(sum(r["p"] * (1 - r["p"]) / r["n"] for r in (moved, none)))
+    assert moved["p"] - none["p"] > 3 * se, (moved, none)
     assert (out / "retarget_heatmaps.png").is_file() and (out / "goal_field.png").is_file()
 
 
