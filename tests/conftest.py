@@ -55,9 +55,12 @@ def run_cli(module, *args, env=None, cwd=ROOT, timeout=None):
     working folder and stdout and stderr captured; ``sys.exit`` becomes the return code. That is
     the code path of a new process without paying torch's import again (1-2 s on a fast CPU, up
     to 8 s on a slow one, per command). What a new process would start without is reset: the
-    logging handlers Hydra adds, torch's thread count, the run-folder names claimed. Use
-    `spawn_cli` where the claim is about a process itself (signals, two runs at once, the wiring
-    of the exit status). ``timeout`` is accepted for `spawn_cli`'s signature and ignored."""
+    logging handlers Hydra adds, its record of the last run, torch's thread count, the run-folder
+    names claimed. Use `spawn_cli` where the claim is about a process itself (signals, two runs
+    at once, the wiring of the exit status). ``timeout`` is accepted for `spawn_cli`'s signature
+    and ignored."""
+    from hydra.core.hydra_config import HydraConfig
+
     from agents import cli
 
     out, err = io.StringIO(), io.StringIO()
@@ -66,6 +69,7 @@ def run_cli(module, *args, env=None, cwd=ROOT, timeout=None):
     handlers, level = list(root.handlers), root.level
     threads = _torch_threads()
     cli._claimed.clear()  # a new process has claimed no run folder yet
+    HydraConfig.instance().cfg = None  # nor run Hydra (`agents.cli.overrides` reads its record)
     code = 0
     try:
         sys.argv = [f"experiments/{module}.py", *args]

@@ -1,5 +1,6 @@
 """The machine a run computes on: what its CPU is, how busy it is, how many threads to use on
-it, and its allocator (`agents.train.prepare` sets a training process up from these)."""
+it, and its allocator (`agents.train.prepare` sets a training process up from these). Only
+`machine` needs torch (imported there), so the rest is cheap to import in a new process."""
 
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +62,8 @@ def _cpu_flags() -> tuple[str, set[str]]:
 def machine() -> Machine:
     """The CPU this process runs on, as torch sees it (``ATEN_CPU_CAPABILITY`` and
     ``ONEDNN_MAX_CPU_ISA`` lower what it reports, for emulating an older CPU)."""
+    import torch
+
     model, flags = _cpu_flags()
     capability = torch.backends.cpu.get_cpu_capability()
     try:
