@@ -13,15 +13,31 @@ ARGS ?=
 
 setup: $(STAMP)
 
+# The installer: uv (installed into the venv by pip first; it resolves and installs the same
+# wheels from the same registry several times faster), or pip alone with `make setup PIP=pip`.
+# torch always comes through pip, which sees a local CPU wheel where pip's configuration names
+# one (find-links): uv would fetch the registry's multi-GB default build instead. A failed uv
+# install falls back to pip. (torch's own dependencies come with the rest, through uv;
+# --compile-bytecode: pip's default too, and it halves every later Python start's imports.)
+PIP ?= uv
+UV := $(VENV)/bin/uv
+EXTRAS := -e ".[agents,viewer,dev]"
+
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@# one pip run (one resolution) installs torch with the rest when it is missing
-	@if $(PY) -c "import torch" 2>/dev/null; then \
-		echo "$(PY) -m pip install -q -e .[agents,viewer,dev]"; \
-		$(PY) -m pip install -q -e ".[agents,viewer,dev]"; \
+	@if [ "$(PIP)" = uv ] && { test -x $(UV) || $(PY) -m pip install -q uv; }; then \
+		if ! $(PY) -c "import torch" 2>/dev/null; then \
+			echo "$(PY) -m pip install -q --no-deps $(TORCH_SPEC)"; \
+			$(PY) -m pip install -q --no-deps "$(TORCH_SPEC)" || exit 1; \
+		fi; \
+		echo "$(UV) pip install -q --compile-bytecode --python $(PY) $(EXTRAS)"; \
+		$(UV) pip install -q --compile-bytecode --python $(PY) $(EXTRAS) || $(PY) -m pip install -q $(EXTRAS); \
+	elif $(PY) -c "import torch" 2>/dev/null; then \
+		echo "$(PY) -m pip install -q $(EXTRAS)"; \
+		$(PY) -m pip install -q $(EXTRAS); \
 	else \
-		echo "$(PY) -m pip install -q $(TORCH_SPEC) -e .[agents,viewer,dev]"; \
-		$(PY) -m pip install -q "$(TORCH_SPEC)" -e ".[agents,viewer,dev]"; \
+		echo "$(PY) -m pip install -q $(TORCH_SPEC) $(EXTRAS)"; \
+		$(PY) -m pip install -q "$(TORCH_SPEC)" $(EXTRAS); \
 	fi
 	@touch $@
 

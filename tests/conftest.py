@@ -1,13 +1,22 @@
+import io
+import logging
 import os
+import runpy
 import subprocess
 import sys
 import tempfile
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-# Headless everywhere: pygame windows go to SDL's dummy driver, torch uses one thread.
+# Headless everywhere: pygame windows go to SDL's dummy driver.
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+# One torch (OpenMP) thread per test process, set before torch is imported: the suite runs two
+# workers on two cores, and a second thread per worker spins on a core that the other worker
+# uses (measured: the easy agents' evaluation 10-20x slower with two threads beside a busy core).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 # the precision probe's cache in a folder of the test session's, not in the user's home
@@ -25,14 +34,83 @@ TINY = [
     "eval.episodes=20",
     "eval.final_episodes=40",
     "progress=false",
+    "torch_threads=1",  # one per test worker (conftest's OMP_NUM_THREADS)
 ]
 
 
-def run_cli(module, *args, env=None, timeout=300):
-    """Runs ``python -m experiments.<module> args...`` from the repository root."""
+@dataclass
+class Ran:
+    """What a command printed and its exit status (as `subprocess.CompletedProcess` has them)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(module, *args, env=None, cwd=ROOT, timeout=None):
+    """``python -m experiments.<module> args...``, run in this process.
+
+    `runpy` executes the module as ``__main__`` (its pre-Hydra check, then its Hydra main), with
+    the arguments in ``sys.argv``, ``env`` (if given) as the whole environment, ``cwd`` as the
+    working folder and stdout and stderr captured; ``sys.exit`` becomes the return code. That is
+    the code path of a new process without paying torch's import again (1-2 s on a fast CPU, up
+    to 8 s on a slow one, per command). What a new process would start without is reset: the
+    logging handlers Hydra adds, its record of the last run, torch's thread count, the run-folder
+    names claimed. Use `spawn_cli` where the claim is about a process itself (signals, two runs
+    at once, the wiring of the exit status). ``timeout`` is accepted for `spawn_cli`'s signature
+    and ignored."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from agents import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = (list(sys.argv), dict(os.environ), os.getcwd())
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    threads = _torch_threads()
+    cli._claimed.clear()  # a new process has claimed no run folder yet
+    HydraConfig.instance().cfg = None  # nor run Hydra (`agents.cli.overrides` reads its record)
+    code = 0
+    try:
+        sys.argv = [f"experiments/{module}.py", *args]
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
+        os.chdir(cwd)
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                runpy.run_module(f"experiments.{module}", run_name="__main__", alter_sys=True)
+            except SystemExit as e:
+                if isinstance(e.code, str):  # sys.exit("message"): printed, status 1
+                    print(e.code, file=sys.stderr)
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.argv = saved[0]
+        os.environ.clear()
+        os.environ.update(saved[1])
+        os.chdir(saved[2])
+        for h in root.handlers:
+            if h not in handlers:
+                h.close()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
+    return Ran(code, out.getvalue(), err.getvalue())
+
+
+def _torch_threads():
+    torch = sys.modules.get("torch")
+    return None if torch is None else torch.get_num_threads()
+
+
+def spawn_cli(module, *args, env=None, cwd=ROOT, timeout=300):
+    """``python -m experiments.<module> args...`` in a new process (see `run_cli`)."""
     return subprocess.run(
         [sys.executable, "-m", f"experiments.{module}", *args],
-        cwd=ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -41,6 +119,8 @@ def run_cli(module, *args, env=None, timeout=300):
 
 
 def train_cli(*args, check=True, timeout=240):
+    """``python -m experiments.train args...`` in this process (`run_cli`); fails the test on a
+    non-zero status unless ``check`` is false."""
     out = run_cli("train", *args, env=dict(os.environ, HYDRA_FULL_ERROR="0"), timeout=timeout)
     if check and out.returncode != 0:
         raise AssertionError(f"train failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
@@ -62,12 +142,20 @@ def train_config(*overrides):
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
+def session_dir(tmp_path_factory, request):
+    """A folder of this test session's, common to its xdist workers (each worker's base folder
+    is a child of the session's; without workers the base folder is the session's own)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if hasattr(request.config, "workerinput") else base
+
+
+@pytest.fixture(scope="session")
+def tiny_run(session_dir):
     """A finished tiny training run, trained once per test session and shared by the xdist
     workers (the first to arrive trains it under a lock; tests copy it before changing it)."""
     import fcntl
 
-    shared = tmp_path_factory.getbasetemp().parent  # common to the workers of one session
+    shared = session_dir
     run = shared / "tiny-run"
     with open(shared / "tiny-run.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

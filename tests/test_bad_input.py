@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import run_cli, spawn_cli
 
 pytest.importorskip("torch")
 
@@ -84,7 +84,7 @@ def test_bad_command_line_value_gets_one_line(module, arg, message, capsys, monk
     ],
 )
 def test_commands_exit_2_with_one_line(args, message):
-    out = run_cli(*args)
+    out = spawn_cli(*args)  # a real process: its exit status and its stderr
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and message in out.stderr, out.stderr
 

@@ -185,14 +185,28 @@ def test_num_levels_and_start_level_select_levels():
     assert seen <= {100, 101, 102} and len(seen) == 3
 
 
-def test_render_rgb_array_is_large_and_human_opens_headless_window():
+def test_render_rgb_array_is_large_and_human_shows_the_same_frame_in_its_window():
+    """``rgb_array`` returns a 500 x 500 frame; ``human`` draws that frame in its window at
+    every reset and step (read back from the window's surface; SDL's dummy driver here)."""
+    import pygame
+
     env = CheeseMazeEnv(render_mode="rgb_array")
+    human = CheeseMazeEnv(render_mode="human")
     env.reset(seed=0)
+    human.reset(seed=0)
+
+    def window() -> np.ndarray:  # [H, W, 3] what the window shows
+        return pygame.surfarray.array3d(pygame.display.get_surface()).swapaxes(0, 1)
+
     frame = env.render()
     assert frame.shape == (500, 500, 3) and frame.dtype == np.uint8
-    human = CheeseMazeEnv(render_mode="human")  # SDL dummy driver in tests
-    human.reset(seed=0)
-    human.step(0)
+    assert np.array_equal(window(), frame)
+    move = _solve_actions(env.state)[0]  # a step that moves the mouse: a new frame
+    env.step(move)
+    human.step(move)
+    after = env.render()
+    assert not np.array_equal(after, frame)
+    assert np.array_equal(window(), after)
     human.close()
 
 

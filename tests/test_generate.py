@@ -91,12 +91,38 @@ def test_sizes_cover_the_odd_range_uniformly():
     assert counts.min() > 0.6 * counts.mean()
 
 
-def test_cheese_is_uniform_over_region_squares():
-    cfg = MazeConfig(min_size=5, max_size=5, world_size=5, cheese_region=3)
-    batch = generate_levels(range(3000), cfg)
-    # in a 5x5 maze the top-right 3x3 holds the cells (0,2), (0,4), (2,2), (2,4) plus passages
-    seen = {tuple(c) for c in batch.cheese}
-    assert {(0, 2), (0, 4), (2, 2), (2, 4)} <= seen
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        MazeConfig(min_size=5, max_size=5, world_size=5, cheese_region=3),
+        MazeConfig(min_size=5, max_size=9, world_size=9, cheese_region=3),
+    ],
+    ids=["5x5", "9x9"],
+)
+def test_cheese_is_uniform_over_region_squares(cfg):
+    """In each maze the cheese is on one of the open squares of its top-right region (the start
+    excluded), each equally likely: among the mazes with k such squares, the cheese's index in
+    reading order passes a chi-square test of uniformity (p > 1e-4 for the sum over k)."""
+    batch = generate_levels(range(4000), cfg)
+    region = batch.region_mask(cfg.cheese_region) & ~batch.walls  # [N, W, W]
+    region[np.arange(batch.num), batch.mouse[:, 0], batch.mouse[:, 1]] = False
+    assert region[np.arange(batch.num), batch.cheese[:, 0], batch.cheese[:, 1]].all()
+    k = region.reshape(batch.num, -1).sum(axis=1)
+    flat = batch.cheese[:, 0] * cfg.world_size + batch.cheese[:, 1]
+    index = np.array([r.reshape(-1)[:f].sum() for r, f in zip(region, flat)])  # in reading order
+    stat, dof = 0.0, 0
+    for size in np.unique(k):
+        counts = np.bincount(index[k == size], minlength=size)
+        expected = counts.sum() / size
+        if expected < 10:  # too few mazes with this many squares for the approximation
+            continue
+        stat += float(((counts - expected) ** 2 / expected).sum())
+        dof += int(size) - 1
+    assert dof >= 4
+    # the chi-square distribution's upper 1e-4 quantile (Wilson-Hilferty approximation)
+    z = 3.719
+    bound = dof * (1 - 2 / (9 * dof) + z * np.sqrt(2 / (9 * dof))) ** 3
+    assert stat < bound, (stat, bound, dof)
 
 
 def test_procgen_like_mazes_have_branching():

@@ -1,6 +1,7 @@
 """Every notebook in ``notebooks/`` runs top to bottom (at a small size), so an API change that
-breaks one fails the tests; they are stored without outputs."""
+breaks one fails the tests; they are stored without outputs and leave no files behind."""
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,11 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
     client = nbclient.NotebookClient(
         book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     )
+    temporary = set(Path(tempfile.gettempdir()).glob("cheese-*"))
     client.execute()  # the kernel inherits the environment
+    # nothing written into the notebook's folder nor left in the temporary folder
+    assert not list(tmp_path.iterdir()), list(tmp_path.iterdir())
+    assert set(Path(tempfile.gettempdir()).glob("cheese-run-*")) <= temporary
     figures = [
         out
         for cell in book.cells

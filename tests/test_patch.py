@@ -52,8 +52,8 @@ REPORTED = {
         )
     },
     "resample-channels": {
-        "cheese_elsewhere": lambda v: v["mazes"] == 6 and v["mean_abs_change"] >= 0,
-        "cheese_same_place": lambda v: v["mazes"] == 6 and v["mean_abs_change"] >= 0,
+        "cheese_elsewhere": lambda v: v["mazes"] == 6 and v["mean_abs_change"] > 0,
+        "cheese_same_place": lambda v: v["mazes"] == 6 and v["mean_abs_change"] > 0,
         "random_channels_elsewhere": lambda v: len(v) >= 1,
     },
 }
@@ -132,8 +132,11 @@ def test_retarget_on_the_shipped_policy_reports_every_intervention(tmp_path):
         )
         for key in ("success_by_distance", "success_by_path_distance"):
             assert sum(b["n"] for b in r[key].values()) == r["success"]["n"]
-    # the real cheese on the target is followed at least as often as no intervention
-    assert inter["real cheese moved"]["success"]["p"] >= inter["none"]["success"]["p"] - 0.05
+    # the real cheese moved onto the target retargets the agent: it reaches the target more
+    # often than with no intervention, by more than 3 standard errors of the difference
+    moved, none = inter["real cheese moved"]["success"], inter["none"]["success"]
+    se = np.sqrt(sum(r["p"] * (1 - r["p"]) / r["n"] for r in (moved, none)))
+    assert moved["p"] - none["p"] > 3 * se, (moved, none)
     assert (out / "retarget_heatmaps.png").is_file() and (out / "goal_field.png").is_file()
 
 

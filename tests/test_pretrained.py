@@ -48,27 +48,63 @@ def test_shipped_policy_loads_and_gets_the_cheese_in_training_mazes():
     assert random.success.mean() < 0.5
 
 
+#: Held-out mazes per distribution: `MIN_MAZES` at once, then blocks of `BLOCK` up to `MAX_MAZES`
+#: (the evaluation is the whole cost: a 15 x 15 agent that fails plays all 500 steps).
+MIN_MAZES, BLOCK, MAX_MAZES = 100, 50, 200
+
+
+def _play_until_decided(policy, held: HeldOut) -> tuple[dict[str, list], int]:
+    """Plays the held-out mazes of both distributions, `MIN_MAZES` first and then blocks of
+    `BLOCK`, until the divergence exceeds 3 standard errors or `MAX_MAZES` are played. Returns
+    each distribution's outcomes (success, has a decision square, ended in the region) and the
+    number of mazes played."""
+    act = net_act_fn(policy.net.eval())
+    out: dict[str, list] = {"train": [], "test": []}
+    for start in [0, *range(MIN_MAZES, MAX_MAZES, BLOCK)]:
+        played = MIN_MAZES if start == 0 else start + BLOCK
+        rng = np.random.default_rng([1, start])  # each block's own stream: a block is replayable
+        for dist, states in held.states.items():
+            env = held.train_cfg if dist == "train" else held.test_cfg
+            block = states.take(slice(start, played))
+            ep = rollout(act, block, env, region=held.region, rng=rng)
+            out[dist].append((ep.success, maze_facts(block).has_decision, ep.end_in_region))
+        train, off = _train_and_off_path(out)
+        if off.mean() < train.mean() - 3 * _se(train, off):
+            break
+    return out, played
+
+
+def _train_and_off_path(out: dict[str, list]) -> tuple[np.ndarray, np.ndarray]:
+    train = np.concatenate([s for s, _, _ in out["train"]])
+    off = np.concatenate([s[d] for s, d, _ in out["test"]])
+    return train, off
+
+
+def _se(train: np.ndarray, off: np.ndarray) -> float:
+    return float(np.sqrt(train.var() / train.size + off.var() / off.size))
+
+
 # `hard` (the 25 x 25 IMPALA agent, 4x the others' cost: ~100 s) runs with `make test-slow`
 @pytest.mark.parametrize(
     "name",
     [pytest.param(n, marks=pytest.mark.slow) if n == "hard" else n for n in pretrained_names()],
 )
 def test_shipped_policies_misgeneralize(name):
-    """Each shipped agent gets the cheese in training mazes as often as it shipped with and, on
-    test mazes where the paths to the cheese and to the top-right corner part, clearly less
-    often (by more than 3 standard errors of the difference)."""
+    """Each shipped agent gets the cheese in training mazes as often as it shipped with (within
+    3 standard errors of the mazes played) and, on test mazes where the paths to the cheese and
+    to the top-right corner part, clearly less often (by more than 3 standard errors of the
+    difference). The mazes are played in blocks until that margin is decided (sequential
+    stopping: 100 to 200 mazes per distribution), as the full 200 cost twice as much."""
     policy = load_pretrained(name)
     shipped = json.loads((PRETRAINED / name / "metrics.json").read_text())["policy"]
-    held = HeldOut(policy.config, 200)
-    ep = held.run(policy.net, seed=1)
-    train = ep["train"].success
+    out, played = _play_until_decided(policy, HeldOut(policy.config, MAX_MAZES))
+    train, off = _train_and_off_path(out)
     p = shipped["train"]["p_cheese"]["p"]
     assert train.mean() >= p - 3 * np.sqrt(p * (1 - p) / train.size)  # what it shipped with
-    off_path = maze_facts(ep["test"].states).has_decision
-    off = ep["test"].success[off_path]
-    assert off.size > 50
-    se = np.sqrt(train.var() / train.size + off.var() / off.size)
-    assert off.mean() < train.mean() - 3 * se, (train.mean(), off.mean(), se)
+    assert off.size > 50 * played // MAX_MAZES
+    se = _se(train, off)
+    assert off.mean() < train.mean() - 3 * se, (train.mean(), off.mean(), se, played)
     if name == "quick":  # the small agent runs to the corner: most failures end there
-        failures = ~ep["test"].success
-        assert ep["test"].end_in_region[failures].mean() > 0.6
+        success = np.concatenate([s for s, _, _ in out["test"]])
+        ended = np.concatenate([e for _, _, e in out["test"]])
+        assert ended[~success].mean() > 0.6

@@ -139,7 +139,7 @@ def test_two_runs_started_together_get_two_complete_folders(tmp_path):
     for name in taken:
         (base / name).mkdir(parents=True)
     args = [a for a in TINY if not a.startswith(("eval.", "total_steps"))]
-    args += ["total_steps=2048", "eval.every_steps=0", "eval.final_episodes=20"]
+    args += ["total_steps=1024", "eval.every_steps=0", "eval.final_episodes=20"]
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "experiments.train", *args, f"seed={seed}"],
@@ -245,12 +245,7 @@ def test_refused_run_leaves_no_folder(tmp_path):
         assert out.returncode == 2 and not run.exists(), out.stderr
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
-    out = subprocess.run(  # the default folder pattern, too
-        [sys.executable, "-m", "experiments.train", "total_steps=0"],
-        cwd=elsewhere,
-        capture_output=True,
-        text=True,
-    )
+    out = run_cli("train", "total_steps=0", cwd=elsewhere)  # the default folder pattern, too
     assert out.returncode == 2 and not list(elsewhere.iterdir()), out.stderr
 
 

@@ -162,9 +162,15 @@ class TrainConfig:
         num_envs: Parallel environments (one batched env).
         seed: Seed of the environments, the network and PPO.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when present).
-        torch_threads: Torch CPU threads (1 is safe on a shared 2-core machine).
+        torch_threads: Torch CPU threads; 0 (the quick preset's): chosen at start from the
+            cores other processes leave idle (all idle cores, at most 4; 1 when another job
+            keeps a core busy, since a second thread that shares a busy core slows training
+            down many times over). The count used is recorded in ``torch_threads_chosen``.
+        torch_threads_chosen: Written by training, not read: the thread count of the run's
+            latest session (rerun with ``torch_threads=<it>`` to reproduce its weights on the
+            same CPU).
         precision: ``"auto"`` (the default): bf16 where a short probe of the network on this
-            machine finds it faster than fp32 (`agents.train.compute`), else fp32; ``"fp32"``; or
+            machine finds it faster than fp32 (`agents.train.precision`), else fp32; ``"fp32"``; or
             ``"bf16"``: the network's forward and backward passes in bfloat16 autocast
             (weights, heads and losses stay float32). bf16 is 2-3x fp32 on CPUs with AMX and
             about 0.1x where it is emulated (AVX2-only CPUs). Evaluation and analyses always
@@ -194,6 +200,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     torch_threads: int = 1
+    torch_threads_chosen: int = 0
     precision: str = "auto"
     precision_chosen: str = ""
     checkpoint_every: int = 100_000
@@ -216,6 +223,7 @@ RESUMABLE = (
     "eval.video",
     "device",
     "torch_threads",
+    "torch_threads_chosen",
     "precision",
     "precision_chosen",
     "progress",
@@ -238,8 +246,12 @@ def validate(cfg: TrainConfig) -> None:
         cfg.env.validate()
     except MazeConfigError as e:
         raise ConfigError(f"env: {e}") from None
-    for name in ("total_steps", "num_envs", "checkpoint_every", "torch_threads"):
+    for name in ("total_steps", "num_envs", "checkpoint_every"):
         positive(name, getattr(cfg, name))
+    if isinstance(cfg.torch_threads, bool) or cfg.torch_threads < 0:
+        raise ConfigError(
+            f"torch_threads must be an integer >= 0 (0: the idle cores), got {cfg.torch_threads}"
+        )
     if cfg.checkpoint_keep < 0:
         raise ConfigError(
             f"checkpoint_keep must be >= 0 (0 keeps every checkpoint), got {cfg.checkpoint_keep}"

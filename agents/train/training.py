@@ -22,10 +22,11 @@ from agents.run.folder import (
 )
 from agents.settings.train import TrainConfig
 from agents.train.callbacks import CheckpointCallback, CurriculumCallback, EvalCallback
-from agents.train.compute import machine, prepare_compute
+from agents.train.compute import machine
 from agents.train.heldout import eval_line, final_metrics
 from agents.train.interrupt import RunStopped, StopOnSignal
 from agents.train.ppo import build_ppo, make_env
+from agents.train.prepare import prepare_compute, resolve_threads
 from agents.train.progress import ProgressCallback
 from agents.train.resume import ResumePoint, find_resume_point, restore
 from mazegen.files import remove_stale_temps, write_json
@@ -33,9 +34,12 @@ from mazegen.files import remove_stale_temps, write_json
 log = logging.getLogger(__name__)
 
 
-def train(cfg: TrainConfig, run: Path, resume: ResumePoint | None = None) -> dict[str, Any]:
+def train(
+    cfg: TrainConfig, run: Path, resume: ResumePoint | None = None, threads_why: str = ""
+) -> dict[str, Any]:
     """Trains (or resumes, from ``resume``) into ``run``; returns the final metrics (also in
-    ``metrics.json``).
+    ``metrics.json``). ``cfg.torch_threads_chosen`` is decided here unless `start` did
+    (``threads_why`` says why, for the log).
 
     Raises:
         RunStopped: on SIGINT or SIGTERM, after writing a checkpoint at the last trained step.
@@ -45,10 +49,14 @@ def train(cfg: TrainConfig, run: Path, resume: ResumePoint | None = None) -> dic
     for stale in remove_stale_temps(run):
         log.info("removed %s, left by a write that was killed", stale)
     env = make_env(cfg, seed=cfg.seed if resume is None else cfg.seed + 7919)  # fresh levels
-    resolved = prepare_compute(cfg, env.observation_space)
-    # the run's config keeps the setting (auto re-decides on the next machine) and the choice;
+    resolved = prepare_compute(cfg, env.observation_space, threads_why)
+    # the run's config keeps the settings (auto re-decides on the next machine) and the choices;
     # a resume's honoured overrides (a longer total_steps) are the run's from now on
-    cfg = dataclasses.replace(cfg, precision_chosen=resolved.precision_chosen)
+    cfg = dataclasses.replace(
+        cfg,
+        precision_chosen=resolved.precision_chosen,
+        torch_threads_chosen=resolved.torch_threads_chosen,
+    )
     write_config(run, cfg)
     model = build_ppo(resolved, env, str(run / TB))
     stage, trained_s = (0, 0.0) if resume is None else restore(model, env, resume, run)
@@ -99,7 +107,7 @@ def train(cfg: TrainConfig, run: Path, resume: ResumePoint | None = None) -> dic
 def _machine(cfg: TrainConfig) -> str:
     """The CPU a session trains on and its thread count; each start records its own, since a
     run that spans sessions may span CPUs."""
-    return f"{machine().kind}, {cfg.torch_threads} torch thread(s)"
+    return f"{machine().kind}, {cfg.torch_threads_chosen or cfg.torch_threads} torch thread(s)"
 
 
 def start(given: TrainConfig, run: Path, overrides: list[str]) -> tuple[Path, dict[str, Any]]:
@@ -118,14 +126,16 @@ def start(given: TrainConfig, run: Path, overrides: list[str]) -> tuple[Path, di
         cfg = dataclasses.replace(
             resume_config(point.config, given, overrides), resume=None, unsafe_pickle=False
         )
+        cfg, why = resolve_threads(cfg)  # each session decides its own
         entry["machine"] = _machine(cfg)
         append_history(point.run, {**entry, "from_step": point.checkpoint.num_timesteps})
-        return point.run, train(cfg, point.run, resume=point)
+        return point.run, train(cfg, point.run, resume=point, threads_why=why)
     cfg = dataclasses.replace(given, unsafe_pickle=False)
     if (run / MODEL).exists() or checkpoints(run):
         raise RunError(f"{run} already holds a run; resume it with resume={run}")
+    cfg, why = resolve_threads(cfg)
     append_history(run, {**entry, "from_step": 0, "machine": _machine(cfg)})
-    return run, train(cfg, run)
+    return run, train(cfg, run, threads_why=why)
 
 
 def check_command_line(given: TrainConfig, overrides: list[str]) -> None:
