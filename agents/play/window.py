@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.play.session import HUD_WIDTH, PlaySession
+from agents.play.session import HUD_WIDTH, PlaySession, wrap
 from mazegen.viewer import DisplayUnavailableError
 
 DisplayError = DisplayUnavailableError  # no display (or no pygame) for the window
@@ -45,10 +45,12 @@ def run_window(
     px = session.square_px
     w = session.config.world_size * px
     try:
-        screen = pg.display.set_mode((w + HUD_WIDTH, max(w, 420)))
+        # the panel's lines, two of them wrapped (a run's long path), fit below each other
+        tall = 16 * (len(session.hud_lines()) + 2) + 16
+        screen = pg.display.set_mode((w + HUD_WIDTH, max(w, tall)))
     except pg.error as e:
         raise DisplayError(f"cannot open a window ({e}); use mode=record") from None
-    pg.display.set_caption("cheese-maze")
+    pg.display.set_caption(f"cheese-maze - {session.name or 'an unnamed policy'}")
     font = pg.font.Font(None, 18)
     clock = pg.time.Clock()
     get_events = events or pg.event.get
@@ -108,7 +110,12 @@ def draw(pg: Any, screen: Any, font: Any, session: PlaySession) -> None:
     surf = pg.surfarray.make_surface(np.ascontiguousarray(frame.swapaxes(0, 1)))
     screen.blit(surf, (0, 0))
     x0 = frame.shape[1] + 10
-    lines = session.hud_lines()
+    room = screen.get_width() - x0 - 6
+    lines = [
+        part
+        for line in session.hud_lines()
+        for part in wrap(line, lambda text: font.size(text)[0] <= room)
+    ]
     for i, line in enumerate(lines):
         screen.blit(font.render(line, True, (230, 230, 230)), (x0, 8 + 16 * i))
     probs = session.direction_probs()
