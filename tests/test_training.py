@@ -57,13 +57,20 @@ def test_tiny_training_run_produces_complete_run_folder(tiny_run):
     assert "eval/test/p_cheese_decision" in scalars
     assert "rollout/success_rate" not in scalars  # replaced by a tag that says what it counts
     assert "rollout/p_cheese_of_finished_episodes" in scalars
-    # one chart per measure overlays the train and test curves
+    # one chart per measure overlays the train and test curves, each distribution a run of its
+    # own (TensorBoard colours curves by run) holding the training run's evaluations
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    (events,) = (tiny_run / "tb").rglob("events.out.tfevents.*")
+    (events,) = (tiny_run / "tb").glob("PPO_*/events.out.tfevents.*")
     acc = EventAccumulator(str(events))
     acc.Reload()
     assert "custom_scalars__config__" in acc.Tags()["tensors"]
+    for dist in ("train", "test"):
+        (events,) = (tiny_run / "tb" / f"{dist}_distribution").glob("events.out.tfevents.*")
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        own = [(e.step, e.value) for e in acc.Scalars("held-out/p_cheese")]
+        assert own == scalars[f"eval/{dist}/p_cheese"]
     # the console lines of each evaluation are in train.log too
     lines = (tiny_run / "train.log").read_text().splitlines()
     assert sum("held-out P(cheese)" in ln for ln in lines) == 3
