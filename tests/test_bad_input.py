@@ -30,6 +30,8 @@ TRAIN = [
     ("hydra.run.dir=/proc/cheese-maze-test", "cannot create the run folder"),
     ("hydra.run.dir=README.md", "it is a file"),
     ("total_steps=0", "total_steps must be a positive"),
+    ("eval.final_episodes=0", "eval.final_episodes must be >= 1, got 0; set eval.final_episodes=1"),
+    ("curriculum.max_stage_steps=-1", "curriculum.max_stage_steps must be >= 0, got -1"),
     ("env.min_size=4", "odd"),
     ("precision=fp16", "precision must be"),
     ("curriculum.max_sizes=[9,7]", "strictly increasing"),
@@ -42,16 +44,31 @@ EVALUATE = [
     ("episods=3", "did you mean episodes"),
     ("run=no-such-run", "no-such-run does not exist"),
 ]
+# a check of several settings names the one that is wrong, its value and what to set
 PATCH = [
     ("analysis=cheese-vectr", "analysis must be one of"),
-    ("mazes=0", "mazes"),
+    ("mazes=0", "error: mazes must be >= 1, got 0; set mazes=1 or more"),
+    ("num_channels=0", "error: num_channels must be >= 1, got 0; set num_channels=1 or more"),
+    ("torch_threads=0", "error: torch_threads must be >= 1, got 0"),
+    ("field_mazes=-1", "error: field_mazes must be >= 1, got -1"),
     ("amplify=nan", "amplify must be a finite number"),
 ]
-PLAY = [("mode=fly", "mode must be"), ("seed=-2", "seed must be >= 0")]
+PLAY = [
+    ("mode=fly", "mode must be"),
+    ("seed=-2", "seed must be >= 0"),
+    ("fps=0", "error: fps must be >= 1, got 0; set fps=1 or more"),
+]
+OTHERS = [
+    ("benchmark", "rollouts=0", "error: rollouts must be >= 1, got 0; set rollouts=1 or more"),
+    ("benchmark", "seconds=0", "error: seconds must be > 0, got 0"),
+    ("ship", "run=outputs/x", "error: name is missing: give name=<policy name>"),
+    ("study", ("runs=[easy]", "seed=-1"), "error: seed must be >= 0, got -1; set seed=0 or more"),
+    ("study", ("runs=[easy]", "budget_factor=0.5"), "error: budget_factor must be >= 1, got 0.5"),
+]
 
 
-def _prechecked(module: str, arg: str, capsys, monkeypatch) -> str:
-    monkeypatch.setattr(sys, "argv", [module, arg])
+def _prechecked(module: str, arg: str | tuple[str, ...], capsys, monkeypatch) -> str:
+    monkeypatch.setattr(sys, "argv", [module, *((arg,) if isinstance(arg, str) else arg)])
     with pytest.raises(SystemExit) as exit_:
         _cli.precheck(*_cli.precheck_of(module))
     assert exit_.value.code == 2
@@ -65,7 +82,8 @@ def _prechecked(module: str, arg: str, capsys, monkeypatch) -> str:
     [("train", a, m) for a, m in TRAIN]
     + [("evaluate", a, m) for a, m in EVALUATE]
     + [("patch", a, m) for a, m in PATCH]
-    + [("play", a, m) for a, m in PLAY],
+    + [("play", a, m) for a, m in PLAY]
+    + OTHERS,
 )
 def test_bad_command_line_value_gets_one_line(module, arg, message, capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(_cli.CONF.parent)

@@ -305,3 +305,65 @@ def test_recordings_are_readable_timed_and_can_compare(tmp_path):
         assert next(iter(reader)).shape[1] >= 400
     bad = run_cli("play", "compare=cheese-vector")
     assert bad.returncode == 2 and "mode=record" in bad.stderr
+
+
+def test_panel_names_the_policy_the_distribution_and_the_maze():
+    s = PlaySession(CFG, top_right_act_fn("cardinal"), name="shipped policy 'quick'")
+    hud = s.hud_lines()
+    assert hud[:3] == [
+        "agent: shipped policy 'quick'",
+        "test distribution: cheese outside the top-right 2x2",
+        "maze 1: held-out level 2,149,483,648",  # 2**31 + the viewer's offset, readable
+    ]
+    s.toggle_distribution()
+    s.new_maze()
+    assert s.describe()[1:] == [
+        "train distribution: cheese in the top-right 2x2",
+        "maze 2: held-out level 2,149,483,649",
+    ]
+    assert PlaySession(CFG, None, name="run/model.zip").who().startswith("you play (arrow keys)")
+
+
+def test_long_names_wrap_after_slashes_to_fit():
+    from agents.play.session import wrap
+
+    name = "agent: outputs/easy/2025-01-02_03-04-05/checkpoints/step_100000.zip"
+    lines = wrap(name, lambda t: len(t) <= 30)
+    assert lines[0] + "".join(p.removeprefix("  ") for p in lines[1:]) == name  # at slashes
+    assert len(lines) > 1 and all(len(p) <= 30 for p in lines)
+    assert wrap("short", lambda t: len(t) <= 30) == ["short"]
+
+
+def test_window_title_and_recorded_caption_name_the_policy(tmp_path, monkeypatch):
+    from agents.play import recorder
+
+    name = "outputs/easy/2025-01-02_03-04-05/checkpoints/step_100000.zip"
+    s = PlaySession(CFG, oracle_act_fn("cardinal"), name=name)
+    titles = []
+    run_window(
+        s,
+        tmp_path,
+        max_frames=2,
+        events=lambda: titles.append(pygame.display.get_caption()[0]) or [],
+    )
+    assert titles[-1] == f"cheese-maze - {name}"
+    shown = []
+    real = recorder.caption
+    monkeypatch.setattr(recorder, "caption", lambda lines, w: shown.append(lines) or real(lines, w))
+    short = recorder.video_frame(PlaySession(CFG, oracle_act_fn("cardinal"), name="x"), 60)
+    long = recorder.video_frame(s, 60)
+    assert shown[-1][:3] == s.describe() and shown[-1][0] == f"agent: {name}"
+    assert long.shape[0] > short.shape[0]  # the long path wrapped onto more lines
+    # a comparison whose halves wrap differently still records (each frame one size)
+    other = PlaySession(CFG, oracle_act_fn("cardinal"), name="x")
+    assert record(s, tmp_path / "cmp.gif", episodes=1, compare=other) > 1
+
+
+def test_play_names_the_loaded_policy(monkeypatch, tmp_path):
+    from agents.play import app, recorder
+    from agents.settings import PlayConfig
+
+    seen = []
+    monkeypatch.setattr(recorder, "record", lambda session, *a, **k: seen.append(session) or 0)
+    app.play(PlayConfig(mode="record", out=str(tmp_path / "a.gif"), run="pretrained:quick"))
+    assert seen[0].name == "shipped policy 'quick'"

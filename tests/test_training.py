@@ -19,14 +19,18 @@ from agents.settings.base import ConfigError  # noqa: E402
 
 
 def tb_scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
+    """``{tag: [(step, value)]}`` of the training's TensorBoard run, and
+    ``{<run>:<tag>: ...}`` of the others (the distribution runs: `agents.train.board`)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out: dict[str, list[tuple[int, float]]] = {}
     for events in sorted((run / "tb").rglob("events.out.tfevents.*")):
         acc = EventAccumulator(str(events))
         acc.Reload()
+        folder = events.parent.name
         for tag in acc.Tags()["scalars"]:
-            out.setdefault(tag, []).extend((e.step, e.value) for e in acc.Scalars(tag))
+            key = tag if folder.startswith("PPO_") else f"{folder}:{tag}"
+            out.setdefault(key, []).extend((e.step, e.value) for e in acc.Scalars(tag))
     return out
 
 
@@ -57,13 +61,17 @@ def test_tiny_training_run_produces_complete_run_folder(tiny_run):
     assert "eval/test/p_cheese_decision" in scalars
     assert "rollout/success_rate" not in scalars  # replaced by a tag that says what it counts
     assert "rollout/p_cheese_of_finished_episodes" in scalars
-    # one chart per measure overlays the train and test curves
+    # one chart per measure overlays the train and test curves, each distribution a run of its
+    # own (TensorBoard colours curves by run) holding the training run's evaluations
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    (events,) = (tiny_run / "tb").rglob("events.out.tfevents.*")
+    (events,) = (tiny_run / "tb").glob("PPO_*/events.out.tfevents.*")
     acc = EventAccumulator(str(events))
     acc.Reload()
     assert "custom_scalars__config__" in acc.Tags()["tensors"]
+    for dist in ("train", "test"):
+        own = scalars[f"{dist}_distribution:held-out/p_cheese"]
+        assert own == scalars[f"eval/{dist}/p_cheese"]
     # the console lines of each evaluation are in train.log too
     lines = (tiny_run / "train.log").read_text().splitlines()
     assert sum("held-out P(cheese)" in ln for ln in lines) == 3
@@ -132,7 +140,13 @@ def test_kill_then_resume_continues_steps_and_events(tmp_path):
         steps = [s for s, _ in points]
         assert all(a < b for a, b in zip(steps, steps[1:])), (tag, steps)
     assert (run / ".hydra").is_dir() and (run / ".hydra-resume").is_dir()
-    assert len(list((run / "tb").iterdir())) == 1  # one curve, continued
+    # one curve, continued, and the curves of the two distributions
+    assert sorted(p.name for p in (run / "tb").iterdir()) == [
+        "PPO_1",
+        "test_distribution",
+        "train_distribution",
+    ]
+    assert "test_distribution:held-out/p_cheese" in tb_scalars(run)
 
 
 # SIGINT goes through the same handler as SIGTERM: its run (a new process: ~20 s on a slow CPU)

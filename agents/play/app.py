@@ -53,6 +53,7 @@ def play(config: PlayConfig) -> None:
         act,
         seed=config.seed,
         patch_factory=patch_factories(net, policy.config.env, goal_field=field),
+        name=policy.label,
     )
     if config.distribution != session.distribution:
         session.toggle_distribution()
@@ -65,6 +66,7 @@ def play(config: PlayConfig) -> None:
                 act,
                 seed=config.seed,
                 patch_factory=session.patch_factory,
+                name=policy.label,
             )
             if config.distribution != other.distribution:
                 other.toggle_distribution()

@@ -9,12 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from agents.play.session import PlaySession, outcome
+from agents.play.session import PlaySession, outcome, wrap
 from mazegen.actions import direction_probs
 
 
 def caption(lines: list[str], width: int, height: int = 0) -> np.ndarray:
-    """``[H, width, 3]`` dark strip with ``lines`` of text (Pillow's default font)."""
+    """``[H, width, 3]`` dark strip with ``lines`` of text (Pillow's default font), a line
+    too wide for the strip wrapped after a space or a slash."""
     from PIL import Image, ImageDraw, ImageFont
 
     try:
@@ -22,7 +23,8 @@ def caption(lines: list[str], width: int, height: int = 0) -> np.ndarray:
     except TypeError:  # Pillow < 10.1: the fixed bitmap font
         font = ImageFont.load_default()
     step = 18
-    im = Image.new("RGB", (width, max(height, 6 + step * len(lines))), (24, 24, 30))
+    lines = [p for line in lines for p in wrap(line, lambda t: font.getlength(t) <= width - 12)]
+    im = Image.new("RGB", (width, max(height, 6 + step * len(lines))), BACKGROUND)
     draw = ImageDraw.Draw(im)
     for i, line in enumerate(lines):
         draw.text((6, 4 + step * i), line, fill=(235, 235, 235), font=font)
@@ -37,11 +39,21 @@ def _with_progress(img: np.ndarray, step: int, limit: int) -> np.ndarray:
 
 
 RECORD_PX = 400  # recorded mazes are at least this many pixels wide
+BACKGROUND = (24, 24, 30)  # of the caption strip
+
+
+def _padded(img: np.ndarray, height: int) -> np.ndarray:
+    """``img`` with the caption's background below it up to ``height`` rows (the frames of a
+    video, and the two halves of a comparison, share one size whatever their text's lines)."""
+    pad = np.empty((height - img.shape[0], img.shape[1], 3), dtype=img.dtype)
+    pad[:] = BACKGROUND
+    return np.concatenate([img, pad])
 
 
 def video_frame(session: PlaySession, limit: int, title: str | None = None) -> np.ndarray:
     """One recorded frame: the maze (>= `RECORD_PX` wide), a step bar and a text strip with the
-    step, return, outcome, distribution, patch and action probabilities."""
+    policy, distribution and maze (`PlaySession.describe`), the step, return, outcome, patch and
+    action probabilities."""
     px = max(8, -(-RECORD_PX // session.config.world_size))
     img = _with_progress(session.frame(square_px=px), session.steps, limit)
     probs = (
@@ -57,9 +69,9 @@ def video_frame(session: PlaySession, limit: int, title: str | None = None) -> n
     )
     lines = [
         *([title] if title else []),
-        f"step {session.steps}/{limit}   return {session.episode_return:.1f}   {outcome(session)}",
-        f"{session.distribution} distribution, level {session.level}   "
-        f"patch: {session.patch or 'none'}",
+        *session.describe(),
+        f"step {session.steps}/{limit}   return {session.episode_return:.1f}   {outcome(session)}"
+        f"   patch: {session.patch or 'none'}",
         f"P(move) {probs}",
     ]
     return np.concatenate([img, caption(lines, img.shape[1])])
@@ -97,6 +109,7 @@ def record(
 
     def shot() -> np.ndarray:
         parts = [video_frame(s, limit, t) for s, t in zip(sessions, titles)]
+        parts = [_padded(p, max(q.shape[0] for q in parts)) for p in parts]
         gap = np.full((parts[0].shape[0], 8, 3), 255, dtype=np.uint8)
         return np.concatenate([x for part in parts for x in (part, gap)][:-1], axis=1)
 
@@ -110,6 +123,8 @@ def record(
                 if not s.done and s.steps < limit:
                     s.step()
             frames.append(shot())
+    tallest = max(f.shape[0] for f in frames)
+    frames = [_padded(f, tallest) for f in frames]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
     try:

@@ -4,10 +4,10 @@ methods and the recorder (`agents.play.recorder`) steps it headless."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,11 +21,8 @@ from mazegen.queries import open_squares
 from mazegen.render import draw_arrows
 from mazegen.state import BatchState, MazeState, MazeStateError
 
-if TYPE_CHECKING:
-    pass
-
 MAZE_PX = 480  # the maze is drawn about this many pixels wide
-HUD_WIDTH = 300
+HUD_WIDTH = 340
 CONTROLS = (
     ("space", "pause / resume"),
     (".", "single step"),
@@ -54,6 +51,9 @@ class PlaySession:
         start_level: First level shown; each new maze takes the next one.
         patch_factory: label -> function(state, target) -> act_fn under that patch (from the
             patching library), offered as toggles.
+        seed: Seed of the sampled actions.
+        name: How the panel names the policy (`LoadedPolicy.label`: a shipped policy by its
+            name, a run by its checkpoint's path); empty: an unnamed policy.
     """
 
     config: MazeConfig
@@ -63,6 +63,7 @@ class PlaySession:
         default_factory=dict
     )
     seed: int = 0
+    name: str = ""
 
     def __post_init__(self) -> None:
         self.distribution = "test"
@@ -239,6 +240,31 @@ class PlaySession:
             return None
         return direction_probs(self.last_probs[None], self.config.action_mode)[0, :4]
 
+    def who(self) -> str:
+        """The policy shown (or the player), e.g. ``agent: shipped policy 'quick'``."""
+        name = self.name or "an unnamed policy"
+        if self.act_fn is None:
+            return f"you play (arrow keys) in the world of {name}"
+        return f"agent: {name}"
+
+    def mazes(self) -> str:
+        """The maze distribution, e.g. ``test distribution: cheese outside the top-right 5x5``."""
+        n = self.config.cheese_region
+        if n is None:
+            return f"{self.distribution} distribution: cheese anywhere"
+        where = "in" if self.distribution == "train" else "outside"
+        return f"{self.distribution} distribution: cheese {where} the top-right {n}x{n}"
+
+    def maze(self) -> str:
+        """The maze: its number in this session and its level, e.g. ``maze 1: held-out level
+        2,149,483,648`` (``generate_levels([level], ...)`` rebuilds it)."""
+        kind = "held-out" if self.level >= HELD_OUT_START else "training"
+        return f"maze {self.level - self.start_level + 1}: {kind} level {self.level:,}"
+
+    def describe(self) -> list[str]:
+        """What is shown, for every view's panel or caption: `who`, `mazes`, `maze`."""
+        return [self.who(), self.mazes(), self.maze()]
+
     def hud_lines(self) -> list[str]:
         overlays = [
             *(["vector field"] if self.show_field else []),
@@ -246,9 +272,10 @@ class PlaySession:
             *([f"target {self.target}"] if self.target else []),
         ]
         return [
+            *self.describe(),
+            "",
             f"step {self.steps}/{self.config.max_steps}   return {self.episode_return:.1f}",
             f"episode: {outcome(self)}" + ("   PAUSED" if self.paused else ""),
-            f"{self.distribution} distribution, level {self.level}",
             f"on: {', '.join(overlays) if overlays else 'nothing (v, c, t toggle)'}"
             + ("  - click a target" if self.awaiting_target else ""),
             f"speed {self.speed:g} steps/s",
@@ -271,6 +298,20 @@ class PlaySession:
         imageio.imwrite(stem.with_suffix(".png"), self.frame())
         self.message = f"saved {stem.name}.npz/.png"
         return stem.with_suffix(".npz"), stem.with_suffix(".png")
+
+
+def wrap(line: str, fits: Callable[[str], bool]) -> list[str]:
+    """``line`` split after spaces or slashes into pieces that each ``fits`` (a piece with no
+    such break in it stays whole); continuation pieces are indented."""
+    out: list[str] = []
+    for piece in re.split(r"(?<=[ /])", line):
+        if out and not fits(out[-1] + piece):
+            out.append("  " + piece)
+        elif out:
+            out[-1] += piece
+        else:
+            out.append(piece)
+    return [p.rstrip() for p in out]
 
 
 def outcome(session: PlaySession) -> str:

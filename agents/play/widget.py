@@ -1,5 +1,5 @@
-"""The viewer in a notebook: move the cheese and the mouse with sliders and watch the policy's
-vector field and next-move probabilities redraw, with or without a patch.
+"""The viewer in a notebook: move the cheese and the mouse with sliders (or type their squares)
+and watch the policy's vector field and next-move probabilities redraw, with or without a patch.
 
 `maze_explorer` builds it on a `PlaySession` (the same state, patches and drawing as the pygame
 viewer) with ipywidgets, the widget library every Jupyter frontend renders (JupyterLab, Notebook
@@ -31,6 +31,7 @@ def session_for(
         policy.config.env,
         net_act_fn(policy.net),
         patch_factory=patch_factories(policy.net, policy.config.env),
+        name=policy.label,
         **({} if level is None else {"start_level": level}),
     )
     if session.distribution != distribution:
@@ -40,20 +41,22 @@ def session_for(
 
 
 def view_png(session: PlaySession, title: str = "") -> bytes:
-    """The session's maze with its vector field and a bar chart of the next move, as a PNG."""
+    """The session's maze with its vector field and a bar chart of the next move, as a PNG,
+    headed by what it shows (the policy, the distribution, the maze: `PlaySession.describe`)."""
     from agents.interp.plots import figure_module, png_bytes
 
     plt = figure_module()
     frame = session.frame(square_px=max(16, 320 // session.config.world_size))
     probs = session.direction_probs()
-    fig, (ax, bars) = plt.subplots(1, 2, figsize=(7.6, 4.0), gridspec_kw={"width_ratios": [1.6, 1]})
+    fig, (ax, bars) = plt.subplots(1, 2, figsize=(7.6, 4.6), gridspec_kw={"width_ratios": [1.6, 1]})
     ax.imshow(frame)
     ax.set_axis_off()
     s = session.state
     ax.set_title(
         title
         or f"mouse {s.mouse}, cheese {s.cheese}"
-        + (f", patch: {session.patch}" if session.patch else ""),
+        + (f", patch: {session.patch}" if session.patch else "")
+        + "\narrows: the policy's mean move on every square",
         fontsize=9,
     )
     values = np.zeros(4) if probs is None else probs
@@ -61,17 +64,32 @@ def view_png(session: PlaySession, title: str = "") -> bytes:
     bars.set_ylim(0, 1)
     bars.set_ylabel("P(next move)")
     bars.set_title("the policy at the mouse", fontsize=9)
-    fig.suptitle("arrows: the policy's mean move on every square", fontsize=9)
+    fig.suptitle("\n".join(session.describe()), fontsize=9, x=0.02, ha="left")
     fig.tight_layout()
     return png_bytes(fig, dpi=90)
 
 
+#: The squares typed or slid: (piece, 0 for its row / 1 for its column)
+COORDINATES = {
+    "cheese row": ("cheese", 0),
+    "cheese col": ("cheese", 1),
+    "mouse row": ("mouse", 0),
+    "mouse col": ("mouse", 1),
+}
+
+
 class MazeExplorer:
-    """Sliders for the cheese and the mouse, toggles for the cheese-vector patch and the maze
-    distribution, a "new maze" button; the view redraws on every change.
+    """Sliders and number boxes for the cheese and the mouse, toggles for the cheese-vector
+    patch and the maze distribution, a "new maze" button; the view redraws on every change.
+
+    A number typed outside the maze is refused with a message naming the allowed range (a
+    slider's own readout would clamp it silently in the browser, so the sliders have none: the
+    box beside each is where a square is typed).
 
     Display it as the last expression of a cell. Attributes ``session`` (the `PlaySession`),
-    ``widget`` (the ipywidgets box) and ``png`` (the current view) are there to script it.
+    ``widget`` (the ipywidgets box), ``sliders`` and ``boxes`` (name in `COORDINATES` -> its
+    control), ``message`` (the line under the controls) and ``png`` (the current view) are
+    there to script it.
     """
 
     def __init__(self, session: PlaySession) -> None:
@@ -79,16 +97,25 @@ class MazeExplorer:
 
         self.session = session
         world = session.config.world_size
-        s = session.state
         self.image = w.Image(format="png")
         self.message = w.HTML()
-        slider = dict(min=0, max=world - 1, continuous_update=False, layout={"width": "260px"})
-        assert s.cheese is not None
-        self.cheese_row = w.IntSlider(value=s.cheese[0], description="cheese row", **slider)
-        self.cheese_col = w.IntSlider(value=s.cheese[1], description="cheese col", **slider)
-        self.mouse_row = w.IntSlider(value=s.mouse[0], description="mouse row", **slider)
-        self.mouse_col = w.IntSlider(value=s.mouse[1], description="mouse col", **slider)
-        wide = {"width": "260px"}
+        values = self._squares()
+        self.sliders = {
+            name: w.IntSlider(
+                value=values[name],
+                min=0,
+                max=world - 1,
+                description=name,
+                readout=False,
+                continuous_update=False,
+                layout={"width": "220px"},
+            )
+            for name in COORDINATES
+        }
+        self.boxes = {
+            name: w.IntText(value=values[name], layout={"width": "56px"}) for name in COORDINATES
+        }
+        wide = {"width": "280px"}
         self.patch = w.ToggleButton(
             description="subtract the cheese vector", value=False, layout=wide
         )
@@ -96,23 +123,13 @@ class MazeExplorer:
             options=["test", "train"], value=session.distribution, description="mazes"
         )
         self.new = w.Button(description="new maze", layout=wide)
-        for control in (self.cheese_row, self.cheese_col, self.mouse_row, self.mouse_col):
+        for control in (*self.sliders.values(), *self.boxes.values()):
             control.observe(self._moved, names="value")
         self.patch.observe(self._patched, names="value")
         self.distribution.observe(self._distribution, names="value")
         self.new.on_click(self._new_maze)
-        controls = w.VBox(
-            [
-                self.cheese_row,
-                self.cheese_col,
-                self.mouse_row,
-                self.mouse_col,
-                self.patch,
-                self.distribution,
-                self.new,
-                self.message,
-            ]
-        )
+        rows = [w.HBox([self.sliders[n], self.boxes[n]]) for n in COORDINATES]
+        controls = w.VBox([*rows, self.patch, self.distribution, self.new, self.message])
         self.widget = w.HBox([self.image, controls])
         self.png = b""
         self.redraw()
@@ -121,29 +138,37 @@ class MazeExplorer:
         self.png = view_png(self.session)
         self.image.value = self.png
 
-    def _sync_sliders(self) -> None:
+    def _squares(self) -> dict[str, int]:
         s = self.session.state
-        for slider, value in (
-            (self.cheese_row, s.cheese[0] if s.cheese else 0),
-            (self.cheese_col, s.cheese[1] if s.cheese else 0),
-            (self.mouse_row, s.mouse[0]),
-            (self.mouse_col, s.mouse[1]),
-        ):
-            slider.unobserve(self._moved, names="value")
-            slider.value = int(value)
-            slider.observe(self._moved, names="value")
+        at = {"cheese": s.cheese or (0, 0), "mouse": s.mouse}
+        return {name: int(at[piece][k]) for name, (piece, k) in COORDINATES.items()}
+
+    def _sync(self) -> None:
+        """Every slider and box back to the session's squares (without moving anything)."""
+        for name, value in self._squares().items():
+            for control in (self.sliders[name], self.boxes[name]):
+                control.unobserve(self._moved, names="value")
+                control.value = value
+                control.observe(self._moved, names="value")
 
     def _moved(self, change: dict[str, Any]) -> None:
-        cheese = (self.cheese_row.value, self.cheese_col.value)
-        mouse = (self.mouse_row.value, self.mouse_col.value)
-        s = self.session.state
-        ok = True
-        if cheese != s.cheese:
-            ok = self.session.move_cheese(cheese)
-        elif mouse != s.mouse:
-            ok = self.session.move_mouse(mouse)
+        name = next(n for n in COORDINATES if change["owner"] in (self.sliders[n], self.boxes[n]))
+        value, top = int(change["new"]), self.session.config.world_size - 1
+        if not 0 <= value <= top:
+            self._sync()  # the box shows the square again
+            self.message.value = (
+                f"<b>{name} {value} is outside the maze</b>: rows and columns go from 0 to "
+                f"{top}; nothing moved"
+            )
+            return
+        piece, k = COORDINATES[name]
+        now = self._squares()
+        square = [now[f"{piece} row"], now[f"{piece} col"]]
+        square[k] = value
+        move = self.session.move_cheese if piece == "cheese" else self.session.move_mouse
+        ok = move((square[0], square[1]))
         self.message.value = "" if ok else f"<i>{self.session.message}</i>"
-        self._sync_sliders()
+        self._sync()
         self.redraw()
 
     def _patched(self, change: dict[str, Any]) -> None:
@@ -154,12 +179,12 @@ class MazeExplorer:
     def _distribution(self, change: dict[str, Any]) -> None:
         if self.session.distribution != change["new"]:
             self.session.toggle_distribution()
-        self._sync_sliders()
+        self._sync()
         self.redraw()
 
     def _new_maze(self, _button: Any) -> None:
         self.session.new_maze()
-        self._sync_sliders()
+        self._sync()
         self.redraw()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.play.session import HUD_WIDTH, PlaySession
+from agents.play.session import HUD_WIDTH, PlaySession, wrap
 from mazegen.viewer import DisplayUnavailableError
 
 DisplayError = DisplayUnavailableError  # no display (or no pygame) for the window
@@ -44,12 +44,13 @@ def run_window(
     pg.font.init()
     px = session.square_px
     w = session.config.world_size * px
-    try:
-        screen = pg.display.set_mode((w + HUD_WIDTH, max(w, 420)))
+    font = pg.font.Font(None, 18)
+    try:  # tall enough for the panel's lines as wrapped (a run's long path), one spare
+        tall = 16 * (len(hud(session, font, HUD_WIDTH - 16)) + 1) + 8
+        screen = pg.display.set_mode((w + HUD_WIDTH, max(w, tall)))
     except pg.error as e:
         raise DisplayError(f"cannot open a window ({e}); use mode=record") from None
-    pg.display.set_caption("cheese-maze")
-    font = pg.font.Font(None, 18)
+    pg.display.set_caption(f"cheese-maze - {session.name or 'an unnamed policy'}")
     clock = pg.time.Clock()
     get_events = events or pg.event.get
     frames = 0
@@ -102,13 +103,22 @@ def run_window(
         pg.display.quit()
 
 
+def hud(session: PlaySession, font: Any, room: int) -> list[str]:
+    """The panel's lines, each wrapped to ``room`` pixels of ``font``."""
+
+    def fits(text: str) -> bool:
+        return bool(font.size(text)[0] <= room)
+
+    return [part for line in session.hud_lines() for part in wrap(line, fits)]
+
+
 def draw(pg: Any, screen: Any, font: Any, session: PlaySession) -> None:
     frame = session.frame()
     screen.fill((24, 24, 30))
     surf = pg.surfarray.make_surface(np.ascontiguousarray(frame.swapaxes(0, 1)))
     screen.blit(surf, (0, 0))
     x0 = frame.shape[1] + 10
-    lines = session.hud_lines()
+    lines = hud(session, font, screen.get_width() - x0 - 6)
     for i, line in enumerate(lines):
         screen.blit(font.render(line, True, (230, 230, 230)), (x0, 8 + 16 * i))
     probs = session.direction_probs()

@@ -28,6 +28,23 @@ def positive(name: str, value: Any) -> None:
         raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
 
 
+def too_low(low: float, name: str, value: Any) -> str | None:
+    """The one-line problem of setting ``name`` at ``value`` below ``low`` (its name, its value
+    and what to set instead), or None (also for an unset ``None``)."""
+    if value is None or value >= low:
+        return None
+    return f"{name} must be >= {low:g}, got {value!r}; set {name}={low:g} or more"
+
+
+def at_least(low: float, *named: tuple[str, Any]) -> None:
+    """Raises `ConfigError` naming the first ``(name, value)`` below ``low`` (a check of several
+    settings still names the one that is wrong)."""
+    for name, value in named:
+        problem = too_low(low, name, value)
+        if problem:
+            raise ConfigError(problem)
+
+
 def finite(name: str, value: Any) -> None:
     """Raises `ConfigError` if ``value`` is a float that is NaN or infinite."""
     if isinstance(value, float) and not math.isfinite(value):

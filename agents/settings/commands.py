@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from agents.settings.base import CONF, ConfigError
+from agents.settings.base import CONF, ConfigError, at_least
 from agents.settings.levels import STUDY_MAZE_SET_STRIDE, STUDY_MAZE_SETS
 
 #: The analyses of ``python -m experiments.patch`` (`agents.interp.registry` maps each to its
@@ -72,15 +72,8 @@ class EvaluateConfig:
 
 
 def validate_evaluate(cfg: EvaluateConfig) -> None:
-    for name in ("episodes", "divergence_mazes", "torch_threads"):
-        if getattr(cfg, name) < 1:
-            raise ConfigError(f"{name} must be >= 1, got {getattr(cfg, name)}")
-    if cfg.resamples < 0:
-        raise ConfigError(f"resamples must be >= 0, got {cfg.resamples}")
-    if cfg.start_level is not None and cfg.start_level < 0:
-        raise ConfigError(f"start_level must be >= 0, got {cfg.start_level}")
-    if cfg.seed < 0:
-        raise ConfigError(f"seed must be >= 0, got {cfg.seed}")
+    at_least(1, *((n, getattr(cfg, n)) for n in ("episodes", "divergence_mazes", "torch_threads")))
+    at_least(0, ("resamples", cfg.resamples), ("start_level", cfg.start_level), ("seed", cfg.seed))
     if cfg.run is not None and cfg.sweep is not None:
         raise ConfigError("give either run=<folder> or sweep=<multirun folder>, not both")
 
@@ -167,22 +160,15 @@ def validate_patch(cfg: PatchConfig) -> None:
         raise ConfigError(
             f"analysis must be one of {', '.join(ANALYSIS_NAMES)}; got {cfg.analysis!r}"
         )
-    if cfg.mazes < 1 or cfg.num_channels < 1 or cfg.torch_threads < 1:
-        raise ConfigError("mazes, num_channels and torch_threads must be >= 1")
-    if cfg.budget_factor < 1:
-        raise ConfigError(f"budget_factor must be >= 1, got {cfg.budget_factor}")
+    at_least(1, ("mazes", cfg.mazes), ("num_channels", cfg.num_channels))
+    at_least(1, ("torch_threads", cfg.torch_threads), ("budget_factor", cfg.budget_factor))
     if cfg.field_size < 1 or cfg.field_size % 2 == 0:
         raise ConfigError(f"field_size must be an odd number >= 1, got {cfg.field_size}")
-    if cfg.targets_per_maze < 0:
-        raise ConfigError(f"targets_per_maze must be >= 0, got {cfg.targets_per_maze}")
+    at_least(0, ("targets_per_maze", cfg.targets_per_maze))
     if isinstance(cfg.radius, bool) or not isinstance(cfg.radius, int) or cfg.radius < 0:
         raise ConfigError(f"radius must be an integer >= 0, got {cfg.radius!r}")
-    if cfg.field_steps < 1 or cfg.field_mazes < 1:
-        raise ConfigError("field_steps and field_mazes must be >= 1")
-    if cfg.start_level is not None and cfg.start_level < 0:
-        raise ConfigError(f"start_level must be >= 0, got {cfg.start_level}")
-    if cfg.seed < 0:
-        raise ConfigError(f"seed must be >= 0, got {cfg.seed}")
+    at_least(1, ("field_steps", cfg.field_steps), ("field_mazes", cfg.field_mazes))
+    at_least(0, ("start_level", cfg.start_level), ("seed", cfg.seed))
     for name in ("value", "amplify", "coeff", "budget_factor", "field_scale"):
         x = getattr(cfg, name)
         if x is not None and not math.isfinite(x):
@@ -193,8 +179,7 @@ def validate_patch(cfg: PatchConfig) -> None:
         raise ConfigError(f"multiples must be positive numbers, got {list(cfg.multiples)}")
     if cfg.multiples and cfg.value is not None:
         raise ConfigError("set value or multiples (a searched value), not both")
-    if cfg.search_mazes < 1:
-        raise ConfigError(f"search_mazes must be >= 1, got {cfg.search_mazes}")
+    at_least(1, ("search_mazes", cfg.search_mazes))
 
 
 @dataclass
@@ -236,10 +221,8 @@ def validate_play(config: PlayConfig) -> None:
         raise ConfigError(f"mode must be watch, human or record, got {config.mode!r}")
     if config.distribution not in ("train", "test"):
         raise ConfigError(f"distribution must be train or test, got {config.distribution!r}")
-    if config.episodes < 1 or config.fps < 1:
-        raise ConfigError("episodes and fps must be >= 1")
-    if config.seed < 0:
-        raise ConfigError(f"seed must be >= 0, got {config.seed}")
+    at_least(1, ("episodes", config.episodes), ("fps", config.fps))
+    at_least(0, ("seed", config.seed))
     if config.compare is not None and config.compare not in COMPARABLE:
         raise ConfigError(f"compare must be one of {', '.join(COMPARABLE)}, got {config.compare!r}")
     if config.compare is not None and config.mode != "record":
@@ -280,8 +263,9 @@ class BenchmarkConfig:
 
 
 def validate_benchmark(cfg: BenchmarkConfig) -> None:
-    if cfg.seconds <= 0 or cfg.repeats < 1 or cfg.rollouts < 1 or cfg.matmul_size < 1:
-        raise ConfigError("seconds must be > 0, and repeats, rollouts and matmul_size >= 1")
+    if cfg.seconds <= 0:
+        raise ConfigError(f"seconds must be > 0, got {cfg.seconds!r}; set seconds=1 or so")
+    at_least(1, *((n, getattr(cfg, n)) for n in ("repeats", "rollouts", "matmul_size")))
     if not cfg.threads or any(t < 1 for t in cfg.threads):
         raise ConfigError(f"threads must list thread counts >= 1, got {list(cfg.threads)}")
     unknown = [p for p in cfg.presets if not (CONF / "experiment" / f"{p}.yaml").is_file()]
@@ -373,14 +357,14 @@ def validate_study(cfg: StudyConfig) -> None:
     ):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"{name} must be >= 1, got {getattr(cfg, name)}")
-    if cfg.targets_per_maze < 0 or cfg.seed < 0:
-        raise ConfigError("targets_per_maze and seed must be >= 0")
+    at_least(0, ("targets_per_maze", cfg.targets_per_maze), ("seed", cfg.seed))
     if not cfg.channel_counts or min(cfg.channel_counts) < 1:
         raise ConfigError(f"channel_counts must list sizes >= 1, got {list(cfg.channel_counts)}")
     if not cfg.multiples or not all(math.isfinite(m) and m > 0 for m in cfg.multiples):
         raise ConfigError(f"multiples must be positive numbers, got {list(cfg.multiples)}")
-    if not 0 < cfg.tracking_threshold <= 1 or not cfg.budget_factor >= 1:
-        raise ConfigError("tracking_threshold must be in (0, 1] and budget_factor >= 1")
+    if not 0 < cfg.tracking_threshold <= 1:
+        raise ConfigError(f"tracking_threshold must be in (0, 1], got {cfg.tracking_threshold}")
+    at_least(1, ("budget_factor", cfg.budget_factor))
     if not 0 <= cfg.maze_set < STUDY_MAZE_SETS:
         raise ConfigError(f"maze_set must be 0-{STUDY_MAZE_SETS - 1}, got {cfg.maze_set}")
     if cfg.maze_sets and cfg.maze_set:
@@ -416,8 +400,9 @@ class ShipConfig:
 
 
 def validate_ship(cfg: ShipConfig) -> None:
-    if not cfg.run or not cfg.name:
-        raise ConfigError("give run=<finished run folder> and name=<policy name>")
+    for key, what in (("run", "finished run folder"), ("name", "policy name")):
+        if not getattr(cfg, key):
+            raise ConfigError(f"{key} is missing: give {key}=<{what}>")
 
 
 @dataclass

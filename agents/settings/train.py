@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from agents.settings.base import ConfigError, finite, positive, to_object
+from agents.settings.base import ConfigError, at_least, finite, positive, to_object, too_low
 from mazegen.config import MazeConfig, MazeConfigError
 from mazegen.levels import HELD_OUT_START, training_levels
 
@@ -79,9 +79,9 @@ def check_curriculum(cur: CurriculumConfig, env: MazeConfig) -> str | None:
         return f"curriculum.max_sizes must be strictly increasing, got {sizes}"
     if not 0 < cur.advance_at <= 1:
         return f"curriculum.advance_at must be in (0, 1], got {cur.advance_at}"
-    if cur.min_episodes < 1 or cur.max_stage_steps < 0:
-        return "curriculum.min_episodes must be >= 1 and curriculum.max_stage_steps >= 0"
-    return None
+    return too_low(1, "curriculum.min_episodes", cur.min_episodes) or too_low(
+        0, "curriculum.max_stage_steps", cur.max_stage_steps
+    )
 
 
 @dataclass
@@ -295,10 +295,10 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"seed must be an integer >= 0, got {cfg.seed!r}")
     if cfg.eval.start_level < 0:
         raise ConfigError(f"eval.start_level must be >= 0, got {cfg.eval.start_level}")
-    if cfg.eval.every_steps < 0 or cfg.eval.episodes < 1 or cfg.eval.final_episodes < 1:
-        raise ConfigError(
-            "eval.every_steps must be >= 0 and eval.episodes, eval.final_episodes >= 1"
-        )
+    at_least(0, ("eval.every_steps", cfg.eval.every_steps))
+    at_least(
+        1, ("eval.episodes", cfg.eval.episodes), ("eval.final_episodes", cfg.eval.final_episodes)
+    )
     problem = check_curriculum(cfg.curriculum, cfg.env)
     if problem:
         raise ConfigError(problem)

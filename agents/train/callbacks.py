@@ -17,6 +17,7 @@ from agents.policy.hooked import HookedMazeNet
 from agents.run.checkpoint import save_checkpoint
 from agents.run.folder import checkpoint_path, checkpoints
 from agents.settings.train import CurriculumConfig, TrainConfig
+from agents.train.board import DistributionBoard, write_layout
 from agents.train.curriculum import stage_config
 from agents.train.heldout import HeldOut, eval_line, path_image
 from agents.train.ppo import MazePPO
@@ -25,31 +26,13 @@ from mazegen import MazeConfig
 
 log = logging.getLogger("agents.train.training")
 
-# One TensorBoard chart per measure, train and test distribution overlaid (custom scalars).
-LAYOUT = {
-    "train vs test distribution": {
-        "P(cheese)": ["Multiline", ["eval/train/p_cheese", "eval/test/p_cheese"]],
-        "P(cheese), mazes with a decision square": [
-            "Multiline",
-            ["eval/train/p_cheese_decision", "eval/test/p_cheese_decision"],
-        ],
-        "P(episode ends in the top-right region)": [
-            "Multiline",
-            ["eval/train/p_end_in_region", "eval/test/p_end_in_region"],
-        ],
-        "P(top-right region before the cheese)": [
-            "Multiline",
-            ["eval/train/p_region_first", "eval/test/p_region_first"],
-        ],
-    },
-}
-
 
 class EvalCallback(BaseCallback):
     """Held-out evaluation at step 0 and every ``every_steps``: P(cheese) (all mazes and those
     with a decision square), P(top-right first / ends in top-right), mean length on both
-    distributions -> TensorBoard ``eval/`` (with a custom-scalars layout overlaying train and
-    test) and one console / ``train.log`` line each."""
+    distributions -> TensorBoard ``eval/``, the same in a run per distribution (train and test
+    in two colours on one chart per measure: `agents.train.board`) and one console /
+    ``train.log`` line each."""
 
     def __init__(self, cfg: TrainConfig, trained_s: float = 0.0) -> None:
         super().__init__()
@@ -60,6 +43,7 @@ class EvalCallback(BaseCallback):
         self._clock: tuple[float, int] = (time.perf_counter(), 0)
         self._before = trained_s  # wall seconds of training before this session (resumes)
         self.net: HookedMazeNet | None = None  # built once the model is known
+        self.board: DistributionBoard | None = None  # opened with SB3's TensorBoard writer
 
     def elapsed(self) -> float:
         """Wall seconds this run has trained, over all its sessions (evaluations included)."""
@@ -70,9 +54,8 @@ class EvalCallback(BaseCallback):
         self.net = HookedMazeNet.of(self.model.policy)
         tb = self.tensorboard()
         if tb is not None:
-            from torch.utils.tensorboard.summary import custom_scalars
-
-            tb.file_writer.add_summary(custom_scalars(LAYOUT))
+            write_layout(tb)
+            self.board = DistributionBoard(Path(tb.log_dir).parent)
         if self.every:
             self._next = (self.num_timesteps // self.every + 1) * self.every
             if self.num_timesteps == 0:
@@ -118,6 +101,8 @@ class EvalCallback(BaseCallback):
                 "eval/test_paths", Image(strip, "HWC"), exclude=("stdout", "log", "json", "csv")
             )
         self.logger.dump(self.num_timesteps)
+        if self.board is not None:
+            self.board.write(scalars, self.num_timesteps)
         # the console line once the point is in TensorBoard
         log.info(eval_line(self.num_timesteps, self.cfg.total_steps, scalars, self.rate()))
 
@@ -132,6 +117,10 @@ class EvalCallback(BaseCallback):
             tb.add_scalar(key, value, self.num_timesteps)
         tb.add_scalar("time/train_minutes", self.elapsed() / 60, self.num_timesteps)
         tb.flush()
+        if self.board is not None:  # the last points: the distribution runs are done
+            self.board.write(scalars, self.num_timesteps)
+            self.board.close()
+            self.board = None
 
 
 class CheckpointCallback(BaseCallback):
