@@ -98,10 +98,11 @@ def test_resolution_grows_channels_that_track_the_cheese_but_do_not_steer(tmp_pa
     target still retarget the mouse no better than no intervention, far below the real cheese
     moved; and the cheese's move, spliced once, steers along its top 11 principal directions
     far better than along its top 11 channels (a code in directions that mix channels)."""
+    from test_study import TINY
+
     from agents.interp.study.headline import headline
     from agents.interp.study.run import run_study
     from agents.settings import StudyConfig
-    from test_study import TINY
 
     n = 150
     fullres, easy = (rank_channels(_agent(a), n).accuracy[0] for a in ("study9_fullres", "easy"))
