@@ -23,15 +23,18 @@ def tb_scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
     ``{<run>:<tag>: ...}`` of the others (the distribution runs: `agents.train.board`)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    out: dict[str, list[tuple[int, float]]] = {}
-    for events in sorted((run / "tb").rglob("events.out.tfevents.*")):
+    timed: dict[str, list[tuple[float, int, float]]] = {}
+    for events in (run / "tb").rglob("events.out.tfevents.*"):
         acc = EventAccumulator(str(events))
         acc.Reload()
         folder = events.parent.name
         for tag in acc.Tags()["scalars"]:
             key = tag if folder.startswith("PPO_") else f"{folder}:{tag}"
-            out.setdefault(key, []).extend((e.step, e.value) for e in acc.Scalars(tag))
-    return out
+            timed.setdefault(key, []).extend(
+                (e.wall_time, e.step, e.value) for e in acc.Scalars(tag)
+            )
+    # in the order written (two files of one folder can share a name's second, so not by name)
+    return {k: [(s, v) for _, s, v in sorted(p, key=lambda e: e[0])] for k, p in timed.items()}
 
 
 def test_tiny_training_run_produces_complete_run_folder(tiny_run):
