@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.stamp-installed
 ARGS ?=
 
-.PHONY: setup train test test-slow lint typecheck bench peer-venv clean-venv pretrained \
+.PHONY: setup train test test-slow lint typecheck docs bench peer-venv clean-venv pretrained \
 	pretrained-easy pretrained-hard pretrained-study9-fullres pretrained-easy-spread pretrained-easy-steer pretrained-easy-steer-seed2 gpu-check gpu-wheels analysis-2023
 
 setup: $(STAMP)
@@ -17,11 +17,11 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@# one pip run (one resolution) installs torch with the rest when it is missing
 	@if $(PY) -c "import torch" 2>/dev/null; then \
-		echo "$(PY) -m pip install -q -e .[agents,viewer,dev]"; \
-		$(PY) -m pip install -q -e ".[agents,viewer,dev]"; \
+		echo "$(PY) -m pip install -q -e .[agents,viewer,dev,docs]"; \
+		$(PY) -m pip install -q -e ".[agents,viewer,dev,docs]"; \
 	else \
-		echo "$(PY) -m pip install -q $(TORCH_SPEC) -e .[agents,viewer,dev]"; \
-		$(PY) -m pip install -q "$(TORCH_SPEC)" -e ".[agents,viewer,dev]"; \
+		echo "$(PY) -m pip install -q $(TORCH_SPEC) -e .[agents,viewer,dev,docs]"; \
+		$(PY) -m pip install -q "$(TORCH_SPEC)" -e ".[agents,viewer,dev,docs]"; \
 	fi
 	@touch $@
 
@@ -44,6 +44,11 @@ lint: setup
 
 typecheck: setup
 	$(PY) -m mypy
+
+# The documentation site, built strictly into site/ (open site/index.html); `mkdocs serve`
+# serves a copy that rebuilds on every edit.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 bench: setup
 	$(PY) -m experiments.benchmark $(ARGS)
