@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.stamp-installed
 ARGS ?=
 
-.PHONY: setup train test test-slow lint typecheck bench peer-venv clean-venv pretrained \
+.PHONY: setup train test test-slow lint typecheck docs bench peer-venv clean-venv pretrained \
 	pretrained-easy pretrained-hard pretrained-study9-fullres pretrained-easy-spread pretrained-easy-steer pretrained-easy-steer-seed2 gpu-check gpu-wheels analysis-2023
 
 setup: $(STAMP)
@@ -21,7 +21,7 @@ setup: $(STAMP)
 # --compile-bytecode: pip's default too, and it halves every later Python start's imports.)
 PIP ?= uv
 UV := $(VENV)/bin/uv
-EXTRAS := -e ".[agents,viewer,dev]"
+EXTRAS := -e ".[agents,viewer,dev,docs]"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ lint: setup
 
 typecheck: setup
 	$(PY) -m mypy
+
+# The documentation site, built strictly into site/ (open site/index.html); `mkdocs serve`
+# serves a copy that rebuilds on every edit.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 bench: setup
 	$(PY) -m experiments.benchmark $(ARGS)
