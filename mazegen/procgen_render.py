@@ -1,0 +1,228 @@
+"""procgen ``maze``'s 64 x 64 observation, pixel for pixel, drawn for whole batches in numpy.
+
+How procgen draws a frame (``basic-abstract-game.cpp``; Qt 5.9's raster engine, antialiasing
+and smooth scaling off, into an RGB32 image), and how this module follows it:
+
+- ``unit = 64 / W`` px a square, and every rectangle is computed in float32 as procgen's C++
+  does (`_screen_rect`), then handed to Qt as doubles.
+- Black fill, then the level's background stretched over the world; then, x (column) outer and
+  y (from the bottom) inner, each wall (``sandCenter.png``) and the cheese (``cheese.png``) on
+  its square grown by ``RENDER_EPS = 0.02`` on every side; then the mouse (``mouse_move.png``,
+  mirrored while it last moved right) on its square.
+- Qt scales an image onto a rectangle (``qt_scale_image_32bit``): pixels ``qRound(left)`` to
+  ``qRound(right)`` (exclusive), the source texel of pixel k being ``(base + k * step) >> 16``
+  with ``step = int(65536 / scale)`` and ``base = ceil((first + 0.5 - left) * step) - 1`` in
+  16.16 fixed point, the last pixel dropped if its texel falls outside the image (`_axis`).
+- Sprites are premultiplied (``qPremultiply``) and drawn source-over with Qt's integer
+  ``BYTE_MUL`` (`_premultiply`, `_blend`); the background and walls are opaque.
+
+The frame is the static layer (background, walls, cheese; redrawn when a maze is written) with
+the mouse composed on top, so a step repaints only the squares the mouse left and entered.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mazegen.procgen_textures import ProcgenTextures, load_textures
+from mazegen.state import BatchState
+
+RES = 64
+RENDER_EPS = np.float32(0.02)
+_F = np.float32
+
+
+def _premultiply(rgba: np.ndarray) -> np.ndarray:
+    """``[..., 4]`` uint8 straight RGBA -> premultiplied (Qt's ``qPremultiply`` rounding)."""
+    a = rgba[..., 3:4].astype(np.uint32)
+    p = rgba[..., :3].astype(np.uint32) * a
+    rgb = (p + (p >> 8) + 128) >> 8
+    return np.concatenate([rgb, a], axis=-1).astype(np.uint8)
+
+
+def _blend(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Source-over of premultiplied ``src [..., 4]`` on opaque ``dst [..., 3]`` (Qt's
+    ``src + BYTE_MUL(dst, 255 - alpha)``), uint8 ``[..., 3]``."""
+    ia = 255 - src[..., 3:4].astype(np.uint32)
+    p = dst.astype(np.uint32) * ia
+    return (src[..., :3].astype(np.uint32) + ((p + (p >> 8) + 128) >> 8)).astype(np.uint8)
+
+
+class _Geometry:
+    """procgen's drawing constants for a W x W world, in float32 (``prepare_for_drawing``)."""
+
+    def __init__(self, world: int) -> None:
+        self.world = world
+        visibility = _F(world)
+        raw_unit = _F(_F(64) / visibility)
+        self.unit = _F(float(raw_unit) * (float(_F(RES)) / 64.0))
+        self.view_dim = _F(64.0 / float(raw_unit))
+        centre = _F(world * 0.5)
+        self.x_off = _F(self.unit * _F(centre - _F(self.view_dim / _F(2))))
+        self.y_off = self.x_off
+
+    def screen_rect(
+        self, x: float, y: float, dx: float, dy: float, eps: np.float32 = _F(0)
+    ) -> tuple[float, float, float, float]:
+        """``get_screen_rect``: (left, top, width, height) as Qt receives them."""
+        u = self.unit
+        left = _F(_F(_F(_F(x) - eps) * u) - self.x_off)
+        top = _F(_F(_F(_F(self.view_dim - _F(y)) - eps) * u) + self.y_off)
+        w = _F(_F(_F(dx) + _F(_F(2) * eps)) * u)
+        h = _F(_F(_F(dy) + _F(_F(2) * eps)) * u)
+        return float(left), float(top), float(w), float(h)
+
+
+def _qround(v: float) -> int:
+    return int(np.floor(v + 0.5))
+
+
+def _axis(start: float, length: float, src: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels and source texels of one axis of Qt's nearest-neighbour scaled draw."""
+    ix = int(65536 / (length / src))
+    p1, p2 = max(_qround(start), 0), min(_qround(start + length), RES)
+    if p1 >= p2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    base = int(np.ceil((p1 + 0.5 - start) * ix)) - 1
+    n = p2 - p1
+    if (base + ix * (n - 1)) >> 16 >= src:
+        n -= 1
+    k = np.arange(n, dtype=np.int64)
+    return p1 + k, (base + k * ix) >> 16
+
+
+def _sprite_box(
+    rect: tuple[float, float, float, float], image: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(rows [h], cols [w], texels [h, w, C])`` of ``image`` drawn onto ``rect``."""
+    left, top, w, h = rect
+    cols, tx = _axis(left, w, image.shape[1])
+    rows, ty = _axis(top, h, image.shape[0])
+    return rows, cols, image[ty][:, tx]
+
+
+class ProcgenObs:
+    """procgen's observation ``[N, 3, 64, 64]`` uint8 of a W x W maze world (W = 15 or 25).
+
+    Args:
+        world_size: W.
+        textures: Decoded textures (default: `load_textures`, from the cache that
+            ``make procgen-textures`` fills; `ProcgenTexturesMissing` if it is absent).
+    """
+
+    def __init__(self, world_size: int, textures: ProcgenTextures | None = None) -> None:
+        tex = load_textures() if textures is None else textures
+        self.shape = (3, RES, RES)
+        self.high = 255
+        w = self.world = world_size
+        g = _Geometry(w)
+        # backgrounds: [B, 64, 64, 3] over a black frame
+        self.backgrounds = np.zeros((len(tex.backgrounds), RES, RES, 3), dtype=np.uint8)
+        for b, img in enumerate(tex.backgrounds):
+            rows, cols, texels = _sprite_box(g.screen_rect(0, w, w, w), img)
+            self.backgrounds[b][np.ix_(rows, cols)] = texels
+        wall = _premultiply(tex.wall)
+        cheese = _premultiply(tex.cheese)
+        # every (pixel, covering square) pair in draw order, up to K per pixel
+        k = 4
+        self._cov = np.full((RES, RES, k), -1, dtype=np.int64)  # flat square r * W + c
+        self._cov_wall = np.zeros((RES, RES, k, 3), dtype=np.uint8)
+        self._cov_cheese = np.zeros((RES, RES, k, 4), dtype=np.uint8)
+        count = np.zeros((RES, RES), dtype=np.int64)
+        for x in range(w):
+            for y in range(w):
+                rect = g.screen_rect(x, y + 1, 1, 1, RENDER_EPS)
+                rows, cols, wt = _sprite_box(rect, wall)
+                _, _, ct = _sprite_box(rect, cheese)
+                rr, cc = np.meshgrid(rows, cols, indexing="ij")
+                slot = count[rr, cc]
+                self._cov[rr, cc, slot] = (w - 1 - y) * w + x
+                self._cov_wall[rr, cc, slot] = wt[..., :3]
+                self._cov_cheese[rr, cc, slot] = ct
+                count[rr, cc] += 1
+        assert count.max() <= k
+        # the mouse on each square, plain and mirrored: [2, W, W, S, S, 4] premultiplied texels
+        # on pixel rows/cols [W, S] (a narrower box repeats its last pixel and texel)
+        mouse = _premultiply(tex.mouse)
+        s = 4
+        self._m_rows = np.zeros((w, s), dtype=np.int64)
+        self._m_cols = np.zeros((w, s), dtype=np.int64)
+        self._m_tex = np.zeros((2, w, w, s, s, 4), dtype=np.uint8)
+        for r in range(w):
+            for c in range(w):
+                rect = g.screen_rect(c, w - r, 1, 1)
+                for m, img in enumerate((mouse, mouse[:, ::-1])):
+                    rows, cols, texels = _sprite_box(rect, img)
+                    ri = np.minimum(np.arange(s), len(rows) - 1)
+                    ci = np.minimum(np.arange(s), len(cols) - 1)
+                    self._m_rows[r], self._m_cols[c] = rows[ri], cols[ci]
+                    self._m_tex[m, r, c] = texels[ri][:, ci]
+
+    # ---- drawing ------------------------------------------------------------------------------
+    def static(self, states: BatchState, backgrounds: np.ndarray) -> np.ndarray:
+        """``[N, 3, 64, 64]``: background, walls and cheese of ``states`` (no mouse)."""
+        n, w = states.num, self.world
+        walls = states.walls.reshape(n, -1)
+        cov = self._cov[None]  # [1, P, P, K]
+        valid = cov >= 0
+        flat = np.where(valid, cov, 0)
+        is_wall = valid & np.take_along_axis(
+            walls[:, None, None, :], flat.reshape(1, RES, RES, -1), axis=3
+        ).reshape(n, RES, RES, -1)  # [N, P, P, K]
+        cheese = np.where(states.has_cheese, states.cheese[:, 0] * w + states.cheese[:, 1], -2)
+        is_cheese = cov == cheese[:, None, None, None]  # [N, P, P, K]
+        kk = np.arange(cov.shape[-1])
+        last_wall = np.where(is_wall, kk, -1).max(axis=-1)  # [N, P, P]
+        cheese_k = np.where(is_cheese, kk, -1).max(axis=-1)
+        # the wall (or background) under the cheese: the last wall drawn before it
+        under_k = np.where(is_wall & (kk < cheese_k[..., None]), kk, -1).max(axis=-1)
+        bg = self.backgrounds[backgrounds]  # [N, P, P, 3]
+        cw = np.broadcast_to(self._cov_wall, (n, *self._cov_wall.shape))
+
+        def wall_at(k: np.ndarray) -> np.ndarray:
+            pick = np.take_along_axis(cw, np.maximum(k, 0)[..., None, None], axis=3)[:, :, :, 0]
+            return np.where((k >= 0)[..., None], pick, bg)
+
+        out = wall_at(last_wall)
+        top = (cheese_k >= 0) & (cheese_k > last_wall)
+        if top.any():
+            cc = np.broadcast_to(self._cov_cheese, (n, *self._cov_cheese.shape))
+            src = np.take_along_axis(cc, np.maximum(cheese_k, 0)[..., None, None], axis=3)
+            out = np.where(top[..., None], _blend(src[:, :, :, 0], wall_at(under_k)), out)
+        return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+    def paint_mouse(
+        self,
+        obs: np.ndarray,
+        static: np.ndarray,
+        idx: np.ndarray,
+        squares: np.ndarray,
+        mirrored: np.ndarray,
+    ) -> None:
+        """Draws the mouse of envs ``idx`` on ``squares [K, 2]`` over their static layers."""
+        rows = self._m_rows[squares[:, 0]][:, None, :, None]  # [K, 1, S, 1]
+        cols = self._m_cols[squares[:, 1]][:, None, None, :]  # [K, 1, 1, S]
+        chan = np.arange(3)[None, :, None, None]
+        e = idx[:, None, None, None]
+        under = static[e, chan, rows, cols].transpose(0, 2, 3, 1)  # [K, S, S, 3]
+        sprite = self._m_tex[mirrored.astype(np.int64), squares[:, 0], squares[:, 1]]
+        obs[e, chan, rows, cols] = _blend(sprite, under).transpose(0, 3, 1, 2)
+
+    def restore(self, obs: np.ndarray, static: np.ndarray, idx: np.ndarray, squares: np.ndarray) -> None:
+        """Repaints the static layer over the mouse's box on ``squares [K, 2]``."""
+        rows = self._m_rows[squares[:, 0]][:, None, :, None]
+        cols = self._m_cols[squares[:, 1]][:, None, None, :]
+        chan = np.arange(3)[None, :, None, None]
+        e = idx[:, None, None, None]
+        obs[e, chan, rows, cols] = static[e, chan, rows, cols]
+
+    def draw(
+        self, states: BatchState, backgrounds: np.ndarray, mirrored: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``[N, 3, 64, 64]``: the frames procgen shows of ``states`` (mouse not mirrored unless
+        ``mirrored [N]`` says so)."""
+        static = self.static(states, backgrounds)
+        obs = static.copy()
+        mir = np.zeros(states.num, bool) if mirrored is None else np.asarray(mirrored, bool)
+        self.paint_mouse(obs, static, np.arange(states.num), states.mouse, mir)
+        return obs
