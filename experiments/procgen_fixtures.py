@@ -142,7 +142,9 @@ def main() -> None:
     result = {
         "procgen_version": getattr(procgen, "__version__", "0.10.7"),
         "seed": args.seed,
-        "modes": {m: run_mode(m, args.levels, args.seed, args.frames) for m in args.modes.split(",")},
+        "modes": {
+            m: run_mode(m, args.levels, args.seed, args.frames) for m in args.modes.split(",")
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")

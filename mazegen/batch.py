@@ -21,8 +21,9 @@ from mazegen.actions import ACTION_DIRECTIONS, DIRECTION_DELTAS
 from mazegen.config import MazeConfig
 from mazegen.generate import generate_levels
 from mazegen.levels import draw_training_level
+from mazegen.procgen_render import ProcgenFrames, ProcgenObs
 from mazegen.queries import batch_distances
-from mazegen.render import draw_states, make_obs_renderer
+from mazegen.render import GridObs, RgbObs, draw_states, make_obs_renderer
 from mazegen.state import BatchState, MazeState, MazeStateError
 
 
@@ -74,8 +75,12 @@ class MazeBatch:
         w = config.world_size
         self._w = w
         self._p = p = w + 2
-        self.renderer = make_obs_renderer(config.obs_mode, w, config.obs_size)
-        dirs = ACTION_DIRECTIONS[config.action_mode]
+        self._procgen = ProcgenFrames(n, w) if config.procgen else None
+        self._plain = make_obs_renderer(config.obs_mode, w, config.obs_size)
+        self.renderer: GridObs | RgbObs | ProcgenObs = (
+            self._procgen.renderer if self._procgen is not None else self._plain
+        )
+        self._dirs = dirs = ACTION_DIRECTIONS[config.action_mode]
         deltas = DIRECTION_DELTAS[dirs]
         self._step_delta = deltas[:, 0] * p + deltas[:, 1]  # [A] flat padded offsets
         self.num_actions = int(dirs.size)
@@ -108,7 +113,8 @@ class MazeBatch:
         self._queue_next[:] = self._queue_size
 
     def _draw_level(self, rng: np.random.Generator) -> int:
-        return draw_training_level(rng, self.config.start_level, self.config.num_levels)
+        c = self.config
+        return draw_training_level(rng, c.start_level, c.num_levels, c.procgen)
 
     def _refill(self) -> None:
         """Tops every env's queue up to K future levels, drawn in order from its generator."""
@@ -175,7 +181,10 @@ class MazeBatch:
         self._level[idx] = states.level
         self._t[idx] = 0
         self._pending[idx] = False
-        self._obs[idx] = draw_states(self.renderer, states)
+        if self._procgen is not None:
+            self._procgen.write(self._obs, idx, states)
+        else:
+            self._obs[idx] = draw_states(self.renderer, states)
         if self._dist is not None:
             dist = np.full((len(idx), self._p, self._p), -1, dtype=np.int32)
             if has.any():
@@ -268,8 +277,10 @@ class MazeBatch:
         target = old + self._step_delta[actions]
         new = np.where(self._walls.ravel()[self._base + target], old, target)
         moved = np.flatnonzero(new != old)
-        if moved.size:
-            self.renderer.move(self._obs, moved, self._unpad(old[moved]), self._unpad(new[moved]))
+        if self._procgen is not None:
+            self._procgen.step(self._obs, self._unpad(old), self._unpad(new), self._dirs[actions])
+        elif moved.size:
+            self._plain.move(self._obs, moved, self._unpad(old[moved]), self._unpad(new[moved]))
         self._mouse = new
         self._t += 1
         terminated = new == self._cheese

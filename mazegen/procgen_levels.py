@@ -91,13 +91,13 @@ def procgen_level(
         a, b = sets[d * y1 + x1], sets[d * y2 + x2]
         if a != b:
             centre = d * ((y1 + y2) // 2) + (x1 + x2) // 2
-            for cell in (d * y1 + x1, centre, d * y2 + x2):
-                if not is_free[cell]:
-                    is_free[cell] = 1
-                    free.append(cell)
+            for c in (d * y1 + x1, centre, d * y2 + x2):
+                if not is_free[c]:
+                    is_free[c] = 1
+                    free.append(c)
             moved = members.pop(a) + [centre]
-            for cell in moved:
-                sets[cell] = b
+            for c in moved:
+                sets[c] = b
             members[b].extend(moved)
     cell: int | None = None
     if rand_region is None:

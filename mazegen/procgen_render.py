@@ -22,8 +22,12 @@ the mouse composed on top, so a step repaints only the squares the mouse left an
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
+from mazegen.actions import LEFT, RIGHT
+from mazegen.procgen_levels import background_of
 from mazegen.procgen_textures import ProcgenTextures, load_textures
 from mazegen.state import BatchState
 
@@ -62,10 +66,10 @@ class _Geometry:
         self.y_off = self.x_off
 
     def screen_rect(
-        self, x: float, y: float, dx: float, dy: float, eps: np.float32 = _F(0)
+        self, x: float, y: float, dx: float, dy: float, render_eps: float = 0.0
     ) -> tuple[float, float, float, float]:
         """``get_screen_rect``: (left, top, width, height) as Qt receives them."""
-        u = self.unit
+        u, eps = self.unit, _F(render_eps)
         left = _F(_F(_F(_F(x) - eps) * u) - self.x_off)
         top = _F(_F(_F(_F(self.view_dim - _F(y)) - eps) * u) + self.y_off)
         w = _F(_F(_F(dx) + _F(_F(2) * eps)) * u)
@@ -131,7 +135,7 @@ class ProcgenObs:
         count = np.zeros((RES, RES), dtype=np.int64)
         for x in range(w):
             for y in range(w):
-                rect = g.screen_rect(x, y + 1, 1, 1, RENDER_EPS)
+                rect = g.screen_rect(x, y + 1, 1, 1, float(RENDER_EPS))
                 rows, cols, wt = _sprite_box(rect, wall)
                 _, _, ct = _sprite_box(rect, cheese)
                 rr, cc = np.meshgrid(rows, cols, indexing="ij")
@@ -144,7 +148,7 @@ class ProcgenObs:
         # the mouse on each square, plain and mirrored: [2, W, W, S, S, 4] premultiplied texels
         # on pixel rows/cols [W, S] (a narrower box repeats its last pixel and texel)
         mouse = _premultiply(tex.mouse)
-        s = 4
+        s = int(np.ceil(float(g.unit))) + 1  # the widest box a square's rect rounds to
         self._m_rows = np.zeros((w, s), dtype=np.int64)
         self._m_cols = np.zeros((w, s), dtype=np.int64)
         self._m_tex = np.zeros((2, w, w, s, s, 4), dtype=np.uint8)
@@ -208,7 +212,9 @@ class ProcgenObs:
         sprite = self._m_tex[mirrored.astype(np.int64), squares[:, 0], squares[:, 1]]
         obs[e, chan, rows, cols] = _blend(sprite, under).transpose(0, 3, 1, 2)
 
-    def restore(self, obs: np.ndarray, static: np.ndarray, idx: np.ndarray, squares: np.ndarray) -> None:
+    def restore(
+        self, obs: np.ndarray, static: np.ndarray, idx: np.ndarray, squares: np.ndarray
+    ) -> None:
         """Repaints the static layer over the mouse's box on ``squares [K, 2]``."""
         rows = self._m_rows[squares[:, 0]][:, None, :, None]
         cols = self._m_cols[squares[:, 1]][:, None, None, :]
@@ -226,3 +232,37 @@ class ProcgenObs:
         mir = np.zeros(states.num, bool) if mirrored is None else np.asarray(mirrored, bool)
         self.paint_mouse(obs, static, np.arange(states.num), states.mouse, mir)
         return obs
+
+
+@lru_cache(maxsize=4)
+def procgen_renderer(world_size: int) -> ProcgenObs:
+    """The `ProcgenObs` of a world size, built once (its tables take ~0.1 s)."""
+    return ProcgenObs(world_size)
+
+
+class ProcgenFrames:
+    """The observation state of N envs in procgen mode: static layers, background and whether
+    each mouse is mirrored (procgen's ``is_reflected``: set by a move right, even into a wall,
+    cleared by a move left, false at every reset)."""
+
+    def __init__(self, num_envs: int, world_size: int) -> None:
+        self.renderer = procgen_renderer(world_size)
+        self.static = np.zeros((num_envs, 3, RES, RES), dtype=np.uint8)
+        self.mirrored = np.zeros(num_envs, dtype=bool)
+
+    def write(self, obs: np.ndarray, idx: np.ndarray, states: BatchState) -> None:
+        """Draws the freshly written ``states`` of envs ``idx`` into ``obs``."""
+        self.static[idx] = self.renderer.static(states, background_of(states.level))
+        self.mirrored[idx] = False
+        obs[idx] = self.static[idx]
+        self.renderer.paint_mouse(obs, self.static, idx, states.mouse, self.mirrored[idx])
+
+    def step(self, obs: np.ndarray, old: np.ndarray, new: np.ndarray, dirs: np.ndarray) -> None:
+        """Redraws the mice that moved or turned (squares ``[N, 2]``, directions ``[N]``)."""
+        mirrored = np.where(dirs == RIGHT, True, np.where(dirs == LEFT, False, self.mirrored))
+        changed = (old != new).any(axis=1) | (mirrored != self.mirrored)
+        self.mirrored = mirrored
+        if changed.any():
+            idx = np.flatnonzero(changed)
+            self.renderer.restore(obs, self.static, idx, old[idx])
+            self.renderer.paint_mouse(obs, self.static, idx, new[idx], mirrored[idx])
