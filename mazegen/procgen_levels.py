@@ -32,20 +32,27 @@ from mazegen.state import BatchState
 
 #: Number of procgen's top-down backgrounds (``topdown_backgrounds`` in ``resources.cpp``).
 NUM_BACKGROUNDS = 9
+_BACKGROUNDS: dict[int, int] = {}  # level -> background, remembered from generation
 
 
 class _Stream:
     """The 32-bit outputs of ``std::mt19937(seed)`` (numpy's legacy seeding is the same
-    ``init_genrand``), read in blocks."""
+    ``init_genrand``), read in blocks; ``first`` holds outputs computed ahead (`_mt_batch`)."""
 
-    def __init__(self, seed: int) -> None:
-        self._rs = np.random.RandomState(int(seed) & 0xFFFFFFFF)
-        self._buf: list[int] = []
+    def __init__(self, seed: int, first: list[int] | None = None, skip: int = 0) -> None:
+        self._seed = int(seed) & 0xFFFFFFFF
+        self._rs: np.random.RandomState | None = None
+        self._buf: list[int] = first if first is not None else []
+        self._done = skip  # outputs consumed before the current buffer
         self._pos = 0
 
     def next(self) -> int:
         if self._pos == len(self._buf):
-            self._buf = self._rs.randint(0, 2**32, size=512, dtype=np.uint32).tolist()
+            if self._rs is None:  # past the outputs computed ahead: the slow, exact way
+                self._rs = np.random.RandomState(self._seed)
+                self._rs.randint(0, 2**32, size=self._done + self._pos, dtype=np.uint32)
+            self._done += self._pos
+            self._buf = self._rs.randint(0, 2**32, size=1024, dtype=np.uint32).tolist()
             self._pos = 0
         x = self._buf[self._pos]
         self._pos += 1
@@ -55,10 +62,49 @@ class _Stream:
         return self.next() % n
 
 
+_N, _M = 624, 397
+
+
+def _twist(mt: np.ndarray) -> np.ndarray:
+    """One mt19937 twist of ``[B, 624]`` uint64 states, vectorized over B."""
+    mt = mt.copy()
+
+    def span(lo: int, hi: int, nxt: np.ndarray, far: np.ndarray) -> None:
+        y = (mt[:, lo:hi] & 0x80000000) | (nxt & 0x7FFFFFFF)
+        mt[:, lo:hi] = far ^ (y >> 1) ^ np.where(y & 1, 0x9908B0DF, 0).astype(np.uint64)
+
+    span(0, 227, mt[:, 1:228], mt[:, 397:624])
+    span(227, 454, mt[:, 228:455], mt[:, 0:227].copy())
+    span(454, 623, mt[:, 455:624], mt[:, 227:396].copy())
+    span(623, 624, mt[:, 0:1], mt[:, 396:397].copy())
+    return mt
+
+
+def _temper(y: np.ndarray) -> np.ndarray:
+    y = y ^ (y >> 11)
+    y = y ^ ((y << 7) & 0x9D2C5680)
+    y = y ^ ((y << 15) & 0xEFC60000)
+    return (y ^ (y >> 18)) & 0xFFFFFFFF
+
+
+def _mt_batch(seeds: Sequence[int], blocks: int = 1) -> np.ndarray:
+    """``[B, 624 * blocks]`` the first outputs of ``std::mt19937(seed)`` for each seed."""
+    mt = np.empty((len(seeds), _N), dtype=np.uint64)
+    mt[:, 0] = np.array([int(s) & 0xFFFFFFFF for s in seeds], dtype=np.uint64)
+    for i in range(1, _N):
+        prev = mt[:, i - 1]
+        mt[:, i] = (np.uint64(1812433253) * (prev ^ (prev >> 30)) + np.uint64(i)) & 0xFFFFFFFF
+    out = []
+    for _ in range(blocks):
+        mt = _twist(mt)
+        out.append(_temper(mt))
+    return np.concatenate(out, axis=1)
+
+
 def mt19937_outputs(seed: int, n: int) -> np.ndarray:
     """``[n]`` uint32: the first n outputs of ``std::mt19937(seed)``."""
-    s = _Stream(seed)
-    return np.array([s.next() for _ in range(n)], dtype=np.uint32)
+    rs = np.random.RandomState(int(seed) & 0xFFFFFFFF)
+    return rs.randint(0, 2**32, size=n, dtype=np.uint32)
 
 
 def _walls(d: int) -> list[tuple[int, int, int, int]]:
@@ -68,37 +114,39 @@ def _walls(d: int) -> list[tuple[int, int, int, int]]:
 
 
 def procgen_level(
-    level: int, world_size: int, rand_region: int | None
+    level: int, world_size: int, rand_region: int | None, first: list[int] | None = None
 ) -> tuple[np.ndarray, int, tuple[int, int] | None, int]:
-    """One level as procgen builds it.
+    """One level as procgen builds it (``first``: its stream's first outputs, if computed).
 
     Returns:
         ``(walls [W, W] bool with row 0 at the top, maze_dim, cheese (row, col) or None,
         background index)``.
     """
-    rng = _Stream(level)
-    rng.next()  # bg_pct_x
-    background = rng.randn(NUM_BACKGROUNDS)
-    d = rng.randn((world_size - 1) // 2) * 2 + 3
-    sets = list(range(d * d))  # set label per cell index d * y + x
-    members: dict[int, list[int]] = {i: [i] for i in range(d * d)}
+    raw = first if first is not None else mt19937_outputs(level, _N).tolist()
+    nxt = iter(raw).__next__  # the reset's draws fit in the first 624 outputs
+    nxt()  # bg_pct_x
+    background = nxt() % NUM_BACKGROUNDS
+    _BACKGROUNDS[int(level)] = background
+    d = nxt() % ((world_size - 1) // 2) * 2 + 3
+    parent = list(range(d * d))  # union-find over cell indices d * y + x
     free: list[int] = []
     is_free = bytearray(d * d)
     walls = _walls(d)
+    used = 3 + len(walls)
     while walls:
-        n = rng.randn(len(walls))
-        x1, y1, x2, y2 = walls.pop(n)
-        a, b = sets[d * y1 + x1], sets[d * y2 + x2]
+        x1, y1, x2, y2 = walls.pop(nxt() % len(walls))
+        a, b = d * y1 + x1, d * y2 + x2
+        while parent[a] != a:
+            parent[a] = a = parent[parent[a]]
+        while parent[b] != b:
+            parent[b] = b = parent[parent[b]]
         if a != b:
-            centre = d * ((y1 + y2) // 2) + (x1 + x2) // 2
-            for c in (d * y1 + x1, centre, d * y2 + x2):
+            parent[a] = b
+            for c in (d * y1 + x1, d * ((y1 + y2) // 2) + (x1 + x2) // 2, d * y2 + x2):
                 if not is_free[c]:
                     is_free[c] = 1
                     free.append(c)
-            moved = members.pop(a) + [centre]
-            for c in moved:
-                sets[c] = b
-            members[b].extend(moved)
+    rng = _Stream(level, raw[used:], skip=used)
     cell: int | None = None
     if rand_region is None:
         m = rng.randn(len(free))
@@ -130,7 +178,8 @@ def procgen_levels(
     levels: Sequence[int], world_size: int, rand_region: int | None
 ) -> tuple[BatchState, np.ndarray]:
     """The mazes of procgen levels ``levels`` and their ``[N]`` background indices."""
-    made = [procgen_level(int(x), world_size, rand_region) for x in levels]
+    first = _mt_batch(levels).tolist() if len(levels) else []
+    made = [procgen_level(int(x), world_size, rand_region, f) for x, f in zip(levels, first)]
     n = len(made)
     inner = np.array([m[1] for m in made], dtype=np.int64)
     margin = (world_size - inner) // 2
@@ -150,7 +199,12 @@ def background_of(levels: np.ndarray) -> np.ndarray:
     out = np.zeros(len(levels), dtype=np.int64)
     for i, lv in enumerate(np.asarray(levels).tolist()):
         if lv >= 0:
-            s = _Stream(lv)
-            s.next()
-            out[i] = s.randn(NUM_BACKGROUNDS)
+            bg = _BACKGROUNDS.get(lv)
+            if bg is None:
+                s = _Stream(lv)
+                s.next()
+                bg = s.randn(NUM_BACKGROUNDS)
+            out[i] = bg
+    if len(_BACKGROUNDS) > 1 << 16:
+        _BACKGROUNDS.clear()
     return out
