@@ -47,9 +47,9 @@ def _premultiply(rgba: np.ndarray) -> np.ndarray:
 def _blend(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Source-over of premultiplied ``src [..., 4]`` on opaque ``dst [..., 3]`` (Qt's
     ``src + BYTE_MUL(dst, 255 - alpha)``), uint8 ``[..., 3]``."""
-    ia = 255 - src[..., 3:4].astype(np.uint32)
-    p = dst.astype(np.uint32) * ia
-    return (src[..., :3].astype(np.uint32) + ((p + (p >> 8) + 128) >> 8)).astype(np.uint8)
+    ia = 255 - src[..., 3:4].astype(np.uint16)
+    p = dst.astype(np.uint16) * ia  # <= 255 * 255: uint16 holds every intermediate
+    return (src[..., :3] + ((p + (p >> 8) + 128) >> 8)).astype(np.uint8)
 
 
 class _Geometry:
@@ -145,6 +145,28 @@ class ProcgenObs:
                 self._cov_cheese[rr, cc, slot] = ct
                 count[rr, cc] += 1
         assert count.max() <= k
+        # walls only: the pixel's colour for each pattern of walls among its covering squares
+        # (bit k: slot k is a wall), per background: [B * P * P * 2^K, 3]
+        pats = np.arange(2**k)
+        top_slot = np.floor(np.log2(np.maximum(pats, 1))).astype(np.int64)  # [2^K]
+        walls_only = self._cov_wall[:, :, top_slot]  # [P, P, 2^K, 3]
+        table = np.broadcast_to(walls_only, (len(tex.backgrounds), *walls_only.shape)).copy()
+        table[:, :, :, 0] = self.backgrounds
+        self._table = table.reshape(-1, 3)
+        self._table_stride = RES * RES * 2**k
+        self._pix = np.arange(RES * RES, dtype=np.int64) * 2**k
+        self._cov_idx = np.where(self._cov >= 0, self._cov, w * w).reshape(-1)  # [P * P * K]
+        # the pixels each square's (grown) rect covers: [W * W, S2] rows and cols
+        s2 = int(np.ceil(float(g.unit) * 1.04)) + 1
+        self._c_rows = np.zeros((w * w, s2), dtype=np.int64)
+        self._c_cols = np.zeros((w * w, s2), dtype=np.int64)
+        for x in range(w):
+            for y in range(w):
+                rect = g.screen_rect(x, y + 1, 1, 1, float(RENDER_EPS))
+                rows, cols, _ = _sprite_box(rect, wall)
+                sq = (w - 1 - y) * w + x
+                self._c_rows[sq] = rows[np.minimum(np.arange(s2), len(rows) - 1)]
+                self._c_cols[sq] = cols[np.minimum(np.arange(s2), len(cols) - 1)]
         # the mouse on each square, plain and mirrored: [2, W, W, S, S, 4] premultiplied texels
         # on pixel rows/cols [W, S] (a narrower box repeats its last pixel and texel)
         mouse = _premultiply(tex.mouse)
@@ -165,34 +187,36 @@ class ProcgenObs:
     # ---- drawing ------------------------------------------------------------------------------
     def static(self, states: BatchState, backgrounds: np.ndarray) -> np.ndarray:
         """``[N, 3, 64, 64]``: background, walls and cheese of ``states`` (no mouse)."""
-        n, w = states.num, self.world
-        walls = states.walls.reshape(n, -1)
-        cov = self._cov[None]  # [1, P, P, K]
-        valid = cov >= 0
-        flat = np.where(valid, cov, 0)
-        is_wall = valid & np.take_along_axis(
-            walls[:, None, None, :], flat.reshape(1, RES, RES, -1), axis=3
-        ).reshape(n, RES, RES, -1)  # [N, P, P, K]
-        cheese = np.where(states.has_cheese, states.cheese[:, 0] * w + states.cheese[:, 1], -2)
-        is_cheese = cov == cheese[:, None, None, None]  # [N, P, P, K]
-        kk = np.arange(cov.shape[-1])
-        last_wall = np.where(is_wall, kk, -1).max(axis=-1)  # [N, P, P]
-        cheese_k = np.where(is_cheese, kk, -1).max(axis=-1)
-        # the wall (or background) under the cheese: the last wall drawn before it
-        under_k = np.where(is_wall & (kk < cheese_k[..., None]), kk, -1).max(axis=-1)
-        bg = self.backgrounds[backgrounds]  # [N, P, P, 3]
-        cw = np.broadcast_to(self._cov_wall, (n, *self._cov_wall.shape))
+        n, w, k = states.num, self.world, self._cov.shape[-1]
+        walls = np.zeros((n, w * w + 1), dtype=np.uint8)  # the last column: "no square"
+        walls[:, :-1] = states.walls.reshape(n, -1)
+        is_wall = walls[:, self._cov_idx].reshape(n, RES * RES, k)  # [N, P*P, K]
+        pattern = is_wall[..., 0].copy()
+        for slot in range(1, k):
+            pattern |= is_wall[..., slot] << slot
+        flat = backgrounds[:, None] * self._table_stride + self._pix + pattern  # [N, P*P]
+        out = self._table[flat].reshape(n, RES, RES, 3)
+        has = np.flatnonzero(states.has_cheese)
+        if has.size:  # the cheese's box: resolved draw by draw
+            sq = states.cheese[has, 0] * w + states.cheese[has, 1]
+            rows = self._c_rows[sq][:, :, None]  # [M, S2, 1]
+            cols = self._c_cols[sq][:, None, :]  # [M, 1, S2]
+            cov = self._cov[rows, cols]  # [M, S2, S2, K]
+            wall = walls[has[:, None, None, None], np.where(cov >= 0, cov, w * w)] > 0
+            kk = np.arange(k)
+            last_wall = np.where(wall, kk, -1).max(axis=-1)  # [M, S2, S2]
+            cheese_k = np.where(cov == sq[:, None, None, None], kk, -1).max(axis=-1)
+            under_k = np.where(wall & (kk < cheese_k[..., None]), kk, -1).max(axis=-1)
+            bg = self.backgrounds[backgrounds[has][:, None, None], rows, cols]  # [M, S2, S2, 3]
 
-        def wall_at(k: np.ndarray) -> np.ndarray:
-            pick = np.take_along_axis(cw, np.maximum(k, 0)[..., None, None], axis=3)[:, :, :, 0]
-            return np.where((k >= 0)[..., None], pick, bg)
+            def wall_at(slot: np.ndarray) -> np.ndarray:
+                pick = self._cov_wall[rows, cols, np.maximum(slot, 0)]
+                return np.where((slot >= 0)[..., None], pick, bg)
 
-        out = wall_at(last_wall)
-        top = (cheese_k >= 0) & (cheese_k > last_wall)
-        if top.any():
-            cc = np.broadcast_to(self._cov_cheese, (n, *self._cov_cheese.shape))
-            src = np.take_along_axis(cc, np.maximum(cheese_k, 0)[..., None, None], axis=3)
-            out = np.where(top[..., None], _blend(src[:, :, :, 0], wall_at(under_k)), out)
+            src = self._cov_cheese[rows, cols, np.maximum(cheese_k, 0)]  # [M, S2, S2, 4]
+            top = (cheese_k >= 0) & (cheese_k > last_wall)
+            value = np.where(top[..., None], _blend(src, wall_at(under_k)), wall_at(last_wall))
+            out[has[:, None, None], rows, cols] = value
         return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
     def paint_mouse(
