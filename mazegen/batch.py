@@ -81,6 +81,8 @@ class MazeBatch:
             self._procgen.renderer if self._procgen is not None else self._plain
         )
         self._dirs = dirs = ACTION_DIRECTIONS[config.action_mode]
+        pad = np.arange(p * p)
+        self._cell_of_pad = (pad // p - 1) * w + pad % p - 1  # padded flat -> r * W + c
         deltas = DIRECTION_DELTAS[dirs]
         self._step_delta = deltas[:, 0] * p + deltas[:, 1]  # [A] flat padded offsets
         self.num_actions = int(dirs.size)
@@ -278,7 +280,8 @@ class MazeBatch:
         new = np.where(self._walls.ravel()[self._base + target], old, target)
         moved = np.flatnonzero(new != old)
         if self._procgen is not None:
-            self._procgen.step(self._obs, self._unpad(old), self._unpad(new), self._dirs[actions])
+            cell = self._cell_of_pad
+            self._procgen.step(self._obs, cell[old], cell[new], self._dirs[actions])
         elif moved.size:
             self._plain.move(self._obs, moved, self._unpad(old[moved]), self._unpad(new[moved]))
         self._mouse = new

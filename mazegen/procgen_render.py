@@ -183,6 +183,14 @@ class ProcgenObs:
                     ci = np.minimum(np.arange(s), len(cols) - 1)
                     self._m_rows[r], self._m_cols[c] = rows[ri], cols[ci]
                     self._m_tex[m, r, c] = texels[ri][:, ci]
+        # flat forms for stepping: the box of square r * W + c as offsets into one env's
+        # [3, P, P] frame, [W * W, 3, S * S]; the sprite as uint16 colour and 255 - alpha
+        box = self._m_rows[:, None, :, None] * RES + self._m_cols[None, :, None, :]  # [W,W,S,S]
+        box = box.reshape(w * w, 1, s * s)
+        self._box = box + (np.arange(3) * RES * RES)[None, :, None]
+        tex_cf = self._m_tex.reshape(2, w * w, s * s, 4).transpose(0, 1, 3, 2)  # [2, W*W, 4, SS]
+        self._m_src = tex_cf[:, :, :3].astype(np.uint16)
+        self._m_ia = 255 - tex_cf[:, :, 3:].astype(np.uint16)
 
     # ---- drawing ------------------------------------------------------------------------------
     def static(self, states: BatchState, backgrounds: np.ndarray) -> np.ndarray:
@@ -228,23 +236,29 @@ class ProcgenObs:
         mirrored: np.ndarray,
     ) -> None:
         """Draws the mouse of envs ``idx`` on ``squares [K, 2]`` over their static layers."""
-        rows = self._m_rows[squares[:, 0]][:, None, :, None]  # [K, 1, S, 1]
-        cols = self._m_cols[squares[:, 1]][:, None, None, :]  # [K, 1, 1, S]
-        chan = np.arange(3)[None, :, None, None]
-        e = idx[:, None, None, None]
-        under = static[e, chan, rows, cols].transpose(0, 2, 3, 1)  # [K, S, S, 3]
-        sprite = self._m_tex[mirrored.astype(np.int64), squares[:, 0], squares[:, 1]]
-        obs[e, chan, rows, cols] = _blend(sprite, under).transpose(0, 3, 1, 2)
+        self.paint_cells(obs, static, idx, squares[:, 0] * self.world + squares[:, 1], mirrored)
 
-    def restore(
-        self, obs: np.ndarray, static: np.ndarray, idx: np.ndarray, squares: np.ndarray
+    def paint_cells(
+        self,
+        obs: np.ndarray,
+        static: np.ndarray,
+        idx: np.ndarray,
+        cells: np.ndarray,
+        mirrored: np.ndarray,
     ) -> None:
-        """Repaints the static layer over the mouse's box on ``squares [K, 2]``."""
-        rows = self._m_rows[squares[:, 0]][:, None, :, None]
-        cols = self._m_cols[squares[:, 1]][:, None, None, :]
-        chan = np.arange(3)[None, :, None, None]
-        e = idx[:, None, None, None]
-        obs[e, chan, rows, cols] = static[e, chan, rows, cols]
+        """`paint_mouse` with squares as flat indices ``r * W + c`` ``[K]``."""
+        flat = idx[:, None, None] * (3 * RES * RES) + self._box[cells]  # [K, 3, S*S]
+        m = mirrored.astype(np.int64)
+        p = static.reshape(-1)[flat].astype(np.uint16) * self._m_ia[m, cells]
+        value = self._m_src[m, cells] + ((p + (p >> 8) + 128) >> 8)
+        obs.reshape(-1)[flat] = value
+
+    def restore_cells(
+        self, obs: np.ndarray, static: np.ndarray, idx: np.ndarray, cells: np.ndarray
+    ) -> None:
+        """Repaints the static layer over the mouse's box on squares ``cells [K]``."""
+        flat = idx[:, None, None] * (3 * RES * RES) + self._box[cells]
+        obs.reshape(-1)[flat] = static.reshape(-1)[flat]
 
     def draw(
         self, states: BatchState, backgrounds: np.ndarray, mirrored: np.ndarray | None = None
@@ -282,11 +296,12 @@ class ProcgenFrames:
         self.renderer.paint_mouse(obs, self.static, idx, states.mouse, self.mirrored[idx])
 
     def step(self, obs: np.ndarray, old: np.ndarray, new: np.ndarray, dirs: np.ndarray) -> None:
-        """Redraws the mice that moved or turned (squares ``[N, 2]``, directions ``[N]``)."""
+        """Redraws the mice that moved or turned (squares as flat indices ``r * W + c``
+        ``[N]``, directions ``[N]``)."""
         mirrored = np.where(dirs == RIGHT, True, np.where(dirs == LEFT, False, self.mirrored))
-        changed = (old != new).any(axis=1) | (mirrored != self.mirrored)
+        changed = (old != new) | (mirrored != self.mirrored)
         self.mirrored = mirrored
         if changed.any():
             idx = np.flatnonzero(changed)
-            self.renderer.restore(obs, self.static, idx, old[idx])
-            self.renderer.paint_mouse(obs, self.static, idx, new[idx], mirrored[idx])
+            self.renderer.restore_cells(obs, self.static, idx, old[idx])
+            self.renderer.paint_cells(obs, self.static, idx, new[idx], mirrored[idx])
