@@ -146,13 +146,16 @@ class ProcgenObs:
                 count[rr, cc] += 1
         assert count.max() <= k
         # walls only: the pixel's colour for each pattern of walls among its covering squares
-        # (bit k: slot k is a wall), per background: [B * P * P * 2^K, 3]
+        # (bit 3 - k: slot k is a wall, as `static` packs it), per background and channel:
+        # [3, B * P * P * 2^K]
+        assert k == 4
         pats = np.arange(2**k)
-        top_slot = np.floor(np.log2(np.maximum(pats, 1))).astype(np.int64)  # [2^K]
-        walls_only = self._cov_wall[:, :, top_slot]  # [P, P, 2^K, 3]
+        bits = (pats[:, None] >> (3 - np.arange(k))[None, :]) & 1  # [2^K, K]: slot k's bit
+        top_slot = np.where(bits, np.arange(k), -1).max(axis=1)  # [2^K] last wall drawn
+        walls_only = self._cov_wall[:, :, np.maximum(top_slot, 0)]  # [P, P, 2^K, 3]
         table = np.broadcast_to(walls_only, (len(tex.backgrounds), *walls_only.shape)).copy()
         table[:, :, :, 0] = self.backgrounds
-        self._table = table.reshape(-1, 3)
+        self._table = np.ascontiguousarray(table.reshape(-1, 3).T)
         self._table_stride = RES * RES * 2**k
         self._pix = np.arange(RES * RES, dtype=np.int64) * 2**k
         self._cov_idx = np.where(self._cov >= 0, self._cov, w * w).reshape(-1)  # [P * P * K]
@@ -198,12 +201,16 @@ class ProcgenObs:
         n, w, k = states.num, self.world, self._cov.shape[-1]
         walls = np.zeros((n, w * w + 1), dtype=np.uint8)  # the last column: "no square"
         walls[:, :-1] = states.walls.reshape(n, -1)
-        is_wall = walls[:, self._cov_idx].reshape(n, RES * RES, k)  # [N, P*P, K]
-        pattern = is_wall[..., 0].copy()
-        for slot in range(1, k):
-            pattern |= is_wall[..., slot] << slot
-        flat = backgrounds[:, None] * self._table_stride + self._pix + pattern  # [N, P*P]
-        out = self._table[flat].reshape(n, RES, RES, 3)
+        is_wall = np.take(walls, self._cov_idx, axis=1)  # [N, P*P*K] 0/1 bytes
+        # four 0/1 bytes b0..b3 as one little-endian word; * 0x08040201 sums 8 b0 + 4 b1 +
+        # 2 b2 + b3 into the top byte (no carries)
+        packed = is_wall.view(np.uint32) * np.uint32(0x08040201)  # [N, P*P]
+        flat = (packed >> 24).astype(np.int64)
+        flat += backgrounds[:, None] * self._table_stride + self._pix
+        out_cf = np.empty((n, 3, RES * RES), dtype=np.uint8)
+        for ch in range(3):
+            np.take(self._table[ch], flat, out=out_cf[:, ch])
+        out = out_cf.reshape(n, 3, RES, RES).transpose(0, 2, 3, 1)  # a view, channel-last
         has = np.flatnonzero(states.has_cheese)
         if has.size:  # the cheese's box: resolved draw by draw
             sq = states.cheese[has, 0] * w + states.cheese[has, 1]
@@ -225,7 +232,7 @@ class ProcgenObs:
             top = (cheese_k >= 0) & (cheese_k > last_wall)
             value = np.where(top[..., None], _blend(src, wall_at(under_k)), wall_at(last_wall))
             out[has[:, None, None], rows, cols] = value
-        return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+        return out_cf.reshape(n, 3, RES, RES)
 
     def paint_mouse(
         self,
