@@ -192,8 +192,9 @@ class ProcgenObs:
         box = box.reshape(w * w, 1, s * s)
         self._box = box + (np.arange(3) * RES * RES)[None, :, None]
         tex_cf = self._m_tex.reshape(2, w * w, s * s, 4).transpose(0, 1, 3, 2)  # [2, W*W, 4, SS]
-        self._m_src = tex_cf[:, :, :3].astype(np.uint16)
-        self._m_ia = 255 - tex_cf[:, :, 3:].astype(np.uint16)
+        # indexed by mirrored * W * W + square
+        self._m_src = tex_cf[:, :, :3].astype(np.uint16).reshape(2 * w * w, 3, s * s)
+        self._m_ia = (255 - tex_cf[:, :, 3:].astype(np.uint16)).reshape(2 * w * w, 1, s * s)
 
     # ---- drawing ------------------------------------------------------------------------------
     def static(self, states: BatchState, backgrounds: np.ndarray) -> np.ndarray:
@@ -255,10 +256,12 @@ class ProcgenObs:
     ) -> None:
         """`paint_mouse` with squares as flat indices ``r * W + c`` ``[K]``."""
         flat = idx[:, None, None] * (3 * RES * RES) + self._box[cells]  # [K, 3, S*S]
-        m = mirrored.astype(np.int64)
-        p = static.reshape(-1)[flat].astype(np.uint16) * self._m_ia[m, cells]
-        value = self._m_src[m, cells] + ((p + (p >> 8) + 128) >> 8)
-        obs.reshape(-1)[flat] = value
+        mc = cells + mirrored * (self.world * self.world)
+        p = static.reshape(-1)[flat].astype(np.uint16) * self._m_ia[mc]
+        p += (p >> 8) + 128
+        p >>= 8
+        p += self._m_src[mc]
+        obs.reshape(-1)[flat] = p
 
     def restore_cells(
         self, obs: np.ndarray, static: np.ndarray, idx: np.ndarray, cells: np.ndarray
@@ -277,6 +280,12 @@ class ProcgenObs:
         mir = np.zeros(states.num, bool) if mirrored is None else np.asarray(mirrored, bool)
         self.paint_mouse(obs, static, np.arange(states.num), states.mouse, mir)
         return obs
+
+
+#: mirrored after a step, by ``direction * 2 + mirrored before`` (directions: mazegen.actions)
+_TURN = np.array(
+    [[d == RIGHT or (m and d != LEFT) for m in (0, 1)] for d in range(5)], dtype=bool
+).reshape(-1)
 
 
 @lru_cache(maxsize=4)
@@ -305,10 +314,13 @@ class ProcgenFrames:
     def step(self, obs: np.ndarray, old: np.ndarray, new: np.ndarray, dirs: np.ndarray) -> None:
         """Redraws the mice that moved or turned (squares as flat indices ``r * W + c``
         ``[N]``, directions ``[N]``)."""
-        mirrored = np.where(dirs == RIGHT, True, np.where(dirs == LEFT, False, self.mirrored))
-        changed = (old != new) | (mirrored != self.mirrored)
+        mirrored = _TURN[dirs * 2 + self.mirrored]
+        moved = old != new
+        changed = moved | (mirrored != self.mirrored)
         self.mirrored = mirrored
+        if moved.any():  # a mouse that only turned is repainted over its own box
+            idx = np.flatnonzero(moved)
+            self.renderer.restore_cells(obs, self.static, idx, old[idx])
         if changed.any():
             idx = np.flatnonzero(changed)
-            self.renderer.restore_cells(obs, self.static, idx, old[idx])
             self.renderer.paint_cells(obs, self.static, idx, new[idx], mirrored[idx])
