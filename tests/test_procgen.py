@@ -24,7 +24,7 @@ from mazegen import (
 )
 from mazegen.batch import Autoreset
 from mazegen.levels import PROCGEN_HELD_OUT_START, training_levels
-from mazegen.procgen_levels import background_of, mt19937_outputs, procgen_level
+from mazegen.procgen_levels import _mt_batch, background_of, mt19937_outputs, procgen_level
 from mazegen.procgen_render import ProcgenObs
 from mazegen.procgen_textures import ENV_VAR, cache_dir, textures_available
 
@@ -77,6 +77,11 @@ def play_fixture(mode: str, lv: dict) -> list[tuple[int, str, str]]:
 def test_mt19937_is_std_mt19937() -> None:
     # the C++ standard's check value: the 10000th output of a default-seeded std::mt19937
     assert mt19937_outputs(5489, 10000)[-1] == 4123659995
+    # the batched seeding and twist the level queue uses give the same outputs
+    seeds = [5489, 0, 1, 77, 2**31 - 2, 2**32 - 1]
+    batch = _mt_batch(seeds, blocks=2)
+    for i, seed in enumerate(seeds):
+        np.testing.assert_array_equal(batch[i], mt19937_outputs(seed, 2 * 624))
 
 
 @pytest.mark.parametrize("mode", ["easy", "hard"])
@@ -209,6 +214,12 @@ def test_training_levels_stay_below_the_held_out_range() -> None:
     _, info = env.reset(seed=0)
     assert (info["level"] < PROCGEN_HELD_OUT_START).all()
 
+    class Largest:  # a generator that always draws the top of the range
+        def integers(self, n: int) -> int:
+            return n - 1
+
+    assert env._draw_level(Largest()) == PROCGEN_HELD_OUT_START - 1  # type: ignore[arg-type]
+
 
 @needs_textures
 def test_registered_ids() -> None:
@@ -217,8 +228,9 @@ def test_registered_ids() -> None:
     assert obs.shape == (3, 64, 64) and env.unwrapped.config.world_size == 25
     easy = gym.make(PROCGEN_ENV_ID, distribution_mode="easy", rand_region=5)
     assert easy.unwrapped.config.world_size == 15 and easy.unwrapped.config.cheese_region == 5
-    vec = gym.make_vec(PROCGEN_ENV_ID, num_envs=2)
+    vec = gym.make_vec(PROCGEN_ENV_ID, num_envs=2, distribution_mode="easy")
     assert vec.reset(seed=0)[0].shape == (2, 3, 64, 64)
+    assert vec.unwrapped.config.procgen and vec.unwrapped.config.world_size == 15
     with pytest.raises(MazeConfigError):
         gym.make(PROCGEN_ENV_ID, distribution_mode="memory")
 
