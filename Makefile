@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.stamp-installed
 ARGS ?=
 
-.PHONY: setup train test test-slow lint typecheck docs bench peer-venv clean-venv pretrained \
+.PHONY: setup procgen-textures train test test-slow lint typecheck docs bench peer-venv clean-venv pretrained \
 	pretrained-easy pretrained-hard pretrained-study9-fullres pretrained-easy-spread pretrained-easy-steer pretrained-easy-steer-seed2 gpu-check gpu-wheels analysis-2023
 
 setup: $(STAMP)
@@ -45,13 +45,20 @@ $(STAMP): pyproject.toml
 train: setup
 	$(PY) -m experiments.train $(ARGS)
 
+# procgen's textures for the procgen-faithful mode (env=procgen_hard, mazegen/ProcgenMaze-v0):
+# pip downloads procgen's wheel, the few images are decoded once into a cache
+# (~/.cache/cheese-maze/procgen-textures, or $$CHEESE_MAZE_PROCGEN_TEXTURES) and checked
+# against the checksums in mazegen/procgen_textures.py. Nothing to do when they are there.
+procgen-textures: setup
+	$(PY) -m experiments.procgen_textures
+
 # The test suite (slow tests excluded; see test-slow).
-test: setup
+test: setup procgen-textures
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest $(ARGS)
 
-test-slow: setup
+test-slow: setup procgen-textures peer-venv
 	$(PY) -m pytest -m slow $(ARGS)
 
 lint: setup

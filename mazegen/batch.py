@@ -18,11 +18,19 @@ from typing import Any
 import numpy as np
 
 from mazegen.actions import ACTION_DIRECTIONS, DIRECTION_DELTAS
+from mazegen.batch_options import (
+    _cheese_option,
+    _levels_option,
+    _states_option,
+    _take_mixed,
+    _with_cheese,
+)
 from mazegen.config import MazeConfig
 from mazegen.generate import generate_levels
 from mazegen.levels import draw_training_level
+from mazegen.procgen_render import ProcgenFrames, ProcgenObs
 from mazegen.queries import batch_distances
-from mazegen.render import draw_states, make_obs_renderer
+from mazegen.render import GridObs, RgbObs, draw_states, make_obs_renderer
 from mazegen.state import BatchState, MazeState, MazeStateError
 
 
@@ -35,7 +43,6 @@ class Autoreset(str, Enum):
 
 
 _MAX_SEED = 2**31 - 1  # an unseeded reset draws its stream seed below this
-_MAX_OPTION_LEVEL = 2**63 - 1  # levels asked for by number fit an int64
 
 
 class MazeBatch:
@@ -74,8 +81,14 @@ class MazeBatch:
         w = config.world_size
         self._w = w
         self._p = p = w + 2
-        self.renderer = make_obs_renderer(config.obs_mode, w, config.obs_size)
-        dirs = ACTION_DIRECTIONS[config.action_mode]
+        self._procgen = ProcgenFrames(n, w) if config.procgen else None
+        self._plain = make_obs_renderer(config.obs_mode, w, config.obs_size)
+        self.renderer: GridObs | RgbObs | ProcgenObs = (
+            self._procgen.renderer if self._procgen is not None else self._plain
+        )
+        self._dirs = dirs = ACTION_DIRECTIONS[config.action_mode]
+        pad = np.arange(p * p)
+        self._cell_of_pad = (pad // p - 1) * w + pad % p - 1  # padded flat -> r * W + c
         deltas = DIRECTION_DELTAS[dirs]
         self._step_delta = deltas[:, 0] * p + deltas[:, 1]  # [A] flat padded offsets
         self.num_actions = int(dirs.size)
@@ -108,7 +121,8 @@ class MazeBatch:
         self._queue_next[:] = self._queue_size
 
     def _draw_level(self, rng: np.random.Generator) -> int:
-        return draw_training_level(rng, self.config.start_level, self.config.num_levels)
+        c = self.config
+        return draw_training_level(rng, c.start_level, c.num_levels, c.procgen)
 
     def _refill(self) -> None:
         """Tops every env's queue up to K future levels, drawn in order from its generator."""
@@ -175,7 +189,10 @@ class MazeBatch:
         self._level[idx] = states.level
         self._t[idx] = 0
         self._pending[idx] = False
-        self._obs[idx] = draw_states(self.renderer, states)
+        if self._procgen is not None:
+            self._procgen.write(self._obs, idx, states)
+        else:
+            self._obs[idx] = draw_states(self.renderer, states)
         if self._dist is not None:
             dist = np.full((len(idx), self._p, self._p), -1, dtype=np.int32)
             if has.any():
@@ -268,8 +285,11 @@ class MazeBatch:
         target = old + self._step_delta[actions]
         new = np.where(self._walls.ravel()[self._base + target], old, target)
         moved = np.flatnonzero(new != old)
-        if moved.size:
-            self.renderer.move(self._obs, moved, self._unpad(old[moved]), self._unpad(new[moved]))
+        if self._procgen is not None:
+            cell = self._cell_of_pad
+            self._procgen.step(self._obs, cell[old], cell[new], self._dirs[actions])
+        elif moved.size:
+            self._plain.move(self._obs, moved, self._unpad(old[moved]), self._unpad(new[moved]))
         self._mouse = new
         self._t += 1
         terminated = new == self._cheese
@@ -316,74 +336,3 @@ class MazeBatch:
     def mouse(self) -> np.ndarray:
         """``[N, 2]`` mouse squares."""
         return self._unpad(self._mouse)
-
-
-def _take_mixed(
-    a: BatchState, a_idx: np.ndarray, b: BatchState, b_idx: np.ndarray, from_a: np.ndarray
-) -> BatchState:
-    """Interleaves rows of ``a`` and ``b``: row j comes from ``a`` where ``from_a[j]``."""
-    out = {}
-    for name in ("walls", "mouse", "cheese", "inner_size", "level"):
-        x, y = getattr(a, name), getattr(b, name)
-        merged = np.empty((from_a.size, *x.shape[1:]), dtype=x.dtype)
-        merged[from_a] = x[a_idx]
-        merged[~from_a] = y[b_idx]
-        out[name] = merged
-    return BatchState(**out)
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
-
-
-def _states_option(value: Any, n: int) -> BatchState:
-    """``options["state"]``: a `MazeState` (for every env reset), a list of them, or a
-    `BatchState`, validated."""
-    if isinstance(value, MazeState):
-        value = [value] * n
-    if not isinstance(value, BatchState):
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, MazeState) for v in value):
-            raise MazeStateError(
-                f"reset option 'state' must be a MazeState, a list of them or a BatchState, "
-                f"got {type(value).__name__}"
-            )
-        value = BatchState.stack(list(value))
-    value.validate()
-    if value.num != n:
-        raise MazeStateError(f"got {value.num} states for {n} environments")
-    return value
-
-
-def _levels_option(value: Any, n: int) -> list[int]:
-    """``options["level"]``: one level for every env reset, or one per env."""
-    levels = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
-    if len(levels) not in (1, n):
-        raise ValueError(f"reset option 'level' needs 1 or {n} levels, got {len(levels)}")
-    for x in levels:
-        if not _is_int(x) or not 0 <= int(x) <= _MAX_OPTION_LEVEL:
-            raise ValueError(
-                f"levels must be integers in [0, 2**63 - 1], got {x!r} ({type(x).__name__})"
-            )
-    return [int(x) for x in levels] * (n if len(levels) == 1 else 1)
-
-
-def _cheese_option(value: Any, n: int) -> np.ndarray:
-    """``options["cheese"]``: one ``(row, col)`` for every env reset, or ``[n, 2]``."""
-    arr = np.asarray(value, dtype=object)
-    if arr.shape == (2,):
-        arr = np.broadcast_to(arr, (n, 2))
-    if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] != n:
-        raise ValueError(
-            f"reset option 'cheese' must be (row, col) or one per environment reset ({n}), "
-            f"got shape {np.shape(value)}"
-        )
-    if not all(_is_int(x) for x in arr.ravel()):
-        bad = next(x for x in arr.ravel() if not _is_int(x))
-        raise ValueError(f"cheese coordinates must be integers, got {bad!r}")
-    return arr.astype(np.int64)
-
-
-def _with_cheese(states: BatchState, squares: np.ndarray) -> BatchState:
-    moved = BatchState.stack([states[i].with_cheese(tuple(squares[i])) for i in range(states.num)])
-    moved.level[:] = states.level  # same maze, only the cheese moved: keep its level number
-    return moved

@@ -10,7 +10,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from mazegen.levels import HELD_OUT_START, training_levels
+from mazegen.levels import held_out_start, training_levels
 
 OBS_MODES = ("rgb", "grid")
 ACTION_MODES = ("procgen", "cardinal")
@@ -39,6 +39,13 @@ class MazeConfig:
         num_levels: Number of distinct levels (0 = unlimited), as in procgen.
         start_level: First level number; level i is generated from seed start_level + i.
         reward: Reward for reaching the cheese.
+        procgen: Levels and pixels as procgen's ``maze``: level L is procgen's level L (inner
+            size, walls, start, cheese, background) and the observation is procgen's 64 x 64
+            frame pixel for pixel (textures from ``make procgen-textures``). Requires
+            obs_mode "rgb", action_mode "procgen", obs_size 64, world_size 15 (easy) or 25
+            (hard), sizes 3..world_size; ``cheese_region`` acts as procgenAISC's
+            ``rand_region`` (None: vanilla maze, cheese anywhere). Held-out levels are
+            ``[2**31 - 2**24, 2**31 - 1)``.
     """
 
     world_size: int = 25
@@ -53,6 +60,7 @@ class MazeConfig:
     num_levels: int = 0
     start_level: int = 0
     reward: float = 10.0
+    procgen: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -120,11 +128,39 @@ class MazeConfig:
                 f"num_levels and start_level must be >= 0, got {self.num_levels}, "
                 f"{self.start_level}"
             )
-        first, end = training_levels(self.start_level, self.num_levels)
-        if first >= HELD_OUT_START or end > HELD_OUT_START:
+        if not isinstance(self.procgen, bool):
+            raise MazeConfigError(f"procgen must be true or false, got {self.procgen!r}")
+        if self.procgen:
+            self._validate_procgen()
+        limit = held_out_start(self.procgen)
+        first, end = training_levels(self.start_level, self.num_levels, self.procgen)
+        if first >= limit or end > limit:
             raise MazeConfigError(
-                f"training levels [{first}, {end}) must lie below {HELD_OUT_START} (2**31), "
+                f"training levels [{first}, {end}) must lie below {limit}, "
                 "where the held-out levels start; lower start_level or num_levels"
+            )
+
+    def _validate_procgen(self) -> None:
+        wanted = {"obs_mode": "rgb", "action_mode": "procgen", "obs_size": 64}
+        for name, value in wanted.items():
+            if getattr(self, name) != value:
+                raise MazeConfigError(
+                    f"procgen=true needs {name}={value!r} (procgen's frame), "
+                    f"got {getattr(self, name)!r}"
+                )
+        if self.world_size not in (15, 25):
+            raise MazeConfigError(
+                f"procgen=true needs world_size 15 (easy) or 25 (hard), got {self.world_size}"
+            )
+        if (self.min_size, self.max_size) != (3, self.world_size):
+            raise MazeConfigError(
+                f"procgen=true draws inner sizes 3..{self.world_size} as procgen does; set "
+                f"min_size=3 and max_size={self.world_size} (got {self.min_size}, {self.max_size})"
+            )
+        if self.cheese_exclude_region is not None:
+            raise MazeConfigError(
+                "procgen=true has no cheese_exclude_region (procgen cannot place the cheese "
+                "outside a region); use cheese_region=None for cheese anywhere"
             )
 
     def test_distribution(self) -> MazeConfig:
@@ -136,6 +172,8 @@ class MazeConfig:
         n = self.cheese_region
         if n is None:
             return self
+        if self.procgen:  # procgen's vanilla maze: the cheese anywhere but the start
+            return self.replace(cheese_region=None)
         lo = max(self.min_size, n + 1 + n % 2)
         if lo > self.max_size:
             raise MazeConfigError(

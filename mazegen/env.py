@@ -10,7 +10,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
 from mazegen.batch import Autoreset, MazeBatch
-from mazegen.config import MazeConfig, from_dict
+from mazegen.config import MazeConfig, MazeConfigError, from_dict
 from mazegen.render import render_frame
 from mazegen.state import BatchState, MazeState
 
@@ -196,3 +196,42 @@ def make_vector_env(num_envs: int, **kwargs: Any) -> CheeseMazeVectorEnv:
     """The ``vector_entry_point`` of ``mazegen/CheeseMaze-v0``."""
     kwargs.pop("max_episode_steps", None)
     return CheeseMazeVectorEnv(num_envs, **kwargs)
+
+
+PROCGEN_WORLDS = {"easy": 15, "hard": 25}
+
+
+def procgen_config(
+    distribution_mode: str = "hard", rand_region: int | None = None, **kwargs: Any
+) -> MazeConfig:
+    """The procgen-faithful `MazeConfig` of a procgen distribution mode: ``"hard"`` (25 x 25)
+    or ``"easy"`` (15 x 15); ``rand_region=n`` places the cheese as procgenAISC's
+    ``maze_aisc`` does (None: vanilla ``maze``). Other `MazeConfig` fields as keywords."""
+    if distribution_mode not in PROCGEN_WORLDS:
+        raise MazeConfigError(
+            f"distribution_mode must be one of {sorted(PROCGEN_WORLDS)}, got {distribution_mode!r}"
+        )
+    w = PROCGEN_WORLDS[distribution_mode]
+    values = dict(world_size=w, min_size=3, max_size=w, cheese_region=rand_region, procgen=True)
+    return from_dict({**values, **kwargs})
+
+
+def make_procgen_env(
+    distribution_mode: str = "hard",
+    rand_region: int | None = None,
+    render_mode: str | None = None,
+    **kwargs: Any,
+) -> CheeseMazeEnv:
+    """The ``entry_point`` of ``mazegen/ProcgenMaze-v0``."""
+    config = procgen_config(distribution_mode, rand_region, **kwargs)
+    return CheeseMazeEnv(config, render_mode=render_mode)
+
+
+def make_procgen_vector_env(
+    num_envs: int, distribution_mode: str = "hard", rand_region: int | None = None, **kwargs: Any
+) -> CheeseMazeVectorEnv:
+    """The ``vector_entry_point`` of ``mazegen/ProcgenMaze-v0``."""
+    kwargs.pop("max_episode_steps", None)
+    env_kwargs = {k: kwargs.pop(k) for k in ("render_mode", "autoreset_mode") if k in kwargs}
+    config = procgen_config(distribution_mode, rand_region, **kwargs)
+    return CheeseMazeVectorEnv(num_envs, config, **env_kwargs)

@@ -17,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from mazegen.config import MazeConfig
+from mazegen.procgen_levels import procgen_levels
 from mazegen.state import BatchState, MazeState, region_masks
 
 
@@ -184,6 +185,9 @@ def generate(rng: np.random.Generator, config: MazeConfig, level: int = -1) -> M
 
 
 def generate_levels(levels: Sequence[int], config: MazeConfig) -> BatchState:
-    """The mazes of the given level numbers (each from ``default_rng(level)``)."""
+    """The mazes of the given level numbers (each from ``default_rng(level)``; in procgen mode
+    procgen's own levels, `procgen_levels`)."""
     levels = [int(x) for x in levels]
+    if config.procgen:
+        return procgen_levels(levels, config.world_size, config.cheese_region)[0]
     return generate_batch([level_rng(x) for x in levels], config, levels=levels)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from mazegen.config import MazeConfig
+from mazegen.procgen_levels import background_of
+from mazegen.procgen_render import ProcgenObs, procgen_renderer
 from mazegen.state import BatchState, MazeState
 
 FLOOR, WALL, MOUSE, CHEESE = range(4)
@@ -132,14 +134,19 @@ def make_obs_renderer(obs_mode: str, world_size: int, obs_size: int) -> GridObs 
     return GridObs(world_size) if obs_mode == "grid" else RgbObs(world_size, obs_size)
 
 
-def draw_states(renderer: GridObs | RgbObs, states: BatchState) -> np.ndarray:
-    """``[N, C, H, W]`` uint8: the observations of ``states`` drawn by ``renderer``."""
+def draw_states(renderer: GridObs | RgbObs | ProcgenObs, states: BatchState) -> np.ndarray:
+    """``[N, C, H, W]`` uint8: the observations of ``states`` drawn by ``renderer`` (procgen's:
+    the mouse unmirrored, the background of each state's level)."""
+    if isinstance(renderer, ProcgenObs):
+        return renderer.draw(states, background_of(states.level))
     return renderer.draw(square_kinds(states.walls, states.mouse, states.cheese))
 
 
 def observe(states: BatchState, config: MazeConfig) -> np.ndarray:
     """``[N, C, H, W]`` uint8: the observations an env with ``config`` shows of ``states``
     (the one way to draw them outside the env, for policies run on given mazes)."""
+    if config.procgen:
+        return draw_states(procgen_renderer(config.world_size), states)
     renderer = make_obs_renderer(config.obs_mode, config.world_size, config.obs_size)
     return draw_states(renderer, states)
 

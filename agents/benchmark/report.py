@@ -4,7 +4,8 @@ by side, each naming the CPU it was measured on.
 1. The machine: CPU model, torch's capability, whether bf16 is native, the other cores' load.
 2. Its peak: a 1024^2 matmul and each preset's largest convolution (forward and backward on a
    minibatch), fp32 and bf16.
-3. The environment beside procgen's maze (where ``make peer-venv`` made its venv).
+3. The environment beside procgen's maze (where ``make peer-venv`` made its venv), including
+   the procgen-faithful mode (``procgen=true``) easy and hard beside procgen's easy and hard.
 4. PPO training of each preset in both precisions: steps/s, the FLOP rate that is (multiply-adds
    counted from the network) and its share of the largest convolution's rate in the same
    precision, which precision ``precision=auto`` picks, and where a step's time goes.
@@ -81,6 +82,30 @@ def environment_section(t: Table, cfg: BenchmarkConfig) -> None:
         t.show(
             "ratio mazegen rgb / procgen at 64 envs", t.figures["mazegen rgb   64 envs"] / peer, "x"
         )
+    procgen_mode_section(t, cfg, peer)
+
+
+def procgen_mode_section(t: Table, cfg: BenchmarkConfig, hard_peer: float | None) -> None:
+    """The procgen-faithful mode (``procgen=true``: procgen's levels and pixels) beside procgen
+    itself, easy and hard, 64 envs each, in the same run."""
+    from mazegen.benchmark import env_steps_per_second, procgen_steps_per_second
+    from mazegen.env import procgen_config
+    from mazegen.procgen_textures import textures_available
+
+    t.heading("procgen-faithful mode (procgen=true) beside procgen, 64 envs, random actions")
+    if not textures_available():
+        print("skipped: no procgen textures (make procgen-textures)")
+        return
+    for mode in ("hard", "easy"):
+        ours = env_steps_per_second(64, procgen_config(mode), cfg.seconds, cfg.repeats)
+        t.show(f"mazegen procgen=true {mode} 64 envs", ours, "steps/s")
+        peer = hard_peer if mode == "hard" else None
+        if peer is None:
+            python = Path(cfg.procgen_python)
+            peer = procgen_steps_per_second(python, 64, mode, cfg.seconds, cfg.repeats)
+            t.show(f"procgen maze {mode} 64 envs (peer, same run)", peer, "steps/s")
+        if peer:
+            t.show(f"ratio procgen=true / procgen, {mode}", ours / peer, "x")
 
 
 def peak_section(t: Table, cfg: BenchmarkConfig, presets: dict[str, Any]) -> None:
