@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass, field
 
 from agents.settings.base import ConfigError, at_least
+from agents.settings.pth import PthConfig, validate_pth
 from agents.settings.reports import (  # re-exported: every command's schema is importable here
     BenchmarkConfig,
     CurvesConfig,
@@ -65,6 +66,7 @@ class EvaluateConfig:
         torch_threads: Torch CPU threads.
         unsafe_pickle: Also load old checkpoints that only unpickling can read (runs code from
             the file: only for files you trust).
+        pth: A bare 2023 checkpoint's environment and sizes (`agents.settings.pth`).
     """
 
     run: str | None = None
@@ -78,6 +80,7 @@ class EvaluateConfig:
     sweep: str | None = None
     torch_threads: int = 1
     unsafe_pickle: bool = False
+    pth: PthConfig = field(default_factory=PthConfig)
 
 
 def validate_evaluate(cfg: EvaluateConfig) -> None:
@@ -85,6 +88,7 @@ def validate_evaluate(cfg: EvaluateConfig) -> None:
     at_least(0, ("resamples", cfg.resamples), ("start_level", cfg.start_level), ("seed", cfg.seed))
     if cfg.run is not None and cfg.sweep is not None:
         raise ConfigError("give either run=<folder> or sweep=<multirun folder>, not both")
+    validate_pth(cfg.pth)
 
 
 @dataclass
@@ -133,6 +137,7 @@ class PatchConfig:
         torch_threads: Torch CPU threads.
         unsafe_pickle: Also load old checkpoints that only unpickling can read (runs code from
             the file: only for files you trust).
+        pth: A bare 2023 checkpoint's environment and sizes (`agents.settings.pth`).
     """
 
     analysis: str = "hooks"
@@ -162,6 +167,7 @@ class PatchConfig:
     maze_index: int = 0
     torch_threads: int = 1
     unsafe_pickle: bool = False
+    pth: PthConfig = field(default_factory=PthConfig)
 
 
 def validate_patch(cfg: PatchConfig) -> None:
@@ -189,6 +195,7 @@ def validate_patch(cfg: PatchConfig) -> None:
     if cfg.multiples and cfg.value is not None:
         raise ConfigError("set value or multiples (a searched value), not both")
     at_least(1, ("search_mazes", cfg.search_mazes))
+    validate_pth(cfg.pth)
 
 
 @dataclass
@@ -210,6 +217,7 @@ class PlayConfig:
             with the same seed (``cheese-vector``: the maze's cheese vector subtracted).
         unsafe_pickle: Also load old checkpoints that only unpickling can read (runs code from
             the file: only for files you trust).
+        pth: A bare 2023 checkpoint's environment and sizes (`agents.settings.pth`).
     """
 
     run: str | None = None
@@ -223,6 +231,7 @@ class PlayConfig:
     goal_field: str | None = None
     compare: str | None = None
     unsafe_pickle: bool = False
+    pth: PthConfig = field(default_factory=PthConfig)
 
 
 def validate_play(config: PlayConfig) -> None:
@@ -232,6 +241,7 @@ def validate_play(config: PlayConfig) -> None:
         raise ConfigError(f"distribution must be train or test, got {config.distribution!r}")
     at_least(1, ("episodes", config.episodes), ("fps", config.fps))
     at_least(0, ("seed", config.seed))
+    validate_pth(config.pth)
     if config.compare is not None and config.compare not in COMPARABLE:
         raise ConfigError(f"compare must be one of {', '.join(COMPARABLE)}, got {config.compare!r}")
     if config.compare is not None and config.mode != "record":
