@@ -80,6 +80,15 @@ class LoadedPolicy:
         except ValueError:
             return str(self.source)
 
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """What a report records of the policy: its label, and for a bare 2023 checkpoint the
+        environment it ran in (which no config file beside it records)."""
+        out: dict[str, Any] = {"source": self.label}
+        if self.bare:
+            out["environment_2023"] = environment_record(self.config)
+        return out
+
 
 def load_weights(policy: torch.nn.Module, ckpt: Checkpoint, where: Path, run: Path) -> None:
     """Copies a checkpoint's weights into ``policy``; a mismatch is a one-line `RunError`."""
@@ -99,15 +108,6 @@ def load_weights(policy: torch.nn.Module, ckpt: Checkpoint, where: Path, run: Pa
             "checkpoint with the run it came from"
         )
     policy.load_state_dict(ckpt.policy)
-
-    @property
-    def provenance(self) -> dict[str, Any]:
-        """What a report records of the policy: its label, and for a bare 2023 checkpoint the
-        environment it ran in (which no config file beside it records)."""
-        out: dict[str, Any] = {"source": self.label}
-        if self.bare:
-            out["environment_2023"] = environment_record(self.config)
-        return out
 
 
 def load_policy(
