@@ -135,23 +135,28 @@ def test_sizes_shrink_unless_full(pth: Path) -> None:
     assert full.cfg.mazes == 200 and not full.shrunk
 
 
-def test_commands_run(pth: Path, tmp_path: Path) -> None:
-    cfg = EvaluateConfig(run=str(pth), episodes=6, divergence_mazes=2, resamples=2)
+def test_evaluate_runs(pth: Path, tmp_path: Path) -> None:
+    cfg = EvaluateConfig(run=str(pth), episodes=3, divergence_mazes=1, resamples=2)
     result, _ = evaluate_run(cfg, cfg.run, tmp_path / "eval")
-    assert result["environment_2023"]["cheese_region"] == 5 and result["episodes"] == 6
-    for analysis in ("cheese-vector", "retarget"):
-        patch = PatchConfig(
-            analysis=analysis,
-            run=str(pth),
-            mazes=3,
-            search_mazes=1,
-            targets_per_maze=2,
-            goal_field=False,
-            out=str(tmp_path / analysis),
-        )
-        report, out = run_analysis(patch)
-        assert report["source"].endswith("model_rand_region_5.pth")
-        assert report["environment_2023"]["world_size"] == 25 and (out / "report.json").is_file()
+    assert result["environment_2023"]["cheese_region"] == 5 and result["episodes"] == 3
+
+
+@pytest.mark.parametrize(
+    "analysis", [pytest.param("cheese-vector", marks=pytest.mark.slow), "retarget"]
+)
+def test_patch_runs(pth: Path, tmp_path: Path, analysis: str) -> None:
+    patch = PatchConfig(
+        analysis=analysis,
+        run=str(pth),
+        mazes=2,
+        search_mazes=1,
+        targets_per_maze=2,
+        goal_field=False,
+        out=str(tmp_path / analysis),
+    )
+    report, out = run_analysis(patch)
+    assert report["source"].endswith("model_rand_region_5.pth")
+    assert report["environment_2023"]["world_size"] == 25 and (out / "report.json").is_file()
 
 
 @pytest.mark.skipif(
