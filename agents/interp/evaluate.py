@@ -39,7 +39,7 @@ def evaluate(cfg: EvaluateConfig) -> None:
     result, out = evaluate_run(cfg, cfg.run, None if cfg.out is None else Path(cfg.out))
     print(summary_table(result))
     print(
-        f"evaluated {cfg.episodes} mazes per distribution in {result['seconds']:.1f} s; "
+        f"evaluated {result['episodes']} mazes per distribution in {result['seconds']:.1f} s; "
         f"results: {out}"
     )
 

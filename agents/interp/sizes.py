@@ -33,7 +33,7 @@ C = TypeVar("C")
 def shrink(cfg: C, policy: LoadedPolicy) -> tuple[C, dict[str, tuple[int, int]]]:
     """``cfg`` with the sizes of `SMALL` for a bare 2023 checkpoint (unless ``cfg.pth.full``),
     and ``{setting: (given, run)}`` of what changed (empty for every other policy)."""
-    if not policy.bare or cfg.pth.full:  # type: ignore[attr-defined]
+    if not policy.bare or cfg.pth.full or getattr(cfg, "analysis", None) == "hooks":  # type: ignore[attr-defined]
         return cfg, {}
     changed = {
         name: (int(getattr(cfg, name)), small)

@@ -17,9 +17,7 @@ holds anything but tensors and plain containers is refused, and nothing in it ru
 
 from __future__ import annotations
 
-import os
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -37,22 +35,6 @@ FC = 256
 #: Input channels (RGB) and side (64 x 64 pixels, 8 x 8 after three poolings).
 IN_CHANNELS, SIDE, POOLED = 3, 64, 8
 _BLOCK = ("conv", "res1.conv1", "res1.conv2", "res2.conv1", "res2.conv2")
-
-
-def is_torch_file(path: str | os.PathLike[str] | None) -> bool:
-    """Whether ``path`` is a ``torch.save`` file (a ``.pth`` / ``.pt``, or a zip archive
-    holding ``<name>/data.pkl``) rather than a run folder or this project's checkpoint."""
-    if path is None:
-        return False
-    p = Path(path).expanduser()
-    if not p.is_file():
-        return False
-    if p.suffix in (".pth", ".pt"):
-        return True
-    if not zipfile.is_zipfile(p):
-        return False
-    with zipfile.ZipFile(p) as z:
-        return any(n.endswith("/data.pkl") for n in z.namelist())
 
 
 def expected_shapes(scale: int) -> dict[str, tuple[int, ...]]:

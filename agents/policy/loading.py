@@ -18,13 +18,12 @@ from agents.policy.hooked import HookedMazeNet
 from agents.policy.langosco import (
     config_2023,
     environment_record,
-    is_torch_file,
     map_state,
     read_state,
 )
 from agents.policy.sb3 import PolicyModel, build_policy
 from agents.run.checkpoint import Checkpoint, read_checkpoint
-from agents.run.folder import PRETRAINED, RunError, read_config, resolve
+from agents.run.folder import PRETRAINED, RunError, is_torch_file, read_config, resolve
 from agents.settings.pth import PthConfig
 from agents.settings.train import TrainConfig
 
