@@ -10,7 +10,6 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -24,7 +23,7 @@ from agents.interp.registry import run_analysis  # noqa: E402
 from agents.policy.loading import load_policy  # noqa: E402
 from agents.run.folder import RunError  # noqa: E402
 from agents.settings.commands import EvaluateConfig, PatchConfig  # noqa: E402
-from agents.settings.pth import PROCGEN_MODE, PthConfig  # noqa: E402
+from agents.settings.pth import PthConfig  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -157,22 +156,3 @@ def test_patch_runs(pth: Path, tmp_path: Path, analysis: str) -> None:
     report, out = run_analysis(patch)
     assert report["source"].endswith("model_rand_region_5.pth")
     assert report["environment_2023"]["world_size"] == 25 and (out / "report.json").is_file()
-
-
-@pytest.mark.skipif(
-    not PROCGEN_MODE,
-    reason="agents.settings.pth.PROCGEN_MODE is False: the procgen-faithful mode is not merged",
-)
-def test_probabilities_on_fixture_frames(pth: Path) -> None:
-    """On sampled fixture levels, this mode's observation hashes to procgen's (the fixtures
-    record procgen's hashes), so the network sees procgen's very frame and its action
-    probabilities are procgen's; `test_procgen_probabilities` (slow) checks them on the
-    frames procgen renders."""
-    from tests.fixtures2023 import fixture_frames
-
-    net = load_policy(pth).net
-    for obs, same_as_procgen in fixture_frames(net_config=load_policy(pth).config.env, count=8):
-        assert same_as_procgen, "this mode's frame differs from procgen's on a fixture level"
-        with torch.no_grad():
-            p = torch.softmax(net(torch.as_tensor(obs[None]).float())[0], -1)
-        assert np.isfinite(p.numpy()).all()
