@@ -156,3 +156,37 @@ def test_patch_runs(pth: Path, tmp_path: Path, analysis: str) -> None:
     report, out = run_analysis(patch)
     assert report["source"].endswith("model_rand_region_5.pth")
     assert report["environment_2023"]["world_size"] == 25 and (out / "report.json").is_file()
+
+
+def test_viewer_session(pth: Path) -> None:
+    from agents.play import patch_factories
+    from agents.play.session import PlaySession
+    from agents.policy.rollout import net_act_fn
+
+    policy = load_policy(pth)
+    net, env = policy.net, policy.config.env
+    s = PlaySession(env, net_act_fn(net), patch_factory=patch_factories(net, env), name="2023")
+    start = s.state.mouse
+    probs = s.direction_probs()
+    assert probs is not None and probs.shape == (4,)
+    assert 0 < float(probs.sum()) <= 1 + 1e-6  # 15 actions: the no-ops hold the rest
+    for _ in range(3):
+        s.step()
+    assert s.frame().ndim == 3 and (s.state.mouse != start or s.steps == 3)
+    s.toggle_patch("cheese_vector")
+    assert s.patch == "cheese_vector" and s.field_probs() is not None
+
+
+def test_no_paired_or_donor_mazes_is_one_line() -> None:
+    """Tiny runs (``resample-channels mazes=2``, a few evaluation mazes) used to end in
+    ``BatchState.stack([])``; they now say which setting to raise."""
+    from agents.interp.channels import donors_for
+    from agents.interp.divergence import outside_region_cheese
+    from agents.settings.base import ConfigError
+    from mazegen import MazeConfig, generate_levels
+
+    states = generate_levels(range(2), MazeConfig(world_size=9, max_size=9, obs_mode="grid"))
+    with pytest.raises(ConfigError, match=r"analyse more mazes \(mazes=\)"):
+        donors_for(states, states, same_place=True)  # its only donors are the mazes themselves
+    with pytest.raises(ConfigError, match=r"evaluate more mazes \(episodes=\)"):
+        outside_region_cheese(states, 9, np.random.default_rng(0))  # every square in the region
