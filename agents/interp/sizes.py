@@ -17,7 +17,7 @@ from agents.policy.loading import LoadedPolicy
 
 #: Command settings -> the size a bare 2023 checkpoint runs them at by default.
 SMALL: dict[str, int] = {
-    "episodes": 100,
+    "episodes": 50,
     "divergence_mazes": 20,
     "resamples": 20,
     "mazes": 40,
