@@ -191,3 +191,11 @@ def test_no_paired_or_donor_mazes_is_one_line() -> None:
         donors_for(states, states, same_place=True)  # its only donors are the mazes themselves
     with pytest.raises(ConfigError, match=r"evaluate more mazes \(episodes=\)"):
         outside_region_cheese(states, 9, np.random.default_rng(0))  # every square in the region
+
+
+def test_command_lines_take_the_file(pth: Path) -> None:
+    """The command-line check before Hydra runs (`agents.cli.checked`) resolves ``run=``: a
+    2023 file is a run of its own, not a checkpoint missing its config.yaml."""
+    from agents.run.folder import resolve
+
+    assert resolve(pth) == (pth.parent, pth)
