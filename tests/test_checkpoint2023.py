@@ -129,10 +129,14 @@ def test_weights_only_refuses_code(tmp_path: Path) -> None:
 
 
 def test_sizes_shrink_unless_full(pth: Path) -> None:
-    ctx = build_context(PatchConfig(analysis="hooks", run=str(pth), mazes=200))
+    ctx = build_context(PatchConfig(analysis="retarget", run=str(pth), mazes=200))
     assert ctx.cfg.mazes == 40 and ctx.shrunk["mazes"] == (200, 40) and len(ctx.levels) == 40
-    full = build_context(PatchConfig(analysis="hooks", run=str(pth), pth=PthConfig(full=True)))
+    small = build_context(PatchConfig(analysis="retarget", run=str(pth), mazes=7))
+    assert small.cfg.mazes == 7 and "mazes" not in small.shrunk  # a smaller size is kept
+    full = build_context(PatchConfig(analysis="retarget", run=str(pth), pth=PthConfig(full=True)))
     assert full.cfg.mazes == 200 and not full.shrunk
+    hooks = build_context(PatchConfig(analysis="hooks", run=str(pth)))
+    assert not hooks.shrunk  # listing the hooks runs no mazes
 
 
 def test_evaluate_runs(pth: Path, tmp_path: Path) -> None:
