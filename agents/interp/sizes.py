@@ -27,18 +27,31 @@ SMALL: dict[str, int] = {
     "targets_per_maze": 10,
 }
 
+#: The sizes each command's run time grows with (the ones it shrinks and reports); a command
+#: not listed (``hooks``) runs no mazes.
+USES: dict[str, tuple[str, ...]] = {
+    "evaluate": ("episodes", "divergence_mazes", "resamples"),
+    "cheese-vector": ("mazes",),
+    "top-right-vector": ("mazes",),
+    "vector-field": ("mazes",),
+    "find-channels": ("mazes",),
+    "resample-channels": ("mazes",),
+    "retarget": ("mazes", "search_mazes", "targets_per_maze", "field_mazes", "field_steps"),
+}
+
 C = TypeVar("C")
 
 
 def shrink(cfg: C, policy: LoadedPolicy) -> tuple[C, dict[str, tuple[int, int]]]:
     """``cfg`` with the sizes of `SMALL` for a bare 2023 checkpoint (unless ``cfg.pth.full``),
     and ``{setting: (given, run)}`` of what changed (empty for every other policy)."""
-    if not policy.bare or cfg.pth.full or getattr(cfg, "analysis", None) == "hooks":  # type: ignore[attr-defined]
+    if not policy.bare or cfg.pth.full:  # type: ignore[attr-defined]
         return cfg, {}
+    uses = USES.get(getattr(cfg, "analysis", "evaluate"), ())
     changed = {
-        name: (int(getattr(cfg, name)), small)
-        for name, small in SMALL.items()
-        if hasattr(cfg, name) and getattr(cfg, name) > small
+        name: (int(getattr(cfg, name)), SMALL[name])
+        for name in uses
+        if getattr(cfg, name) > SMALL[name]
     }
     new = dataclasses.replace(cfg, **{k: v for k, (_, v) in changed.items()})  # type: ignore[type-var]
     if hasattr(new, "maze_index"):
