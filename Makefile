@@ -148,13 +148,17 @@ pretrained-easy-steer pretrained-easy-steer-seed2: setup
 
 # The 2023 analysis, side by side (README): every figure of the table for one policy.
 POLICY ?= easy
+# POLICY: a shipped name, a run folder, or a 2023 checkpoint file (.pth: smaller sizes by default,
+# each command printing how long its full size would take; PTH='pth.full=true' for the full ones,
+# PTH='pth.distribution=easy pth.rand_region=3' for another environment).
+POLICY_NAME = $(notdir $(basename $(patsubst %/,%,$(POLICY))))
 analysis-2023: setup
-	$(PY) -m experiments.evaluate run=$(POLICY) out=outputs/analysis/$(POLICY)/evaluate
-	$(PY) -m experiments.patch cheese-vector run=$(POLICY) mazes=500 out=outputs/analysis/$(POLICY)/cheese-vector
-	$(PY) -m experiments.patch top-right-vector run=$(POLICY) mazes=500 out=outputs/analysis/$(POLICY)/top-right-vector
-	$(PY) -m experiments.patch find-channels run=$(POLICY) mazes=500 out=outputs/analysis/$(POLICY)/find-channels
-	$(PY) -m experiments.patch resample-channels run=$(POLICY) mazes=200 num_channels=3 out=outputs/analysis/$(POLICY)/resample-channels
-	$(PY) -m experiments.patch retarget run=$(POLICY) mazes=100 targets_per_maze=30 num_channels=3 out=outputs/analysis/$(POLICY)/retarget
+	$(PY) -m experiments.evaluate run=$(POLICY) $(PTH) out=outputs/analysis/$(POLICY_NAME)/evaluate
+	$(PY) -m experiments.patch cheese-vector run=$(POLICY) $(PTH) mazes=500 out=outputs/analysis/$(POLICY_NAME)/cheese-vector
+	$(PY) -m experiments.patch top-right-vector run=$(POLICY) $(PTH) mazes=500 out=outputs/analysis/$(POLICY_NAME)/top-right-vector
+	$(PY) -m experiments.patch find-channels run=$(POLICY) $(PTH) mazes=500 out=outputs/analysis/$(POLICY_NAME)/find-channels
+	$(PY) -m experiments.patch resample-channels run=$(POLICY) $(PTH) mazes=200 num_channels=3 out=outputs/analysis/$(POLICY_NAME)/resample-channels
+	$(PY) -m experiments.patch retarget run=$(POLICY) $(PTH) mazes=100 targets_per_maze=30 num_channels=3 out=outputs/analysis/$(POLICY_NAME)/retarget
 
 # A few minutes of the langosco preset (IMPALA s=4, 64x64 RGB, 15 actions) on a CUDA GPU:
 # prints steps/s and the first curve points (.ci/gpu-check; needs a CUDA build of torch).

@@ -11,6 +11,7 @@ import numpy as np
 from agents.interp.activations import activations, map_position, without_cheese
 from agents.interp.context import Context, Report
 from agents.policy.hooked import HookedMazeNet, HookError
+from agents.settings.base import ConfigError
 from mazegen import MazeConfig, generate_levels
 from mazegen.state import BatchState
 
@@ -158,6 +159,12 @@ def donors_for(
             donors.append(d)
             keep.append(i)
             break
+    if not donors:
+        where = "movable onto the same square" if same_place else "elsewhere"
+        raise ConfigError(
+            f"no donor maze (same size, cheese {where}) for any of the {states.num} mazes in a "
+            f"pool of {pool.num}: analyse more mazes (mazes=)"
+        )
     return BatchState.stack(donors), np.array(keep, dtype=np.int64)
 
 

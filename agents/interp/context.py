@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.interp.sizes import shrink
 from agents.policy.hooked import HookedMazeNet, HookError
 from agents.policy.loading import LoadedPolicy, load_policy
 from agents.settings.commands import PatchConfig, validate_patch
@@ -32,6 +33,8 @@ class Context:
         levels: The held-out levels analysed (``cfg.mazes`` of them).
         rng: Source of sampled actions and random choices.
         out: The report folder.
+        shrunk: ``{setting: (given, run)}`` of the sizes made smaller for a 2023 checkpoint
+            (`agents.interp.sizes`).
     """
 
     cfg: PatchConfig
@@ -44,6 +47,7 @@ class Context:
     levels: range
     rng: np.random.Generator
     out: Path
+    shrunk: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def channels(self, found: Any) -> list[int]:
         """``cfg.channels``, or the top ``cfg.num_channels`` of a `FoundChannels`."""
@@ -79,7 +83,8 @@ def build_context(cfg: PatchConfig) -> Context:
 
     validate_patch(cfg)
     torch.set_num_threads(cfg.torch_threads)
-    policy = load_policy(cfg.run, unsafe_pickle=cfg.unsafe_pickle)
+    policy = load_policy(cfg.run, unsafe_pickle=cfg.unsafe_pickle, pth=cfg.pth)
+    cfg, shrunk = shrink(cfg, policy)
     net = policy.net
     hook = net.resolve(cfg.hook)
     env = policy.config.env.held_out()
@@ -100,4 +105,5 @@ def build_context(cfg: PatchConfig) -> Context:
         levels=range(start, start + cfg.mazes),
         rng=np.random.default_rng(cfg.seed),
         out=out,
+        shrunk=shrunk,
     )

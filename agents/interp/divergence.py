@@ -17,6 +17,7 @@ import numpy as np
 from agents.interp.regression import behavioural_regression
 from agents.policy.metrics import mean_ci, rate, summarize
 from agents.policy.rollout import ActFn, Episodes, policy_at_squares, rollout
+from agents.settings.base import ConfigError
 from mazegen import MazeConfig, generate_levels
 from mazegen.actions import direction_probs
 from mazegen.queries import decision_square, distances, open_squares, shortest_path
@@ -124,6 +125,11 @@ def outside_region_cheese(
             kept.append(i)
             moved.append(s.with_cheese(options[int(rng.integers(len(options)))]))
     idx = np.array(kept, dtype=np.int64)
+    if not moved:  # every maze fits inside the region (a few small mazes)
+        raise ConfigError(
+            f"none of the {states.num} mazes has an open square outside the top-right "
+            f"{region} x {region} for the paired test: evaluate more mazes (episodes=)"
+        )
     out = BatchState.stack(moved)
     out.level[:] = states.level[idx]
     return idx, out

@@ -16,6 +16,7 @@ from agents.interp.plots import (
     plot_region_sweep,
     plot_regression,
 )
+from agents.interp.sizes import announce, full_time, record, shrink
 from agents.policy.loading import load_policy
 from agents.policy.rollout import net_act_fn
 from agents.run.folder import sweep_runs
@@ -38,7 +39,7 @@ def evaluate(cfg: EvaluateConfig) -> None:
     result, out = evaluate_run(cfg, cfg.run, None if cfg.out is None else Path(cfg.out))
     print(summary_table(result))
     print(
-        f"evaluated {cfg.episodes} mazes per distribution in {result['seconds']:.1f} s; "
+        f"evaluated {result['episodes']} mazes per distribution in {result['seconds']:.1f} s; "
         f"results: {out}"
     )
 
@@ -48,7 +49,11 @@ def evaluate_run(
 ) -> tuple[dict[str, Any], Path]:
     """Evaluates one policy; writes ``eval.json`` and the plots; returns (result, folder)."""
     torch.set_num_threads(cfg.torch_threads)
-    policy = load_policy(run, unsafe_pickle=cfg.unsafe_pickle)
+    policy = load_policy(run, unsafe_pickle=cfg.unsafe_pickle, pth=cfg.pth)
+    cfg, shrunk = shrink(cfg, policy)
+    notice = announce(shrunk)
+    if notice:
+        print(notice, flush=True)
     tcfg = policy.config
     region = tcfg.env.eval_region
     if out is None:
@@ -67,7 +72,11 @@ def evaluate_run(
         resamples=cfg.resamples,
     )
     result["seconds"] = round(time.perf_counter() - start, 2)
-    result["source"] = policy.label
+    result.update(policy.provenance)
+    result.update(record(shrunk))
+    after = full_time(shrunk, result["seconds"])
+    if after:
+        print(after)
     result["schema"] = SCHEMA
     out.mkdir(parents=True, exist_ok=True)
     plot_p_cheese_vs_distance(result, out / "p_cheese_vs_distance.png")

@@ -16,6 +16,7 @@ from agents.interp.channels import run_find_channels, run_resample_channels
 from agents.interp.context import Context, Report, build_context
 from agents.interp.listing import run_hooks
 from agents.interp.retarget_analysis import run_retarget
+from agents.interp.sizes import announce, full_time, record
 from agents.interp.vectors import run_cheese_vector, run_top_right_vector, run_vector_field
 from agents.settings.commands import ANALYSIS_NAMES, PatchConfig
 from mazegen.files import atomic_write_bytes, write_json
@@ -36,6 +37,10 @@ def run_analysis(cfg: PatchConfig) -> tuple[dict[str, Any], Path]:
     """Runs ``cfg.analysis``; writes ``report.json``, its PNGs and ``summary.md``; returns the
     report (with ``summary``, the Markdown lines) and the folder."""
     ctx = build_context(cfg)  # validates the settings first
+    cfg = ctx.cfg  # a 2023 checkpoint's sizes (agents.interp.sizes)
+    notice = announce(ctx.shrunk)
+    if notice:
+        print(notice, flush=True)
     made = [p for p in (ctx.out, *ctx.out.parents) if not p.exists()]
     ctx.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -48,7 +53,8 @@ def run_analysis(cfg: PatchConfig) -> tuple[dict[str, Any], Path]:
         raise
     report: dict[str, Any] = {
         "analysis": cfg.analysis,
-        "source": ctx.policy.label,
+        **ctx.policy.provenance,
+        **record(ctx.shrunk),
         "hook": ctx.hook,
         "mazes": cfg.mazes,
         "start_level": ctx.levels.start,
@@ -67,7 +73,8 @@ def run_analysis(cfg: PatchConfig) -> tuple[dict[str, Any], Path]:
         "",
     ]
     atomic_write_bytes(ctx.out / "summary.md", "\n".join(summary).encode())
-    report["summary"] = "\n".join(result.lines)
+    after = full_time(ctx.shrunk, report["seconds"])
+    report["summary"] = "\n".join([*result.lines, *([after] if after else [])])
     return report, ctx.out
 
 

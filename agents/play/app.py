@@ -35,7 +35,7 @@ def play(config: PlayConfig) -> None:
     from agents.policy.rollout import net_act_fn
 
     check_play(config)
-    policy = load_policy(config.run, unsafe_pickle=config.unsafe_pickle)
+    policy = load_policy(config.run, unsafe_pickle=config.unsafe_pickle, pth=config.pth)
     net = policy.net
     field = None
     if config.goal_field is not None:

@@ -23,6 +23,11 @@ hook                                                   shape
 ``fc_value``                                           ``[1]``
 =====================================================  ======================================
 
+procgen-tools (the 2023 tooling) names every module's output ``<module>_out``: its names for the
+modules that are not already called so (``embedder.block1.conv_out``, ``...res1.conv1_out``,
+``embedder.flatten_out``, ``embedder.fc_out``, ``fc_policy_out``, ``fc_value_out``) are
+accepted too, as aliases of the hooks above (`HookedMazeNet.aliases`).
+
 The small network has ``embedder.conv{k}`` and ``embedder.relu{k}_out`` (k = 1..4),
 ``[channels, W, W]``, then ``flatten``, ``fc``, ``relufc_out``. `HookedMazeNet.shapes` lists the
 actual names and shapes of a network; ``python -m experiments.patch hooks`` prints them.
@@ -80,6 +85,12 @@ class HookedMazeNet(MazeNet):
         self.hook_points: dict[str, nn.Module] = {
             name: m for name, m in self.named_modules() if name and not list(m.children())
         }
+        #: procgen-tools' ``<module>_out`` names of the hook points not named so already
+        self.aliases: dict[str, str] = {
+            f"{name}_out": name
+            for name in self.hook_points
+            if not name.endswith("_out") and name != "embedder.scale_in"
+        }
         self._shapes: dict[str, tuple[int, ...]] | None = None
 
     @classmethod
@@ -119,16 +130,18 @@ class HookedMazeNet(MazeNet):
         return dict(self._shapes)
 
     def resolve(self, hook: str | None) -> str:
-        """``hook`` checked, or the default layer when it is None."""
+        """``hook`` checked (an alias resolved to its hook point), or the default layer when it
+        is None."""
         name = hook or self.default_hook
         self.check([name])
-        return name
+        return self.aliases.get(name, name)
 
     def check(self, names: Iterable[str]) -> None:
         """Raises `HookError` for a name that is not a hook point, listing close matches."""
         for name in names:
-            if name not in self.hook_points:
-                close = difflib.get_close_matches(name, list(self.hook_points), n=3, cutoff=0.5)
+            if name not in self.hook_points and name not in self.aliases:
+                known = [*self.hook_points, *self.aliases]
+                close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
                 hint = (
                     f"; did you mean {', '.join(close)}?"
                     if close
@@ -176,7 +189,8 @@ class HookedMazeNet(MazeNet):
                         store[name] = out.detach()
                     return out
 
-                handles.append(self.hook_points[name].register_forward_hook(hook))
+                module = self.hook_points[self.aliases.get(name, name)]
+                handles.append(module.register_forward_hook(hook))
             yield store
         finally:
             for h in handles:

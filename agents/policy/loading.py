@@ -10,13 +10,21 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from agents.policy.hooked import HookedMazeNet
+from agents.policy.langosco import (
+    config_2023,
+    environment_record,
+    map_state,
+    read_state,
+)
 from agents.policy.sb3 import PolicyModel, build_policy
 from agents.run.checkpoint import Checkpoint, read_checkpoint
-from agents.run.folder import PRETRAINED, RunError, read_config, resolve
+from agents.run.folder import PRETRAINED, RunError, is_torch_file, read_config, resolve
+from agents.settings.pth import PthConfig
 from agents.settings.train import TrainConfig
 
 
@@ -32,6 +40,8 @@ class LoadedPolicy:
         source: The checkpoint file the weights came from.
         run: The run folder (for a shipped policy, its folder in ``agents/pretrained/``).
         steps: Environment steps it was trained for.
+        bare: A bare 2023 checkpoint (`agents.policy.langosco`): its environment came from the
+            command's ``pth`` settings, and its reports go to ``outputs/<kind>/<file name>``.
     """
 
     model: PolicyModel
@@ -40,6 +50,7 @@ class LoadedPolicy:
     source: Path
     run: Path
     steps: int = 0
+    bare: bool = False
 
     @property
     def shipped(self) -> bool:
@@ -52,6 +63,8 @@ class LoadedPolicy:
         """
         if self.shipped:
             return Path("outputs", kind, self.run.name, *parts)
+        if self.bare:
+            return Path("outputs", kind, self.source.stem, *parts)
         return self.run.joinpath(kind, *parts)
 
     @property
@@ -65,6 +78,15 @@ class LoadedPolicy:
             return str(self.source.resolve().relative_to(Path.cwd().resolve()))
         except ValueError:
             return str(self.source)
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """What a report records of the policy: its label, and for a bare 2023 checkpoint the
+        environment it ran in (which no config file beside it records)."""
+        out: dict[str, Any] = {"source": self.label}
+        if self.bare:
+            out["environment_2023"] = environment_record(self.config)
+        return out
 
 
 def load_weights(policy: torch.nn.Module, ckpt: Checkpoint, where: Path, run: Path) -> None:
@@ -91,16 +113,20 @@ def load_policy(
     path: str | os.PathLike[str] | None = None,
     device: str = "cpu",
     unsafe_pickle: bool = False,
+    pth: PthConfig | None = None,
 ) -> LoadedPolicy:
-    """Loads a policy from a run folder, a checkpoint, a shipped name, or (None) the default
-    shipped policy.
+    """Loads a policy from a run folder, a checkpoint, a shipped name, a 2023 checkpoint
+    (`agents.policy.langosco`), or (None) the default shipped policy.
 
     Args:
         path: What to load (see `agents.run.folder.resolve`).
         device: Torch device of the network.
         unsafe_pickle: Also read old files that only unpickling can read (this runs code
             from the file: only for files you trust).
+        pth: The environment of a bare 2023 checkpoint (default: hard, 5 x 5 region).
     """
+    if is_torch_file(path):
+        return load_2023(Path(str(path)).expanduser(), device, unsafe_pickle, pth or PthConfig())
     run, model_file = resolve(path)
     cfg = read_config(run)
     ckpt = read_checkpoint(model_file, unsafe_pickle=unsafe_pickle)
@@ -108,6 +134,16 @@ def load_policy(
     load_weights(model.policy, ckpt, model_file, run)
     net = HookedMazeNet.of(model.policy)
     return LoadedPolicy(model, net, cfg, model_file, run, int(ckpt.num_timesteps))
+
+
+def load_2023(path: Path, device: str, unsafe_pickle: bool, pth: PthConfig) -> LoadedPolicy:
+    """A bare 2023 checkpoint as a policy of this project, in the environment of ``pth``."""
+    state = read_state(path, unsafe_pickle=unsafe_pickle)
+    cfg = config_2023(state, pth, path.stem)
+    model = build_policy(cfg, device)
+    model.policy.load_state_dict(map_state(model.policy.state_dict(), state))
+    net = HookedMazeNet.of(model.policy)
+    return LoadedPolicy(model, net, cfg, path, path.parent, 0, bare=True)
 
 
 def load_pretrained(name: str | None = None, device: str = "cpu") -> LoadedPolicy:

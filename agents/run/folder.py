@@ -115,6 +115,22 @@ def checkpoint_run(path: Path, what: str = "") -> Path:
     return run
 
 
+def is_torch_file(path: str | os.PathLike[str] | None) -> bool:
+    """Whether ``path`` is a ``torch.save`` file (a ``.pth`` / ``.pt``, or a zip archive
+    holding ``<name>/data.pkl``) rather than a run folder or this project's checkpoint."""
+    if path is None:
+        return False
+    p = Path(path).expanduser()
+    if not p.is_file():
+        return False
+    if p.suffix in (".pth", ".pt"):
+        return True
+    if not zipfile.is_zipfile(p):
+        return False
+    with zipfile.ZipFile(p) as z:
+        return any(n.endswith("/data.pkl") for n in z.namelist())
+
+
 def pretrained_names() -> list[str]:
     """Names of the shipped policies (folders of ``agents/pretrained/``)."""
     if not PRETRAINED.is_dir():
@@ -151,6 +167,8 @@ def resolve(path: str | os.PathLike[str] | None) -> tuple[Path, Path]:
         if not (p / CONFIG).is_file():
             raise RunError(f"{p} is not a run folder (no {CONFIG}, {MODEL} or checkpoints)")
         raise RunError(f"run folder {p} has no model yet ({MODEL} or {CHECKPOINTS}/)")
+    if is_torch_file(p):  # a 2023 checkpoint (agents.policy.langosco): no run folder
+        return p.parent, p
     if p.is_file():
         return checkpoint_run(p), p
     raise RunError(
