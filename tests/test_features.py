@@ -6,8 +6,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from agents.interp.features.dictionary import Sae, load_sae, read_sae, save_sae  # noqa: E402
-from agents.interp.features.find import find_cheese_features  # noqa: E402
+from agents.interp.features.dictionary import (  # noqa: E402
+    Sae,
+    load_sae,
+    measured_path,
+    read_sae,
+    save_sae,
+)
 from agents.interp.features.rows import feature_patch, features_set  # noqa: E402
 from agents.interp.features.train import fit, reconstruction  # noqa: E402
 from agents.interp.interventions import no_intervention, successes  # noqa: E402
@@ -17,7 +22,7 @@ from agents.policy.loading import load_policy  # noqa: E402
 from agents.settings import ConfigError  # noqa: E402
 from agents.settings.levels import STUDY_RETARGET_OFFSET  # noqa: E402
 from agents.settings.sae import SaeConfig, validate_sae  # noqa: E402
-from mazegen import generate_levels  # noqa: E402
+from mazegen.files import read_json_object  # noqa: E402
 
 
 def _sparse_data(seed: int = 0) -> torch.Tensor:
@@ -63,18 +68,17 @@ def test_bad_settings_and_a_missing_sae_say_what_to_do():
 
 
 def test_shipped_sae_feature_retargets_with_the_cheese_present():
-    """On fresh mazes (maze set 9), easy_steer's top cheese feature set at the target beats no
-    intervention by several standard errors (paired over the same targets)."""
+    """On fresh mazes (maze set 9), easy_steer's best feature row with the cheese present (as
+    its shipped measurement picked it on its search mazes) beats no intervention by several
+    standard errors (paired over the same targets)."""
     policy = load_policy("easy_steer")
     agent = study_agent("easy_steer", policy, None, 9)
     sae, _ = load_sae(policy, agent.hook)
-    tests = generate_levels(range(agent.start, agent.start + 40), agent.test_env)
-    found = find_cheese_features(agent.net, agent.hook, sae, tests, agent.test_env)
-    top = found.ranked[:1]
-    value = 2.0 * float(found.largest[top].max())
+    best = read_json_object(measured_path(policy, agent.hook))["best_present"]
+    row = features_set(sae, best["features"], best["value"], best["erase"], best["mode"], label="f")
     trial = agent.trial(STUDY_RETARGET_OFFSET, 16, 10, np.random.default_rng(0), 2.0)
-    hit = successes([no_intervention(), features_set(sae, top, value)], trial)
-    diff = hit["top 1 features"].astype(float) - hit["none"].astype(float)
+    hit = successes([no_intervention(), row], trial)
+    diff = hit["f"].astype(float) - hit["none"].astype(float)
     se = diff.std(ddof=1) / np.sqrt(len(diff))
     assert diff.mean() > 3 * se, (diff.mean(), se)
 

@@ -125,6 +125,15 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
         pick, tried = _best(hit, mine, lambda k: str(k))
         picks[f"erasure {n}"] = {"count": pick[1], "mode": pick[2], "tried": tried}
     chosen["picks"] = picks
+    best_n = max(counts, key=lambda n: max(picks[f"erasure {n}"]["tried"].values()))
+    e = picks[f"erasure {best_n}"]
+    chosen["best_present"] = {  # the feature row with the cheese present that the search picked
+        "features": found.ranked[:best_n],
+        "value": picks[f"features {best_n}"]["value"],
+        "erase": erasable[: e["count"]],
+        "mode": e["mode"],
+        "search_success": max(e["tried"].values()),
+    }
 
     # the report: every chosen row on mazes that chose nothing
     trial = agent.trial(STUDY_RETARGET_OFFSET, cfg.retarget_mazes, cfg.targets_per_maze, rng, 2.0)
