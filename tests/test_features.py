@@ -75,7 +75,10 @@ def test_shipped_sae_feature_retargets_with_the_cheese_present():
     agent = study_agent("easy_steer", policy, None, 9)
     sae, _ = load_sae(policy, agent.hook)
     best = read_json_object(measured_path(policy, agent.hook))["best_present"]
-    row = features_set(sae, best["features"], best["value"], best["erase"], best["mode"], label="f")
+    pattern = None if best["pattern"] is None else torch.tensor(best["pattern"])
+    row = features_set(
+        sae, best["features"], best["value"], best["erase"], best["mode"], False, "f", pattern
+    )
     trial = agent.trial(STUDY_RETARGET_OFFSET, 16, 10, np.random.default_rng(0), 2.0)
     hit = successes([no_intervention(), row], trial)
     diff = hit["f"].astype(float) - hit["none"].astype(float)

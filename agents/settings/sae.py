@@ -36,7 +36,8 @@ class SaeConfig:
         search_mazes: Other mazes on which values, scales and erasure sets are searched.
         targets_per_maze: Targets drawn per maze.
         counts: Sizes of the top-feature sets set at the target.
-        multiples: Values tried, as multiples of the largest activation the feature reaches.
+        multiples: Values tried: multiples of the largest activation the features reach (set
+            at the target), or of their mean change around the cheese (their pattern).
         erase_counts: How many cheese features the erasure removes (searched).
         scales: Scales of the cheese's move tried for the layer's ceiling.
         maze_set: Held-out maze set of the retargeting (0: the study's; 1-9 others).
@@ -63,8 +64,8 @@ class SaeConfig:
     search_mazes: int = 10
     targets_per_maze: int = 10
     counts: list[int] = field(default_factory=lambda: [1, 3, 11])
-    multiples: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0])
-    erase_counts: list[int] = field(default_factory=lambda: [0, 4, 16, 32])
+    multiples: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0, 8.0])
+    erase_counts: list[int] = field(default_factory=lambda: [0, 4, 16, 64])
     scales: list[float] = field(default_factory=lambda: [1.0, 2.0, 3.0])
     maze_set: int = 0
     out: str | None = None

@@ -29,12 +29,14 @@ from mazegen.state import BatchState
 @dataclass
 class FoundFeatures:
     """Features ranked by tracking: ``ranked`` (best first), their ``tracking`` accuracy,
-    ``largest`` activation seen, and ``diff`` ``[N, F, h, w]`` (with minus without cheese)."""
+    ``largest`` activation seen, ``diff`` ``[N, F, h, w]`` (with minus without cheese) and
+    ``pattern`` ``[F, 3, 3]``, each feature's mean change over the 3 x 3 around the cheese."""
 
     ranked: list[int]
     tracking: np.ndarray
     largest: np.ndarray
     diff: np.ndarray
+    pattern: np.ndarray
 
     def top(self, n: int = 8) -> list[dict[str, Any]]:
         return [
@@ -64,7 +66,13 @@ def find_cheese_features(
     tracking = ((peak == (pos[:, 0] * w + pos[:, 1])[:, None]) & moved).mean(axis=0)
     order = np.lexsort((-at.mean(axis=0), -tracking))
     largest = with_c.amax(dim=(0, 2, 3)).numpy()
-    return FoundFeatures([int(j) for j in order], tracking, largest, diff)
+    pattern = np.zeros((f, 3, 3))
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            r, c = pos[:, 0] + dr, pos[:, 1] + dc
+            ok = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+            pattern[:, dr + 1, dc + 1] = diff[np.flatnonzero(ok), :, r[ok], c[ok]].mean(axis=0)
+    return FoundFeatures([int(j) for j in order], tracking, largest, diff, pattern)
 
 
 def cheese_features(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from agents.interp.channels import find_cheese_channels
 from agents.interp.features.dictionary import Sae
@@ -39,6 +40,8 @@ from mazegen import generate_levels
 WHERE = ("whole layer", "around the target")
 CONDITIONS = (False, True)  # removed?
 MODES = ("zeroed", "replaced")
+#: How the top features are written at the target: set there, or their pattern around it.
+KINDS = ("set", "pattern")
 
 
 def _best(hit: dict[str, np.ndarray], keys: list[Any], label: Any) -> tuple[Any, dict[str, float]]:
@@ -76,16 +79,28 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
     searched = generate_levels(range(first, first + cfg.search_mazes), agent.env)
     erasable = cheese_features(net, hook, sae, searched, agent.env)
     counts = sorted({min(n, sae.width) for n in cfg.counts})
-    chosen: dict[str, Any] = {"erasable": erasable[: max(cfg.erase_counts)]}
+    patterns = torch.as_tensor(found.pattern, dtype=torch.float32)  # [F, 3, 3]
+
+    def feature_row(kind: str, n: int, m: float, erase: int = 0, mode: str = "zeroed",
+                    removed: bool = False, label: str | None = None) -> Intervention:  # fmt: skip
+        """``kind`` "set": the top n set to m x their largest activation at the target;
+        "pattern": m x their mean change around the cheese written around the target."""
+        feats = found.ranked[:n]
+        if kind == "set":
+            value, pattern = m * float(found.largest[feats].max()), None
+        else:
+            value, pattern = m, patterns[feats]
+        return features_set(sae, feats, value, erasable[:erase], mode, removed, label, pattern)
 
     # values of the feature and channel sets, the ceiling's scale and place
     rows: list[Intervention] = []
     for n in counts:
-        feats, chans = found.ranked[:n], ranked_ch[: min(n, len(ranked_ch))]
-        big_f, big_c = float(found.largest[feats].max()), channels.largest(chans)
+        chans = ranked_ch[: min(n, len(ranked_ch))]
         for m in cfg.multiples:
             for rem in CONDITIONS:
-                rows.append(features_set(sae, feats, m * big_f, removed=rem, label=f"f{n} x{m}"))
+                for kind in KINDS:
+                    rows.append(feature_row(kind, n, m, removed=rem, label=f"{kind}{n} x{m}"))
+                big_c = channels.largest(chans)
                 rows.append(channels_set(f"c{n} x{m}", chans, m * big_c, removed=rem))
     for where in WHERE:
         for s in cfg.scales:
@@ -93,47 +108,48 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
     hit = successes(rows, search)
     sfx = {False: "", True: ", cheese removed"}
     picks: dict[str, Any] = {}
+    multiples = list(cfg.multiples)
     for n in counts:
-        feats, chans = found.ranked[:n], ranked_ch[: min(n, len(ranked_ch))]
-        big_f, big_c = float(found.largest[feats].max()), channels.largest(chans)
+        chans = ranked_ch[: min(n, len(ranked_ch))]
         for rem in CONDITIONS:
-            mf, tf = _best(hit, list(cfg.multiples), lambda m: f"f{n} x{m}" + sfx[rem])  # noqa: B023
-            mc, tc = _best(hit, list(cfg.multiples), lambda m: f"c{n} x{m}" + sfx[rem])  # noqa: B023
-            picks[f"features {n}{sfx[rem]}"] = {"features": feats, "value": mf * big_f, "tried": tf}
-            picks[f"channels {n}{sfx[rem]}"] = {"channels": chans, "value": mc * big_c, "tried": tc}
+            for kind in KINDS:
+                m, tried = _best(hit, multiples, lambda m: f"{kind}{n} x{m}" + sfx[rem])  # noqa: B023
+                picks[f"{kind} {n}{sfx[rem]}"] = {"multiple": m, "tried": tried}
+            m, tried = _best(hit, multiples, lambda m: f"c{n} x{m}" + sfx[rem])  # noqa: B023
+            value = m * channels.largest(chans)
+            picks[f"channels {n}{sfx[rem]}"] = {"channels": chans, "value": value, "tried": tried}
     for rem in CONDITIONS:
         keys = [(w, s) for w in WHERE for s in cfg.scales]
         best, tried = _best(hit, keys, lambda k: difference_added(k[0], k[1], rem).label)  # noqa: B023
         picks[f"ceiling{sfx[rem]}"] = {"where": best[0], "scale": best[1], "tried": tried}
 
     # the erasure with the cheese present: how many of the cheese's features, zeroed or replaced
-    erasures = [(n, e, mode) for n in counts for e in cfg.erase_counts for mode in MODES]
-    erasures = [k for k in erasures if k[1] > 0 or k[2] == "zeroed"]
+    erasures = [
+        (kind, n, e, mode)
+        for kind in KINDS
+        for n in counts
+        for e in cfg.erase_counts
+        for mode in MODES
+        if e > 0 or mode == "zeroed"
+    ]
 
-    def erase_row(key: tuple[int, int, str]) -> Intervention:
-        n, e, mode = key
-        value = picks[f"features {n}"]["value"]
-        return features_set(sae, found.ranked[:n], value, erasable[:e], mode, label=str(key))
+    def erase_row(key: tuple[str, int, int, str]) -> Intervention:
+        kind, n, e, mode = key
+        return feature_row(kind, n, picks[f"{kind} {n}"]["multiple"], e, mode, label=str(key))
 
     erase_rows = [erase_row(k) for k in erasures]
     hit = successes([r for r in erase_rows if "replaced" not in r.label], search)
     for r in erase_rows:
         if "replaced" in r.label:
             hit.update(successes([r], search))
-    for n in counts:
-        mine = [k for k in erasures if k[0] == n]
-        pick, tried = _best(hit, mine, lambda k: str(k))
-        picks[f"erasure {n}"] = {"count": pick[1], "mode": pick[2], "tried": tried}
-    chosen["picks"] = picks
-    best_n = max(counts, key=lambda n: max(picks[f"erasure {n}"]["tried"].values()))
-    e = picks[f"erasure {best_n}"]
-    chosen["best_present"] = {  # the feature row with the cheese present that the search picked
-        "features": found.ranked[:best_n],
-        "value": picks[f"features {best_n}"]["value"],
-        "erase": erasable[: e["count"]],
-        "mode": e["mode"],
-        "search_success": max(e["tried"].values()),
-    }
+    for kind in KINDS:
+        for n in counts:
+            mine = [k for k in erasures if k[:2] == (kind, n)]
+            pick, tried = _best(hit, mine, lambda k: str(k))
+            picks[f"erasure {kind} {n}"] = {"count": pick[2], "mode": pick[3], "tried": tried}
+    best = max(erasures, key=lambda k: float(hit[str(k)].mean()))
+    kind, n, e, mode = best
+    best_row = erase_row(best)
 
     # the report: every chosen row on mazes that chose nothing
     trial = agent.trial(STUDY_RETARGET_OFFSET, cfg.retarget_mazes, cfg.targets_per_maze, rng, 2.0)
@@ -145,23 +161,40 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
     ]
     for n in counts:
         for rem in CONDITIONS:
-            f, c = picks[f"features {n}{sfx[rem]}"], picks[f"channels {n}{sfx[rem]}"]
-            final.append(features_set(sae, f["features"], f["value"], removed=rem))
+            for kind in KINDS:
+                final.append(feature_row(kind, n, picks[f"{kind} {n}{sfx[rem]}"]["multiple"],
+                                         removed=rem))  # fmt: skip
+            c = picks[f"channels {n}{sfx[rem]}"]
             final.append(channels_set(f"top {n} channels", c["channels"], c["value"], removed=rem))
-        e = picks[f"erasure {n}"]
-        if e["count"]:
-            f = picks[f"features {n}"]
-            final.append(
-                features_set(sae, f["features"], f["value"], erasable[: e["count"]], e["mode"])
-            )
+        for kind in KINDS:
+            er = picks[f"erasure {kind} {n}"]
+            if er["count"]:
+                m = picks[f"{kind} {n}"]["multiple"]
+                final.append(feature_row(kind, n, m, er["count"], er["mode"]))
     for rem in CONDITIONS:
         c = picks[f"ceiling{sfx[rem]}"]
         final.append(difference_added(c["where"], c["scale"], rem))
+    played = outcomes(final, trial)
     return {
         "hook": hook,
         "targets": int(len(trial.targets.maze)),
         "search_targets": int(len(search.targets.maze)),
         "tracking": found.top(),
-        **chosen,
-        "interventions": outcomes(final, trial),
+        "erasable": erasable[: max(cfg.erase_counts)],
+        "picks": picks,
+        "best_present": {  # the feature row with the cheese present that the search picked
+            "kind": kind,
+            "features": found.ranked[:n],
+            "multiple": picks[f"{kind} {n}"]["multiple"],
+            "value": float(
+                picks[f"{kind} {n}"]["multiple"]
+                * (float(found.largest[found.ranked[:n]].max()) if kind == "set" else 1.0)
+            ),
+            "pattern": None if kind == "set" else patterns[found.ranked[:n]].tolist(),
+            "erase": erasable[:e],
+            "mode": mode,
+            "label": best_row.label,
+            "search_success": float(hit[str(best)].mean()),
+        },  # fmt: skip
+        "interventions": played,
     }

@@ -42,10 +42,12 @@ def feature_patch(
     pos: np.ndarray,
     erase: Sequence[int] = (),
     reference: torch.Tensor | None = None,
+    pattern: torch.Tensor | None = None,
 ) -> PatchFn:
-    """``x [B, C, H, W] -> x'``: ``features`` set to ``value`` at ``pos`` ``[B, 2]``; the
-    ``erase`` features removed where they fire (replaced by their values in ``reference``, the
-    same observations' layer without the cheese, when given)."""
+    """``x [B, C, H, W] -> x'``: ``features`` set to ``value`` at ``pos`` ``[B, 2]`` (or, with
+    ``pattern`` ``[k, 3, 3]``, ``value`` times each feature's pattern added over the 3 x 3
+    around it); the ``erase`` features removed where they fire (replaced by their values in
+    ``reference``, the same observations' layer without the cheese, when given)."""
     chosen, gone = list(features), list(erase)
 
     def patch(x: torch.Tensor) -> torch.Tensor:
@@ -58,9 +60,17 @@ def feature_patch(
             if reference is not None:
                 new = sae.encode_map(reference)[:, gone]
             out = out + torch.einsum("bfhw,fc->bchw", (new - old).to(x.dtype), dec[gone])
-        if chosen:
-            b = torch.arange(x.shape[0])
-            p = torch.as_tensor(pos, dtype=torch.long).reshape(-1, 2)
+        b = torch.arange(x.shape[0])
+        p = torch.as_tensor(pos, dtype=torch.long).reshape(-1, 2)
+        if chosen and pattern is not None:
+            h, w = x.shape[2:]
+            for dr in (-1, 0, 1):
+                for dc in (-1, 0, 1):
+                    r, c = p[:, 0] + dr, p[:, 1] + dc
+                    ok = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+                    write = (value * pattern[:, dr + 1, dc + 1]).to(x.dtype) @ dec[chosen]  # [C]
+                    out[b[ok], :, r[ok], c[ok]] += write
+        elif chosen:
             here = sae.encode_map(out)[b, :, p[:, 0], p[:, 1]][:, chosen]  # [B, k]
             out[b, :, p[:, 0], p[:, 1]] += ((value - here).to(x.dtype)) @ dec[chosen]
         return out
@@ -80,6 +90,7 @@ class ReplacingAct:
     value: float
     erase: Sequence[int]
     pos: np.ndarray  # [K, 2]
+    pattern: torch.Tensor | None = None
 
     def __call__(self, obs: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
         index = np.arange(len(obs)) if idx is None else idx
@@ -87,16 +98,25 @@ class ReplacingAct:
         with torch.no_grad(), self.net.hooks(cache=[self.hook]) as cache:
             self.net(without_cheese_obs(x))
         patch = feature_patch(
-            self.sae, self.features, self.value, self.pos[index], self.erase, cache[self.hook]
+            self.sae,
+            self.features,
+            self.value,
+            self.pos[index],
+            self.erase,
+            cache[self.hook],
+            self.pattern,
         )
         with torch.no_grad(), self.net.hooks(patches={self.hook: patch}):
             logits, _ = self.net(x)
         return torch.softmax(logits.float(), dim=-1).cpu().numpy()
 
 
-def features_label(features: Sequence[int], erase: str = "", erased: int = 0) -> str:
-    """``top 3 features`` / ``top 3 features, 16 cheese features zeroed`` / ``... replaced``."""
-    label = f"top {len(features)} features"
+def features_label(
+    features: Sequence[int], erase: str = "", erased: int = 0, pattern: bool = False
+) -> str:
+    """``top 3 features`` / ``top 3 features, 16 cheese features zeroed`` / ``... replaced``
+    (``top 3 features' pattern`` when their 3 x 3 pattern is written)."""
+    label = f"top {len(features)} features" + ("' pattern" if pattern else "")
     return label + (f", {erased} cheese features {erase}" if erase and erased else "")
 
 
@@ -108,22 +128,23 @@ def features_set(
     mode: str = "zeroed",
     removed: bool = False,
     label: str | None = None,
+    pattern: torch.Tensor | None = None,
 ) -> Intervention:
-    """The row: ``features`` set at the target to ``value``; ``erase`` features ``"zeroed"``
-    or ``"replaced"`` (by their cheese-removed values); with ``removed``, on the mazes without
-    their cheese."""
+    """The row: ``features`` set at the target to ``value`` (or their ``pattern`` around it,
+    ``value`` times); ``erase`` features ``"zeroed"`` or ``"replaced"`` (by their cheese-removed
+    values); with ``removed``, on the mazes without their cheese."""
     if mode not in ("zeroed", "replaced"):
         raise ValueError(f"mode must be zeroed or replaced, got {mode!r}")
-    name = label or features_label(features, mode, len(erase))
+    name = label or features_label(features, mode, len(erase), pattern is not None)
 
     def build(t: Trial) -> Arm:
         pos = t.positions
         states = t.removed if removed else t.states
         if erase and mode == "replaced":
-            return states, ReplacingAct(t.net, t.hook, sae, features, value, erase, pos)
+            return states, ReplacingAct(t.net, t.hook, sae, features, value, erase, pos, pattern)
 
         def patches(idx: np.ndarray) -> dict[str, PatchFn]:
-            return {t.hook: feature_patch(sae, features, value, pos[idx], erase)}
+            return {t.hook: feature_patch(sae, features, value, pos[idx], erase, None, pattern)}
 
         return states, patched_act_fn(t.net, patches)
 
