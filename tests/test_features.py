@@ -68,18 +68,18 @@ def test_bad_settings_and_a_missing_sae_say_what_to_do():
 
 
 def test_shipped_sae_feature_retargets_with_the_cheese_present():
-    """On fresh mazes (maze set 9), easy_steer's best feature row with the cheese present (as
+    """On fresh mazes (maze set 9), study9_fullres's best feature row with the cheese present (as
     its shipped measurement picked it on its search mazes) beats no intervention by several
     standard errors (paired over the same targets)."""
-    policy = load_policy("easy_steer")
-    agent = study_agent("easy_steer", policy, None, 9)
+    policy = load_policy("study9_fullres")
+    agent = study_agent("study9_fullres", policy, None, 9)
     sae, _ = load_sae(policy, agent.hook)
     best = read_json_object(measured_path(policy, agent.hook))["best_present"]
     pattern = None if best["pattern"] is None else torch.tensor(best["pattern"])
     row = features_set(
         sae, best["features"], best["value"], best["erase"], best["mode"], False, "f", pattern
     )
-    trial = agent.trial(STUDY_RETARGET_OFFSET, 16, 10, np.random.default_rng(0), 2.0)
+    trial = agent.trial(STUDY_RETARGET_OFFSET, 20, 10, np.random.default_rng(0), 2.0)
     hit = successes([no_intervention(), row], trial)
     diff = hit["f"].astype(float) - hit["none"].astype(float)
     se = diff.std(ddof=1) / np.sqrt(len(diff))

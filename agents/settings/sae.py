@@ -64,8 +64,8 @@ class SaeConfig:
     search_mazes: int = 10
     targets_per_maze: int = 10
     counts: list[int] = field(default_factory=lambda: [1, 3, 11])
-    multiples: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0, 8.0])
-    erase_counts: list[int] = field(default_factory=lambda: [0, 4, 16, 64])
+    multiples: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0, 8.0, 16.0])
+    erase_counts: list[int] = field(default_factory=lambda: [0, 16, 64, 256])
     scales: list[float] = field(default_factory=lambda: [1.0, 2.0, 3.0])
     maze_set: int = 0
     out: str | None = None

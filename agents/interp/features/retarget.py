@@ -133,9 +133,14 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
         if e > 0 or mode == "zeroed"
     ]
 
+    def multiple(kind: str, n: int, mode: str) -> float:
+        """A value for a row with an erasure: a replacement makes the maze look as if it had no
+        cheese, so it takes the value searched with the cheese removed."""
+        return float(picks[f"{kind} {n}" + sfx[mode == "replaced"]]["multiple"])
+
     def erase_row(key: tuple[str, int, int, str]) -> Intervention:
         kind, n, e, mode = key
-        return feature_row(kind, n, picks[f"{kind} {n}"]["multiple"], e, mode, label=str(key))
+        return feature_row(kind, n, multiple(kind, n, mode), e, mode, label=str(key))
 
     erase_rows = [erase_row(k) for k in erasures]
     hit = successes([r for r in erase_rows if "replaced" not in r.label], search)
@@ -169,7 +174,7 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
         for kind in KINDS:
             er = picks[f"erasure {kind} {n}"]
             if er["count"]:
-                m = picks[f"{kind} {n}"]["multiple"]
+                m = multiple(kind, n, er["mode"])
                 final.append(feature_row(kind, n, m, er["count"], er["mode"]))
     for rem in CONDITIONS:
         c = picks[f"ceiling{sfx[rem]}"]

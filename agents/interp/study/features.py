@@ -26,7 +26,9 @@ def feature_summary(policy: LoadedPolicy, hook: str) -> dict[str, Any]:
         rows = {
             k: v
             for k, v in inter.items()
-            if k.startswith(prefix) and k.endswith(", cheese removed") != present
+            if k.startswith(prefix)
+            and k.endswith(", cheese removed") != present
+            and (prefix != "top " or "features" in k)
         }
         label = max(rows, key=lambda k: rows[k]["success"]["p"])
         r = rows[label]
