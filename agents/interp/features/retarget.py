@@ -153,7 +153,7 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
             pick, tried = _best(hit, mine, lambda k: str(k))
             picks[f"erasure {kind} {n}"] = {"count": pick[2], "mode": pick[3], "tried": tried}
     best = max(erasures, key=lambda k: float(hit[str(k)].mean()))
-    kind, n, e, mode = best
+    b_kind, b_n, b_e, b_mode = best
     best_row = erase_row(best)
 
     # the report: every chosen row on mazes that chose nothing
@@ -188,16 +188,16 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
         "erasable": erasable[: max(cfg.erase_counts)],
         "picks": picks,
         "best_present": {  # the feature row with the cheese present that the search picked
-            "kind": kind,
-            "features": found.ranked[:n],
-            "multiple": picks[f"{kind} {n}"]["multiple"],
+            "kind": b_kind,
+            "features": found.ranked[:b_n],
+            "multiple": multiple(b_kind, b_n, b_mode),
             "value": float(
-                picks[f"{kind} {n}"]["multiple"]
-                * (float(found.largest[found.ranked[:n]].max()) if kind == "set" else 1.0)
+                multiple(b_kind, b_n, b_mode)
+                * (float(found.largest[found.ranked[:b_n]].max()) if b_kind == "set" else 1.0)
             ),
-            "pattern": None if kind == "set" else patterns[found.ranked[:n]].tolist(),
-            "erase": erasable[:e],
-            "mode": mode,
+            "pattern": None if b_kind == "set" else patterns[found.ranked[:b_n]].tolist(),
+            "erase": erasable[:b_e],
+            "mode": b_mode,
             "label": best_row.label,
             "search_success": float(hit[str(best)].mean()),
         },  # fmt: skip
