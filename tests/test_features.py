@@ -53,7 +53,7 @@ def test_feature_patch_writes_the_decoder_direction_at_the_target_only():
     out = feature_patch(sae, [3], 5.0, pos)(x)
     moved = (out - x).abs().sum(1) > 1e-6  # [2, 3, 3]
     assert moved[0, 0, 1] and moved[1, 2, 2] and int(moved.sum()) == 2
-    before = float(sae.encode_map(x)[0, 3, 0, 1])
+    before = float(sae.encode_map(x)[0, 3, 0, 1].detach())
     want = (5.0 - before) * sae.w_dec[3].detach()
     assert torch.allclose(out[0, :, 0, 1] - x[0, :, 0, 1], want, atol=1e-5)
 
