@@ -159,6 +159,10 @@ analysis-2023: setup
 	$(PY) -m experiments.patch find-channels run=$(POLICY) $(PTH) mazes=500 out=outputs/analysis/$(POLICY_NAME)/find-channels
 	$(PY) -m experiments.patch resample-channels run=$(POLICY) $(PTH) mazes=200 num_channels=3 out=outputs/analysis/$(POLICY_NAME)/resample-channels
 	$(PY) -m experiments.patch retarget run=$(POLICY) $(PTH) mazes=100 targets_per_maze=30 num_channels=3 out=outputs/analysis/$(POLICY_NAME)/retarget
+	@# SAE features (docs/features.md): a policy without a shipped SAE prints the command that trains one
+	-$(PY) -m experiments.sae find-features run=$(POLICY) out=outputs/analysis/$(POLICY_NAME)/sae
+	-$(PY) -m experiments.sae resample-features run=$(POLICY) out=outputs/analysis/$(POLICY_NAME)/sae
+	-$(PY) -m experiments.sae retarget-features run=$(POLICY) out=outputs/analysis/$(POLICY_NAME)/sae
 
 # A few minutes of the langosco preset (IMPALA s=4, 64x64 RGB, 15 actions) on a CUDA GPU:
 # prints steps/s and the first curve points (.ci/gpu-check; needs a CUDA build of torch).

@@ -196,7 +196,7 @@ def precheck_of(command: str) -> tuple[str, Callable[[Any], None], type]:
     line gets before Hydra writes anything, and its schema (the one table of them), in the
     order `precheck` takes them."""
     from agents import settings
-    from agents.settings import commands
+    from agents.settings import commands, sae
 
     def simple(schema: type, validate: Callable[[Any], None]) -> Callable[[Any], None]:
         return lambda cfg: validate(to_object(cfg, schema))
@@ -221,6 +221,7 @@ def precheck_of(command: str) -> tuple[str, Callable[[Any], None], type]:
         "curves": (settings.CurvesConfig, commands.validate_curves, False),
         "study": (settings.StudyConfig, commands.validate_study, False),
         "benchmark": (settings.BenchmarkConfig, commands.validate_benchmark, False),
+        "sae": (settings.SaeConfig, sae.validate_sae, True),
     }
     schema, validate, has_run = table[command]
     return command, checked(schema, validate) if has_run else simple(schema, validate), schema

@@ -64,6 +64,9 @@ OTHERS = [
     ("ship", "run=outputs/x", "error: name is missing: give name=<policy name>"),
     ("study", ("runs=[easy]", "seed=-1"), "error: seed must be >= 0, got -1; set seed=0 or more"),
     ("study", ("runs=[easy]", "budget_factor=0.5"), "error: budget_factor must be >= 1, got 0.5"),
+    ("sae", ("action=fly", "run=easy"), "error: action must be one of"),
+    ("sae", ("run=easy", "width=8", "k=9"), "error: k must be <= width (8), got 9"),
+    ("sae", "width=64", "error: give the policy: run="),
 ]
 
 

@@ -3,14 +3,16 @@ on them (resampling them from other mazes, as in the 2023 analysis)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from agents.interp.activations import activations, map_position, without_cheese
 from agents.interp.context import Context, Report
-from agents.policy.hooked import HookedMazeNet, HookError
+from agents.policy.hooked import HookedMazeNet, HookError, PatchFn
 from agents.settings.base import ConfigError
 from mazegen import MazeConfig, generate_levels
 from mazegen.state import BatchState
@@ -99,14 +101,14 @@ def resample_effect(
     channels: list[int],
     squares_per_maze: int,
     rng: np.random.Generator,
+    resampler: Callable[[torch.Tensor], PatchFn] | None = None,
 ) -> np.ndarray:
     """``[K]`` mean absolute change of the action probabilities when ``channels`` at ``hook``
-    are replaced by their activations in the donor maze (``donors[i]`` for ``states[i]``).
+    are replaced by their activations in the donor maze (``donors[i]`` for ``states[i]``), or
+    when the patch ``resampler(donor activations)`` is applied instead (e.g. SAE features).
 
     The mouse is placed on up to ``squares_per_maze`` open squares of each maze (the same square
     in the donor when it is open there, else the donor's start)."""
-    import torch
-
     from agents.interp.patches import resample
     from mazegen.queries import open_squares
     from mazegen.render import observe
@@ -132,7 +134,8 @@ def resample_effect(
             net(torch.as_tensor(dobs[s : s + 512], device=device))
         with torch.no_grad():
             p0 = torch.softmax(net(x)[0].float(), -1)
-            with net.hooks(patches={hook: resample(cache[hook], channels)}):
+            patch = (resampler or (lambda d: resample(d, channels)))(cache[hook])
+            with net.hooks(patches={hook: patch}):
                 p1 = torch.softmax(net(x)[0].float(), -1)
         out.append((p1 - p0).abs().mean(dim=1).cpu().numpy())
     return np.concatenate(out)

@@ -3,6 +3,7 @@
 - `agents.settings.train`: `TrainConfig`, the settings of a training run (stored in its run
   folder as ``config.yaml``), its parts and what a resume may change.
 - `agents.settings.commands`: the settings of the other commands.
+- `agents.settings.sae`: `SaeConfig`, the sparse autoencoders' command.
 - `agents.settings.base`: `ConfigError`, ``CONF`` (the YAML folder) and `to_object`.
 """
 
@@ -16,6 +17,7 @@ from agents.settings.commands import (
     ShipConfig,
     StudyConfig,
 )
+from agents.settings.sae import SaeConfig
 from agents.settings.train import TrainConfig, to_train_config
 
 #: ConfigStore name -> schema: ``conf/<command>.yaml`` lists ``<name>`` first in its defaults.
@@ -28,6 +30,7 @@ SCHEMAS: dict[str, type] = {
     "ship_schema": ShipConfig,
     "study_schema": StudyConfig,
     "benchmark_schema": BenchmarkConfig,
+    "sae_schema": SaeConfig,
 }
 
 
@@ -63,6 +66,7 @@ __all__ = [
     "EvaluateConfig",
     "PatchConfig",
     "PlayConfig",
+    "SaeConfig",
     "ShipConfig",
     "StudyConfig",
     "TrainConfig",

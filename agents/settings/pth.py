@@ -21,7 +21,7 @@ from typing import Any
 from agents.settings.base import ConfigError
 
 #: Whether bare 2023 checkpoints run in the procgen-faithful mode (see the module docstring).
-PROCGEN_MODE = False
+PROCGEN_MODE = True
 
 #: procgen ``maze``'s world side per distribution mode.
 WORLD_SIZES = {"hard": 25, "easy": 15}

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agents.interp.interventions import CHEESE_REMOVED, NONE, REAL_CHEESE_MOVED, splice_label
+from agents.interp.study.features import feature_cells
 from agents.interp.study.headline import (
     DISTANCES,
     REACH,
@@ -170,6 +171,20 @@ def table(results: list[dict[str, Any]]) -> list[str]:
             "locality: share of the cheese's move at its two cells (old, new) / in their 3x3 "
             "(an even spread: cells)",
             [_locality(r) for r in results],
+        ),
+    ]
+    cells = [feature_cells(r["features"]) if "features" in r else ("–",) * 3 for r in results]
+    rows += [
+        ("SAE at the hooked layer (`python -m experiments.sae train`)", [c[0] for c in cells]),
+        (
+            "best SAE features set at the target (<= 11; value, erasure searched apart): "
+            "cheese present; removed (x real cheese)",
+            [c[1] for c in cells],
+        ),
+        (
+            "the layer's ceiling (the cheese's difference added, scale and place searched "
+            "apart): cheese present; removed",
+            [c[2] for c in cells],
         ),
     ]
     header = "| measure | " + " | ".join(f"`{r['label']}`" for r in results) + " |"

@@ -1,0 +1,155 @@
+"""``python -m experiments.sae <action> run=<policy>``: train a policy's SAE and measure its
+features (`agents.settings.sae.SaeConfig`). Each action prints its figures and writes them as
+JSON into the report folder (default: the policy's ``sae`` report folder)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.interp.features.dictionary import load_sae, measured_path, sae_path, save_sae
+from agents.interp.features.find import find_cheese_features, resample_features
+from agents.interp.features.retarget import measure
+from agents.interp.features.train import collect, fit, p_cheese_share, reconstruction
+from agents.interp.study.agent import Agent, study_agent
+from agents.policy.loading import LoadedPolicy, load_policy
+from agents.settings.levels import ANALYSIS_OFFSET, FIT_OFFSET
+from agents.settings.sae import SaeConfig, validate_sae
+from mazegen import generate_levels
+from mazegen.files import write_json
+
+
+def machine() -> str:
+    """The CPU, as lscpu names it, and torch's CPU capability."""
+    name = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            name = line.split(":", 1)[1].strip()
+            break
+    return f"{name} ({torch.backends.cpu.get_cpu_capability()})"
+
+
+def plot_features(tests: Any, found: Any, path: Path, hook: str, name: str) -> None:
+    """The top 4 cheese features' change maps on the first test maze whose cheese each of the
+    four tracks best (the maze where their summed change peaks at the cheese most)."""
+    from agents.interp.plots import plot_channel_maps
+
+    top = found.ranked[:4]
+    i = int(found.diff[:, top].clip(min=0).sum(axis=(1, 2, 3)).argmax())
+    maps = {f"feature {j} diff": found.diff[i, j] for j in top}
+    title = (
+        f"{name}, SAE at {hook}: each feature with the cheese minus without it, the top 4 "
+        f"cheese-tracking features, test maze {i} (red: higher with the cheese)"
+    )
+    plot_channel_maps(tests[i], maps, path, title)
+
+
+def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
+    """Collects, trains, measures and saves the SAE; returns its info."""
+    env = policy.config.env
+    rng = np.random.default_rng(cfg.seed)
+    t0 = time.perf_counter()
+    data = collect(agent.net, agent.hook, env, range(env.start_level, env.start_level +
+                   cfg.rollout_mazes), cfg.removed_share, rng)  # fmt: skip
+    sae, losses = fit(data, cfg.width, cfg.k, cfg.steps, cfg.batch, cfg.lr, cfg.l1, cfg.seed)
+    minutes = (time.perf_counter() - t0) / 60
+    held = range(agent.start + FIT_OFFSET, agent.start + FIT_OFFSET + 50)
+    quality = reconstruction(sae, collect(agent.net, agent.hook, agent.env, held, 0.0, rng))
+    quality["p_cheese"] = p_cheese_share(
+        agent.net, agent.hook, sae, agent.env, range(agent.behaviour_start,
+        agent.behaviour_start + cfg.eval_mazes), cfg.seed,
+    )  # fmt: skip
+    info = {
+        "hook": agent.hook,
+        "width": cfg.width,
+        "k": cfg.k,
+        "l1": cfg.l1 if cfg.k == 0 else None,
+        "steps": cfg.steps,
+        "rollout_mazes": cfg.rollout_mazes,
+        "removed_share": cfg.removed_share,
+        "train_vectors": len(data),
+        "train_minutes": minutes,
+        "cpu": machine(),
+        "losses": losses[-3:],
+        "quality": quality,
+    }
+    path = sae_path(policy, agent.hook, cfg.tag)
+    save_sae(sae, path, info)
+    info["path"] = str(path)
+    return info
+
+
+def lines_of(action: str, result: dict[str, Any]) -> list[str]:
+    """The printed summary of an action's result."""
+    if action == "train":
+        q = result["quality"]
+        return [
+            f"saved {result['path']}: FVE {q['fve']:.3f}, mean L0 {q['mean_l0']:.2f}, dead "
+            f"{q['dead']}/{q['width']}, P(cheese) spliced {q['p_cheese']['spliced']:.3f} / "
+            f"{q['p_cheese']['original']:.3f} = {q['p_cheese']['share']:.3f} of the original "
+            f"({result['train_minutes']:.1f} min, {result['cpu']})"
+        ]
+    if action == "find-features":
+        return [
+            f"- feature {r['feature']}: tracking {r['tracking_accuracy']:.3f}"
+            for r in result["top"]
+        ]
+    if action == "resample-features":
+        return [
+            f"features {result['features']}: same place {100 * result['cheese_same_place']:.2f} %, "
+            f"elsewhere {100 * result['cheese_elsewhere']:.2f} %; random "
+            + ", ".join(f"{100 * x:.2f} %" for x in result["random_elsewhere"])
+        ]
+    return [
+        f"- {label}: {r['success']['p']:.3f} ({r['x_none']:.2f}x none, "
+        f"{r['x_real_cheese']:.2f}x real cheese)"
+        for label, r in result["interventions"].items()
+    ]
+
+
+def run_sae(cfg: SaeConfig) -> dict[str, Any]:
+    """Runs ``cfg.action``; prints and saves its result."""
+    validate_sae(cfg)
+    torch.set_num_threads(cfg.torch_threads)
+    policy = load_policy(cfg.run)
+    agent = study_agent(policy.run.name, policy, cfg.hook, cfg.maze_set)
+    out = (
+        Path(cfg.out)
+        if cfg.out
+        else policy.report_dir("sae", agent.hook + (f"-{cfg.tag}" if cfg.tag else ""))
+    )
+    if cfg.action == "train":
+        result = train(policy, agent, cfg)
+    else:
+        sae, info = load_sae(policy, agent.hook, cfg.tag)
+        tests = generate_levels(range(agent.start, agent.start + cfg.mazes), agent.test_env)
+        if cfg.action == "find-features":
+            found = find_cheese_features(agent.net, agent.hook, sae, tests, agent.test_env)
+            result = {"hook": agent.hook, "top": found.top(16), "figure": "feature_maps.png"}
+            out.mkdir(parents=True, exist_ok=True)
+            plot_features(tests, found, out / "feature_maps.png", agent.hook, policy.run.name)
+        elif cfg.action == "resample-features":
+            found = find_cheese_features(agent.net, agent.hook, sae, tests, agent.test_env)
+            first = agent.start + ANALYSIS_OFFSET // 2
+            pool = generate_levels(range(first, first + 4 * cfg.mazes), agent.test_env)
+            rng = np.random.default_rng(cfg.seed)
+            result = resample_features(
+                agent.net, agent.hook, sae, tests, pool, agent.test_env, found.ranked[:3], rng
+            )
+        else:
+            t0 = time.perf_counter()
+            result = measure(agent, sae, cfg)
+            result["minutes"] = (time.perf_counter() - t0) / 60
+            result["cpu"] = machine()
+            result["sae"] = {k: info.get(k) for k in ("width", "k", "removed_share", "quality")}
+            if not cfg.out:  # the measurement the study's table reads, beside the SAE
+                write_json(measured_path(policy, agent.hook, cfg.tag), result)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / f"{cfg.action}.json", result)
+    for line in lines_of(cfg.action, result):
+        print(line)
+    return result

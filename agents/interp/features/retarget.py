@@ -1,0 +1,205 @@
+"""Retargeting through SAE features, against the channels, the principal directions, the
+layer's ceiling and the real cheese moved, on the study's mazes (`agents.interp.study.agent`).
+
+Everything chosen is chosen on the search mazes (`STUDY_SEARCH_OFFSET`): each set's value (a
+multiple of its largest activation), the erasure (how many of the cheese's features, zeroed or
+replaced by their cheese-removed values), the ceiling's scale and place. The features are ranked
+on the analysis' test mazes; the figures reported come from the retargeting mazes
+(`STUDY_RETARGET_OFFSET`) of ``maze_set``, none of which picked anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.interp.channels import find_cheese_channels
+from agents.interp.features.dictionary import Sae
+from agents.interp.features.find import cheese_features, find_cheese_features
+from agents.interp.features.rows import difference_added, features_set
+from agents.interp.interventions import (
+    NONE,
+    REAL_CHEESE_MOVED,
+    Intervention,
+    Trial,
+    along,
+    channels_set,
+    play,
+    splice,
+    successes,
+)
+from agents.interp.study.agent import Agent
+from agents.interp.study.retargeting import baselines
+from agents.interp.subspace import principal_directions
+from agents.settings.levels import STUDY_RETARGET_OFFSET, STUDY_SEARCH_OFFSET
+from agents.settings.sae import SaeConfig
+from mazegen import generate_levels
+
+WHERE = ("whole layer", "around the target")
+CONDITIONS = (False, True)  # removed?
+MODES = ("zeroed", "replaced")
+#: How the top features are written at the target: set there, or their pattern around it.
+KINDS = ("set", "pattern")
+
+
+def _best(hit: dict[str, np.ndarray], keys: list[Any], label: Any) -> tuple[Any, dict[str, float]]:
+    """The key whose row ``label(key)`` succeeds most (the first on a tie), and every rate."""
+    rates = {str(k): float(hit[label(k)].mean()) for k in keys}
+    return max(keys, key=lambda k: rates[str(k)]), rates
+
+
+def outcomes(rows: list[Intervention], trial: Trial) -> dict[str, Any]:
+    """Every row's summary on ``trial`` with its ratio to no intervention and to the real cheese
+    moved; the rows that patch alone (`ReplacingAct`) play one by one, the rest as one batch."""
+    alone = [r for r in rows if "replaced" in r.label]
+    done = {k: o.summary for k, o in play([r for r in rows if r not in alone], trial).items()}
+    for r in alone:
+        done.update({k: o.summary for k, o in play([r], trial).items()})
+    none, cheese = done[NONE]["success"]["p"], done[REAL_CHEESE_MOVED]["success"]["p"]
+    results = {row.label: done[row.label] for row in rows}
+    for summary in results.values():
+        p = summary["success"]["p"]
+        summary["x_none"] = p / none if none else None
+        summary["x_real_cheese"] = p / cheese if cheese else None
+    return results
+
+
+def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
+    """Searches on the search mazes, then plays every chosen row on the retargeting mazes."""
+    rng = np.random.default_rng([cfg.seed, 38])
+    net, hook = agent.net, agent.hook
+    tests = generate_levels(range(agent.start, agent.start + cfg.mazes), agent.test_env)
+    found = find_cheese_features(net, hook, sae, tests, agent.test_env)
+    channels = find_cheese_channels(net, hook, tests, agent.test_env, top=max(cfg.counts))
+    ranked_ch = [r["channel"] for r in channels.top]
+    search = agent.trial(STUDY_SEARCH_OFFSET, cfg.search_mazes, cfg.targets_per_maze, rng, 2.0)
+    first = agent.start + STUDY_SEARCH_OFFSET
+    searched = generate_levels(range(first, first + cfg.search_mazes), agent.env)
+    erasable = cheese_features(net, hook, sae, searched, agent.env)
+    counts = sorted({min(n, sae.width) for n in cfg.counts})
+    patterns = torch.as_tensor(found.pattern, dtype=torch.float32)  # [F, 3, 3]
+
+    def feature_row(kind: str, n: int, m: float, erase: int = 0, mode: str = "zeroed",
+                    removed: bool = False, label: str | None = None) -> Intervention:  # fmt: skip
+        """``kind`` "set": the top n set to m x their largest activation at the target;
+        "pattern": m x their mean change around the cheese written around the target."""
+        feats = found.ranked[:n]
+        if kind == "set":
+            value, pattern = m * float(found.largest[feats].max()), None
+        else:
+            value, pattern = m, patterns[feats]
+        return features_set(sae, feats, value, erasable[:erase], mode, removed, label, pattern)
+
+    # values of the feature and channel sets, the ceiling's scale and place
+    rows: list[Intervention] = []
+    for n in counts:
+        chans = ranked_ch[: min(n, len(ranked_ch))]
+        for m in cfg.multiples:
+            for rem in CONDITIONS:
+                for kind in KINDS:
+                    rows.append(feature_row(kind, n, m, removed=rem, label=f"{kind}{n} x{m}"))
+                big_c = channels.largest(chans)
+                rows.append(channels_set(f"c{n} x{m}", chans, m * big_c, removed=rem))
+    for where in WHERE:
+        for s in cfg.scales:
+            rows += [difference_added(where, s, rem) for rem in CONDITIONS]
+    hit = successes(rows, search)
+    sfx = {False: "", True: ", cheese removed"}
+    picks: dict[str, Any] = {}
+    multiples = list(cfg.multiples)
+    for n in counts:
+        chans = ranked_ch[: min(n, len(ranked_ch))]
+        for rem in CONDITIONS:
+            for kind in KINDS:
+                m, tried = _best(hit, multiples, lambda m: f"{kind}{n} x{m}" + sfx[rem])  # noqa: B023
+                picks[f"{kind} {n}{sfx[rem]}"] = {"multiple": m, "tried": tried}
+            m, tried = _best(hit, multiples, lambda m: f"c{n} x{m}" + sfx[rem])  # noqa: B023
+            value = m * channels.largest(chans)
+            picks[f"channels {n}{sfx[rem]}"] = {"channels": chans, "value": value, "tried": tried}
+    for rem in CONDITIONS:
+        keys = [(w, s) for w in WHERE for s in cfg.scales]
+        best, tried = _best(hit, keys, lambda k: difference_added(k[0], k[1], rem).label)  # noqa: B023
+        picks[f"ceiling{sfx[rem]}"] = {"where": best[0], "scale": best[1], "tried": tried}
+
+    # the erasure with the cheese present: how many of the cheese's features, zeroed or replaced
+    erasures = [
+        (kind, n, e, mode)
+        for kind in KINDS
+        for n in counts
+        for e in cfg.erase_counts
+        for mode in MODES
+        if e > 0 or mode == "zeroed"
+    ]
+
+    def multiple(kind: str, n: int, mode: str) -> float:
+        """A value for a row with an erasure: a replacement makes the maze look as if it had no
+        cheese, so it takes the value searched with the cheese removed."""
+        return float(picks[f"{kind} {n}" + sfx[mode == "replaced"]]["multiple"])
+
+    def erase_row(key: tuple[str, int, int, str]) -> Intervention:
+        kind, n, e, mode = key
+        return feature_row(kind, n, multiple(kind, n, mode), e, mode, label=str(key))
+
+    erase_rows = [erase_row(k) for k in erasures]
+    hit = successes([r for r in erase_rows if "replaced" not in r.label], search)
+    for r in erase_rows:
+        if "replaced" in r.label:
+            hit.update(successes([r], search))
+    for kind in KINDS:
+        for n in counts:
+            mine = [k for k in erasures if k[:2] == (kind, n)]
+            pick, tried = _best(hit, mine, lambda k: str(k))
+            picks[f"erasure {kind} {n}"] = {"count": pick[2], "mode": pick[3], "tried": tried}
+    best = max(erasures, key=lambda k: float(hit[str(k)].mean()))
+    b_kind, b_n, b_e, b_mode = best
+    best_row = erase_row(best)
+
+    # the report: every chosen row on mazes that chose nothing
+    trial = agent.trial(STUDY_RETARGET_OFFSET, cfg.retarget_mazes, cfg.targets_per_maze, rng, 2.0)
+    directions, _ = principal_directions(search.cheese_move)
+    k_dir = min(max(counts), directions.shape[1])
+    final: list[Intervention] = [
+        *baselines(),
+        splice(f"directions top {k_dir}", along(directions, k_dir)),
+    ]
+    for n in counts:
+        for rem in CONDITIONS:
+            for kind in KINDS:
+                final.append(feature_row(kind, n, picks[f"{kind} {n}{sfx[rem]}"]["multiple"],
+                                         removed=rem))  # fmt: skip
+            c = picks[f"channels {n}{sfx[rem]}"]
+            final.append(channels_set(f"top {n} channels", c["channels"], c["value"], removed=rem))
+        for kind in KINDS:
+            er = picks[f"erasure {kind} {n}"]
+            if er["count"]:
+                m = multiple(kind, n, er["mode"])
+                final.append(feature_row(kind, n, m, er["count"], er["mode"]))
+    for rem in CONDITIONS:
+        c = picks[f"ceiling{sfx[rem]}"]
+        final.append(difference_added(c["where"], c["scale"], rem))
+    played = outcomes(final, trial)
+    return {
+        "hook": hook,
+        "targets": int(len(trial.targets.maze)),
+        "search_targets": int(len(search.targets.maze)),
+        "tracking": found.top(),
+        "erasable": erasable[: max(cfg.erase_counts)],
+        "picks": picks,
+        "best_present": {  # the feature row with the cheese present that the search picked
+            "kind": b_kind,
+            "features": found.ranked[:b_n],
+            "multiple": multiple(b_kind, b_n, b_mode),
+            "value": float(
+                multiple(b_kind, b_n, b_mode)
+                * (float(found.largest[found.ranked[:b_n]].max()) if b_kind == "set" else 1.0)
+            ),
+            "pattern": None if b_kind == "set" else patterns[found.ranked[:b_n]].tolist(),
+            "erase": erasable[:b_e],
+            "mode": b_mode,
+            "label": best_row.label,
+            "search_success": float(hit[str(best)].mean()),
+        },  # fmt: skip
+        "interventions": played,
+    }

@@ -1,0 +1,135 @@
+"""Training an SAE on a policy's own activations, and its quality figures.
+
+Activations come from the policy's rollouts on its training distribution (`collect`): every step
+of every episode gives one ``[C, H, W]`` map, every position of it one sample (optionally a share
+of them with the cheese taken out of the observation, ``removed_share``). `fit` trains with Adam
+on the reconstruction's squared error (plus an L1 on the features when ``k = 0``), decoder rows
+kept unit. `quality`: the fraction of variance explained and mean L0 on held-out rollouts, dead
+features, and held-out P(cheese) with the reconstruction spliced in for the layer, as a share of
+the unpatched policy's (same mazes, same sampled actions' generator).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.interp.activations import Setting, brief, patched_act_fn, play
+from agents.interp.features.dictionary import Sae, to_vectors
+from agents.policy.hooked import HookedMazeNet
+from mazegen import MazeConfig, generate_levels
+from mazegen.render import GRID_CHEESE_CHANNEL
+
+#: At most this many position vectors are kept for training (memory bound).
+MAX_VECTORS = 400_000
+
+
+def without_cheese_obs(obs: torch.Tensor) -> torch.Tensor:
+    """Grid observations ``[B, 3, W, W]`` with the cheese's channel emptied."""
+    out = obs.clone()
+    out[:, GRID_CHEESE_CHANNEL] = 0
+    return out
+
+
+def collect(
+    net: HookedMazeNet,
+    hook: str,
+    config: MazeConfig,
+    levels: range,
+    removed_share: float,
+    rng: np.random.Generator,
+) -> torch.Tensor:
+    """``[N, C]`` position vectors at ``hook`` from the policy's episodes on ``levels``; with
+    ``removed_share``, that share of the steps is taken with the cheese out of the view."""
+    maps: list[torch.Tensor] = []
+
+    def act(obs: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
+        x = torch.as_tensor(obs, device=net.device)
+        with torch.no_grad(), net.hooks(cache=[hook]) as cache:
+            logits, _ = net(x)
+        maps.append(cache[hook].float().cpu())
+        if removed_share > 0:
+            pick = torch.as_tensor(rng.random(len(obs)) < removed_share)
+            if bool(pick.any()):
+                with torch.no_grad(), net.hooks(cache=[hook]) as other:
+                    net(without_cheese_obs(x[pick]))
+                maps[-1][pick] = other[hook].float().cpu()
+        return torch.softmax(logits.float(), dim=-1).cpu().numpy()
+
+    states = generate_levels(levels, config)
+    play(act, states, Setting(config, config.eval_region, rng))
+    vectors = to_vectors(torch.cat(maps))
+    if len(vectors) > MAX_VECTORS:
+        vectors = vectors[torch.as_tensor(rng.choice(len(vectors), MAX_VECTORS, replace=False))]
+    return vectors
+
+
+def fit(
+    data: torch.Tensor,
+    width: int,
+    k: int,
+    steps: int,
+    batch: int,
+    lr: float,
+    l1: float,
+    seed: int,
+) -> tuple[Sae, list[float]]:
+    """An SAE trained on ``data`` ``[N, C]``, and its loss every 100 steps."""
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    sae = Sae(data.shape[1], width, k)
+    with torch.no_grad():
+        sae.b_dec.copy_(data.mean(0))
+    opt = torch.optim.Adam(sae.parameters(), lr=lr)
+    scale = float(data.var(0).sum())  # the loss as a share of the variance
+    losses = []
+    for step in range(steps):
+        x = data[torch.randint(len(data), (batch,), generator=gen)]
+        f = sae.encode(x)
+        loss = (sae.decode(f) - x).pow(2).sum(1).mean() / scale
+        if k <= 0:
+            loss = loss + l1 * f.sum(1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sae.normalize()
+        if step % 100 == 0 or step == steps - 1:
+            losses.append(float(loss.detach()))
+    return sae.eval(), losses
+
+
+@torch.no_grad()
+def reconstruction(sae: Sae, data: torch.Tensor) -> dict[str, Any]:
+    """Fraction of variance explained, mean L0 and dead features on ``data`` ``[N, C]``."""
+    f = sae.encode(data)
+    err = (sae.decode(f) - data).pow(2).sum()
+    var = (data - data.mean(0)).pow(2).sum()
+    fires = (f > 0).sum(0)
+    return {
+        "fve": float(1 - err / var),
+        "mean_l0": float((f > 0).sum(1).float().mean()),
+        "dead": int((fires == 0).sum()),
+        "width": sae.width,
+        "vectors": len(data),
+    }
+
+
+def spliced(sae: Sae) -> Any:
+    """The patch replacing a layer ``[B, C, H, W]`` by its reconstruction."""
+    return lambda x: sae.decode_map(sae.encode_map(x)).to(x.dtype)
+
+
+def p_cheese_share(
+    net: HookedMazeNet, hook: str, sae: Sae, config: MazeConfig, levels: range, seed: int
+) -> dict[str, Any]:
+    """Held-out P(cheese) unpatched and with the reconstruction spliced in, and their ratio."""
+    states = generate_levels(levels, config)
+    out = {}
+    for label, patches in (("original", {}), ("spliced", {hook: spliced(sae)})):
+        act = patched_act_fn(net, lambda idx, p=patches: p)  # type: ignore[misc]
+        setting = Setting(config, config.eval_region, np.random.default_rng(seed))
+        out[label] = brief(play(act, states, setting))["p_cheese"]["p"]
+    out["share"] = out["spliced"] / out["original"] if out["original"] else None
+    return out

@@ -1,0 +1,69 @@
+"""The study table's feature rows: each agent's SAE figures, read from the measurement saved
+beside its SAE (``python -m experiments.sae retarget-features``; `agents.interp.features`), or
+the command that trains one when it has none."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.interp.features.dictionary import measured_path, sae_path, train_command
+from agents.policy.loading import LoadedPolicy
+from mazegen.files import read_json_object
+
+
+def feature_summary(policy: LoadedPolicy, hook: str) -> dict[str, Any]:
+    """The agent's SAE measurement (``{"command": ...}`` when it has no SAE or no measurement
+    yet): the best feature row with the cheese present and removed, and the ceiling's."""
+    if not sae_path(policy, hook).is_file():
+        return {"command": train_command(policy, hook)}
+    saved = read_json_object(measured_path(policy, hook))
+    inter = saved.get("interventions")
+    if not isinstance(inter, dict):
+        run = policy.run.name if policy.shipped else str(policy.run)
+        return {"command": f"python -m experiments.sae retarget-features run={run} hook={hook}"}
+
+    def best(present: bool, prefix: str) -> dict[str, Any]:
+        rows = {
+            k: v
+            for k, v in inter.items()
+            if k.startswith(prefix)
+            and k.endswith(", cheese removed") != present
+            and (prefix != "top " or "features" in k)
+        }
+        label = max(rows, key=lambda k: rows[k]["success"]["p"])
+        r = rows[label]
+        return {"label": label, "p": r["success"]["p"], "x_none": r["x_none"],
+                "x_real_cheese": r["x_real_cheese"]}  # fmt: skip
+
+    return {
+        "sae": saved.get("sae"),
+        "present": best(True, "top "),
+        "removed": best(False, "top "),
+        "ceiling_present": best(True, "cheese difference"),
+        "ceiling_removed": best(False, "cheese difference"),
+    }
+
+
+def feature_cells(summary: dict[str, Any]) -> tuple[str, str, str]:
+    """The three cells of an agent: its SAE; the best features set, cheese present / removed;
+    the ceiling, cheese present / removed."""
+    if "command" in summary:
+        return f"no SAE measured: `{summary['command']}`", "–", "–"
+    q = (summary.get("sae") or {}).get("quality") or {}
+    sae = summary.get("sae") or {}
+    share = (q.get("p_cheese") or {}).get("share")
+    head = (
+        f"{sae.get('width')} features, k {sae.get('k')}: FVE {q.get('fve', 0):.2f}, "
+        f"L0 {q.get('mean_l0', 0):.1f}, dead {q.get('dead')}, P(cheese) spliced "
+        + ("–" if share is None else f"{share:.2f}")
+    )
+
+    def cell(r: dict[str, Any]) -> str:
+        return f"{r['label']}: {r['p']:.3f} = {r['x_none']:.2f}x none, {r['x_real_cheese']:.2f}x"
+
+    present, removed = summary["present"], summary["removed"]
+    return (
+        head,
+        f"{cell(present)}; {cell(removed)}",
+        f"{cell(summary['ceiling_present'])}; {cell(summary['ceiling_removed'])}",
+    )

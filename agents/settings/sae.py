@@ -1,0 +1,103 @@
+"""Settings of ``python -m experiments.sae``: sparse autoencoders on a policy's hooked layer and
+the feature measurements (`agents.interp.features`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from agents.settings.base import ConfigError, at_least
+
+#: What ``python -m experiments.sae <action>`` does.
+SAE_ACTIONS = ("train", "find-features", "resample-features", "retarget-features")
+
+
+@dataclass
+class SaeConfig:
+    """Settings of ``python -m experiments.sae <action> run=<policy>``.
+
+    Attributes:
+        action: One of `SAE_ACTIONS`.
+        run: Shipped name, run folder or checkpoint of the policy.
+        hook: Layer (None: the network's default, the 2023 layer on IMPALA).
+        width: Dictionary size (features).
+        k: Features kept per position (top-k); 0 uses the L1 penalty instead.
+        l1: The L1 penalty on feature activations when ``k=0``.
+        steps: Optimizer steps.
+        batch: Positions per step.
+        lr: Adam's learning rate.
+        rollout_mazes: Training-distribution mazes played by the policy to collect activations.
+        tag: Names a second SAE of the same layer (``<hook>-<tag>.safetensors``), e.g. ``mix``.
+        removed_share: Share of the collected activations taken with the cheese removed (0: the
+            policy's own observations only; a mix lets the dictionary hold both).
+        eval_mazes: Held-out mazes for P(cheese) with the reconstruction spliced in.
+        mazes: Test mazes for ranking the features by how well they track the cheese.
+        retarget_mazes: Training-distribution mazes whose squares are the reported targets.
+        search_mazes: Other mazes on which values, scales and erasure sets are searched.
+        targets_per_maze: Targets drawn per maze.
+        counts: Sizes of the top-feature sets set at the target.
+        multiples: Values tried: multiples of the largest activation the features reach (set
+            at the target), or of their mean change around the cheese (their pattern).
+        erase_counts: How many cheese features the erasure removes (searched).
+        scales: Scales of the cheese's move tried for the layer's ceiling.
+        maze_set: Held-out maze set of the retargeting (0: the study's; 1-9 others).
+        out: Report folder (default: the policy's report folder ``sae/``).
+        seed: Seed of the trainer, sampled actions and drawn targets.
+        torch_threads: Torch CPU threads.
+    """
+
+    action: str = "train"
+    run: str | None = None
+    hook: str | None = None
+    width: int = 256
+    k: int = 4
+    l1: float = 1e-3
+    steps: int = 3000
+    batch: int = 1024
+    lr: float = 1e-3
+    rollout_mazes: int = 300
+    tag: str = ""
+    removed_share: float = 0.0
+    eval_mazes: int = 300
+    mazes: int = 100
+    retarget_mazes: int = 30
+    search_mazes: int = 10
+    targets_per_maze: int = 10
+    counts: list[int] = field(default_factory=lambda: [1, 3, 11])
+    multiples: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0, 8.0, 16.0])
+    erase_counts: list[int] = field(default_factory=lambda: [0, 16, 64, 256])
+    scales: list[float] = field(default_factory=lambda: [1.0, 2.0, 3.0])
+    maze_set: int = 0
+    out: str | None = None
+    seed: int = 0
+    torch_threads: int = 1
+
+
+def validate_sae(cfg: SaeConfig) -> None:
+    """Raises `ConfigError` naming the first bad setting."""
+    if cfg.action not in SAE_ACTIONS:
+        raise ConfigError(f"action must be one of {list(SAE_ACTIONS)}, got {cfg.action!r}")
+    if not cfg.run:
+        raise ConfigError("give the policy: run=<shipped name, run folder or checkpoint>")
+    at_least(1, ("width", cfg.width), ("steps", cfg.steps), ("batch", cfg.batch))
+    at_least(1, ("rollout_mazes", cfg.rollout_mazes), ("eval_mazes", cfg.eval_mazes))
+    at_least(1, ("mazes", cfg.mazes), ("retarget_mazes", cfg.retarget_mazes))
+    at_least(1, ("search_mazes", cfg.search_mazes), ("targets_per_maze", cfg.targets_per_maze))
+    at_least(0, ("k", cfg.k), ("seed", cfg.seed), ("maze_set", cfg.maze_set))
+    at_least(1, ("torch_threads", cfg.torch_threads))
+    if cfg.k > cfg.width:
+        raise ConfigError(f"k must be <= width ({cfg.width}), got {cfg.k}")
+    if not 0 <= cfg.removed_share < 1:
+        raise ConfigError(f"removed_share must be in [0, 1), got {cfg.removed_share}")
+    if cfg.maze_set > 9:
+        raise ConfigError(f"maze_set must be 0-9, got {cfg.maze_set}")
+    for name in ("l1", "lr"):
+        value = getattr(cfg, name)
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{name} must be a positive number, got {value!r}")
+    for name in ("counts", "multiples", "scales"):
+        values = list(getattr(cfg, name))
+        if not values or min(values) <= 0:
+            raise ConfigError(f"{name} must list positive numbers, got {values}")
+    if not cfg.erase_counts or min(cfg.erase_counts) < 0:
+        raise ConfigError(f"erase_counts must list counts >= 0, got {list(cfg.erase_counts)}")

@@ -1,0 +1,95 @@
+"""``agents.interp.features``: the SAE trains, saves and loads by its policy's name, and a
+shipped SAE's feature set at a target retargets the mouse with the cheese present."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from agents.interp.features.dictionary import (  # noqa: E402
+    Sae,
+    load_sae,
+    measured_path,
+    read_sae,
+    save_sae,
+)
+from agents.interp.features.rows import feature_patch, features_set  # noqa: E402
+from agents.interp.features.train import fit, reconstruction  # noqa: E402
+from agents.interp.interventions import no_intervention, successes  # noqa: E402
+from agents.interp.study.agent import study_agent  # noqa: E402
+from agents.policy.errors import HookError  # noqa: E402
+from agents.policy.loading import load_policy  # noqa: E402
+from agents.settings import ConfigError  # noqa: E402
+from agents.settings.levels import STUDY_RETARGET_OFFSET  # noqa: E402
+from agents.settings.sae import SaeConfig, validate_sae  # noqa: E402
+from mazegen.files import read_json_object  # noqa: E402
+
+
+def _sparse_data(seed: int = 0) -> torch.Tensor:
+    """[4000, 8] vectors, each one or two of 12 fixed directions times a positive amount."""
+    g = torch.Generator().manual_seed(seed)
+    atoms = torch.nn.functional.normalize(torch.randn(12, 8, generator=g), dim=1)
+    which = torch.randint(12, (4000, 2), generator=g)
+    amount = torch.rand(4000, 2, generator=g) * (torch.rand(4000, 2, generator=g) < 0.7)
+    return torch.einsum("nk,nkc->nc", amount, atoms[which])
+
+
+def test_topk_sae_learns_sparse_data_and_round_trips(tmp_path):
+    data = _sparse_data()
+    sae, losses = fit(data, width=24, k=2, steps=600, batch=256, lr=3e-3, l1=0.0, seed=0)
+    q = reconstruction(sae, data)
+    assert q["fve"] > 0.9 and q["mean_l0"] <= 2.0
+    assert losses[-1] < losses[0] / 3
+    save_sae(sae, tmp_path / "x.safetensors", {"k": 2, "quality": q})
+    back, info = read_sae(tmp_path / "x.safetensors")
+    assert info["quality"]["fve"] == pytest.approx(q["fve"])
+    assert torch.equal(back(data[:50]), sae(data[:50]))
+
+
+def test_feature_patch_writes_the_decoder_direction_at_the_target_only():
+    sae = Sae(4, 6, 2)
+    x = torch.rand(2, 4, 3, 3)
+    pos = np.array([[0, 1], [2, 2]])
+    out = feature_patch(sae, [3], 5.0, pos)(x)
+    moved = (out - x).abs().sum(1) > 1e-6  # [2, 3, 3]
+    assert moved[0, 0, 1] and moved[1, 2, 2] and int(moved.sum()) == 2
+    before = float(sae.encode_map(x)[0, 3, 0, 1].detach())
+    want = (5.0 - before) * sae.w_dec[3].detach()
+    assert torch.allclose(out[0, :, 0, 1] - x[0, :, 0, 1], want, atol=1e-5)
+
+
+def test_bad_settings_and_a_missing_sae_say_what_to_do():
+    with pytest.raises(ConfigError, match="run="):
+        validate_sae(SaeConfig(run=None))
+    with pytest.raises(ConfigError, match="k must be <= width"):
+        validate_sae(SaeConfig(run="easy", width=8, k=9))
+    with pytest.raises(HookError, match="python -m experiments.sae train run=easy"):
+        load_sae(load_policy("easy"), "embedder.block1.res0.conv1")
+
+
+def test_shipped_sae_feature_retargets_with_the_cheese_present():
+    """On fresh mazes (maze set 9), study9_fullres's best feature row with the cheese present (as
+    its shipped measurement picked it on its search mazes) beats no intervention by several
+    standard errors (paired over the same targets)."""
+    policy = load_policy("study9_fullres")
+    agent = study_agent("study9_fullres", policy, None, 9)
+    sae, _ = load_sae(policy, agent.hook)
+    best = read_json_object(measured_path(policy, agent.hook))["best_present"]
+    pattern = None if best["pattern"] is None else torch.tensor(best["pattern"])
+    row = features_set(
+        sae, best["features"], best["value"], best["erase"], best["mode"], False, "f", pattern
+    )
+    trial = agent.trial(STUDY_RETARGET_OFFSET, 20, 10, np.random.default_rng(0), 2.0)
+    hit = successes([no_intervention(), row], trial)
+    diff = hit["f"].astype(float) - hit["none"].astype(float)
+    se = diff.std(ddof=1) / np.sqrt(len(diff))
+    assert diff.mean() > 3 * se, (diff.mean(), se)
+
+
+def test_study_row_of_a_policy_without_sae_names_the_command():
+    from agents.interp.study.features import feature_cells, feature_summary
+
+    policy = load_policy("quick")
+    cells = feature_cells(feature_summary(policy, policy.net.default_hook))
+    assert "python -m experiments.sae train run=quick hook=" in cells[0]
+    assert cells[1:] == ("–", "–")
