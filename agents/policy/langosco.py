@@ -25,8 +25,9 @@ import torch
 
 from agents.run.folder import RunError
 from agents.settings.pth import PthConfig, env_settings
-from agents.settings.train import AgentConfig, NetworkConfig, TrainConfig
+from agents.settings.train import AgentConfig, EvalConfig, NetworkConfig, TrainConfig
 from mazegen import MazeConfig
+from mazegen.levels import held_out_start
 
 #: Actions of procgen's ``maze`` (the policy head's outputs).
 ACTIONS = 15
@@ -109,8 +110,12 @@ def config_2023(state: dict[str, torch.Tensor], pth: PthConfig, name: str) -> Tr
     the environment of ``pth``."""
     c1 = int(state["embedder.block1.conv.weight"].shape[0])
     network = NetworkConfig(kind="impala", scale=c1 // 16, fc=FC, widths=[c1, 2 * c1, 2 * c1])
+    env = MazeConfig(**env_settings(pth))
     return TrainConfig(
-        env=MazeConfig(**env_settings(pth)), agent=AgentConfig(network=network), name=name
+        env=env,
+        agent=AgentConfig(network=network),
+        eval=EvalConfig(start_level=held_out_start(env.procgen)),  # procgen's held-out range
+        name=name,
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from agents.settings.base import ConfigError, at_least, finite, positive, to_object, too_low
 from mazegen.config import MazeConfig, MazeConfigError
-from mazegen.levels import HELD_OUT_START, training_levels
+from mazegen.levels import HELD_OUT_START, PROCGEN_LEVEL_END, held_out_start, training_levels
 
 
 @dataclass
@@ -326,7 +326,13 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"precision must be 'auto', 'fp32' or 'bf16', got {cfg.precision!r}")
     if cfg.device not in ("cpu", "cuda", "auto") and not cfg.device.startswith("cuda:"):
         raise ConfigError(f"device must be cpu, cuda, cuda:N or auto, got {cfg.device!r}")
-    first, end = training_levels(cfg.env.start_level, cfg.env.num_levels)
+    procgen = bool(getattr(cfg.env, "procgen", False))
+    if procgen and cfg.eval.start_level >= PROCGEN_LEVEL_END:
+        raise ConfigError(
+            f"eval.start_level ({cfg.eval.start_level}) lies outside procgen's levels: in procgen "
+            f"mode set eval.start_level={held_out_start(procgen=True)} (its held-out range)"
+        )
+    first, end = training_levels(cfg.env.start_level, cfg.env.num_levels, procgen)
     if cfg.eval.start_level < end:
         raise ConfigError(
             f"eval.start_level ({cfg.eval.start_level}) must lie at or above the training "
