@@ -54,3 +54,31 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
             if "application/vnd.jupyter.widget-view+json" in out.get("data", {})
         ]
         assert explorer["image/png"] and "MazeExplorer" in explorer["text/plain"]
+
+
+@pytest.mark.slow  # the 4x-wide network's family on 25 x 25 procgen mazes: about a minute
+def test_steering_notebook_runs_on_a_2023_checkpoint(tmp_path, monkeypatch):
+    """The steering notebook takes a file in the 2023 checkpoint format (random weights, the
+    2023 key names and shapes at width 1x) through `CHEESE_MAZE_POLICY`, no code of the user's."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from synthetic2023 import write_2023
+
+    pth = write_2023(tmp_path / "model_rand_region_5.pth", scale=1)
+    monkeypatch.setenv("CHEESE_MAZE_NOTEBOOK", "small")
+    monkeypatch.setenv("CHEESE_MAZE_POLICY", str(pth))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    book = nbformat.read(NOTEBOOKS[1], as_version=4)
+    work = tmp_path / "work"
+    work.mkdir()
+    nbclient.NotebookClient(
+        book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(work)}}
+    ).execute()
+    printed = "".join(out.get("text", "") for cell in book.cells for out in cell.get("outputs", []))
+    # the file's network, not the default agent: its hooked layer at 64 x 64 input, width 1x
+    (line,) = [
+        ln for ln in printed.splitlines() if ln.startswith("embedder.block2.res1.resadd_out")
+    ]
+    assert line.split()[-3:] == ["(32,", "16,", "16)"], line
+    assert not list(work.iterdir())
