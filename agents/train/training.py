@@ -113,7 +113,7 @@ def _machine(cfg: TrainConfig) -> str:
 def start(given: TrainConfig, run: Path, overrides: list[str]) -> tuple[Path, dict[str, Any]]:
     """What ``python -m experiments.train`` does: a new run into ``run``, or (``resume=``) the
     continuation of an old one in its own folder. Returns the run folder and its metrics."""
-    from agents.settings.train import resume_config
+    from agents.settings.resume import resume_config
 
     unsafe = given.unsafe_pickle
     entry = {
@@ -141,7 +141,7 @@ def start(given: TrainConfig, run: Path, overrides: list[str]) -> tuple[Path, di
 def check_command_line(given: TrainConfig, overrides: list[str]) -> None:
     """What ``experiments.train`` checks before Hydra writes anything: the settings, and for
     ``resume=`` the run it names and which of the overrides it can honour (no weights read)."""
-    from agents.settings.train import resume_config
+    from agents.settings.resume import resume_config
     from agents.train.resume import resume_target
 
     if given.resume:
