@@ -7,7 +7,7 @@ Internals: walls live in a padded ``[N, (W+2)^2]`` array whose border is wall, a
 cheese are flat indices into it, so a move is one add and one gather with no bounds checks.
 Levels come from per-env generators (env i of a batch seeded ``s`` uses ``s + i``, as
 Gymnasium's `SyncVectorEnv` does) and are generated ahead in batches, so an autoreset costs a
-copy, not a maze generation.
+copy, not a maze generation (in procgen mode not a static-frame redraw either).
 """
 
 from __future__ import annotations
