@@ -7,7 +7,7 @@ Internals: walls live in a padded ``[N, (W+2)^2]`` array whose border is wall, a
 cheese are flat indices into it, so a move is one add and one gather with no bounds checks.
 Levels come from per-env generators (env i of a batch seeded ``s`` uses ``s + i``, as
 Gymnasium's `SyncVectorEnv` does) and are generated ahead in batches, so an autoreset costs a
-copy, not a maze generation.
+copy, not a maze generation (in procgen mode not a static-frame redraw either).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from mazegen.actions import ACTION_DIRECTIONS, DIRECTION_DELTAS
 from mazegen.batch_options import (
     _cheese_option,
     _levels_option,
+    _merge_queue,
     _states_option,
-    _take_mixed,
     _with_cheese,
 )
 from mazegen.config import MazeConfig
@@ -106,6 +106,7 @@ class MazeBatch:
         self._rngs: list[np.random.Generator] = []
         self._queue_size = max(2, min(16, 512 // n))
         self._queue: BatchState | None = None  # [N * K] future levels, env-major
+        self._qstatic: np.ndarray | None = None  # [N * K, 3, 64, 64] their frames (procgen)
         self._queue_next = np.zeros(n, dtype=np.int64)  # next unused slot per env (0..K)
         self._ever_reset = False
 
@@ -126,33 +127,29 @@ class MazeBatch:
 
     def _refill(self) -> None:
         """Tops every env's queue up to K future levels, drawn in order from its generator."""
-        k = self._queue_size
         levels: list[int] = []
         for i in range(self.num_envs):
             levels.extend(self._draw_level(self._rngs[i]) for _ in range(int(self._queue_next[i])))
         fresh = generate_levels(levels, self.config)
+        # procgen mode draws the static frames of the whole batch at once, not reset by reset
+        statics = self._procgen.statics(fresh) if self._procgen is not None else None
         if self._queue is None:
-            self._queue = fresh
-        else:
-            # env i keeps its unused levels first, then its fresh ones: stream order is preserved
-            used = self._queue_next[:, None]  # [N, 1]
-            j = np.arange(k)[None, :]  # [1, K]
-            from_old = (j < k - used).ravel()
-            old_idx = (np.arange(self.num_envs)[:, None] * k + used + j).ravel()
-            fresh_start = np.concatenate([[0], np.cumsum(self._queue_next)[:-1]])[:, None]
-            fresh_idx = (fresh_start + j - (k - used)).ravel()
-            self._queue = _take_mixed(
-                self._queue, old_idx[from_old], fresh, fresh_idx[~from_old], from_old
+            self._queue, self._qstatic = fresh, statics
+        else:  # env i keeps its unused levels first, then its fresh ones, in stream order
+            self._queue, self._qstatic = _merge_queue(
+                self._queue, self._qstatic, fresh, statics, self._queue_next
             )
         self._queue_next[:] = 0
 
-    def _next_levels(self, idx: np.ndarray) -> BatchState:
+    def _next_levels(self, idx: np.ndarray) -> tuple[BatchState, np.ndarray | None]:
+        """The next queued levels of envs ``idx`` and their static frames (procgen mode)."""
         if self._queue is None or (self._queue_next[idx] >= self._queue_size).any():
             self._refill()
         assert self._queue is not None
         slots = idx * self._queue_size + self._queue_next[idx]
         self._queue_next[idx] += 1
-        return self._queue.take(slots)
+        statics = self._qstatic[slots] if self._qstatic is not None else None
+        return self._queue.take(slots), statics
 
     def set_distribution(self, config: MazeConfig) -> None:
         """Draws future levels from ``config`` (a curriculum stage, say); running episodes keep
@@ -174,8 +171,11 @@ class MazeBatch:
     def _unpad(self, flat: np.ndarray) -> np.ndarray:  # [K] -> [K, 2]
         return np.stack([flat // self._p - 1, flat % self._p - 1], axis=1)
 
-    def _write(self, idx: np.ndarray, states: BatchState) -> None:
-        """Installs ``states`` into envs ``idx`` (t = 0) and redraws their observations."""
+    def _write(
+        self, idx: np.ndarray, states: BatchState, statics: np.ndarray | None = None
+    ) -> None:
+        """Installs ``states`` into envs ``idx`` (t = 0) and redraws their observations
+        (procgen mode: from ``statics``, their static frames, when given)."""
         w = self._w
         if states.world_size != w:
             raise MazeStateError(f"state world size {states.world_size} != env world size {w}")
@@ -190,7 +190,7 @@ class MazeBatch:
         self._t[idx] = 0
         self._pending[idx] = False
         if self._procgen is not None:
-            self._procgen.write(self._obs, idx, states)
+            self._procgen.write(self._obs, idx, states, statics)
         else:
             self._obs[idx] = draw_states(self.renderer, states)
         if self._dist is not None:
@@ -256,15 +256,17 @@ class MazeBatch:
             if mask.shape != (self.num_envs,):
                 raise ValueError(f"reset_mask must have shape ({self.num_envs},), got {mask.shape}")
             idx = np.flatnonzero(mask)
+        statics = None
         if "state" in options:
             states = _states_option(options["state"], len(idx))
         elif "level" in options:
             states = generate_levels(_levels_option(options["level"], len(idx)), self.config)
         else:
-            states = self._next_levels(idx)
+            states, statics = self._next_levels(idx)
         if "cheese" in options:
             states = _with_cheese(states, _cheese_option(options["cheese"], len(idx)))
-        self._write(idx, states)
+            statics = None
+        self._write(idx, states, statics)
         return self._out(self._obs), {"level": self._level.copy()}
 
     def step(
@@ -301,7 +303,7 @@ class MazeBatch:
         if self.autoreset is Autoreset.NEXT_STEP:
             if self._pending.any():
                 idx = np.flatnonzero(self._pending)
-                self._write(idx, self._next_levels(idx))
+                self._write(idx, *self._next_levels(idx))
                 reward[idx] = 0.0
                 terminated[idx] = False
                 truncated[idx] = False
@@ -312,7 +314,7 @@ class MazeBatch:
                 idx = np.flatnonzero(done)
                 info["final_obs"] = self._obs[idx].copy()
                 info["final_index"] = idx
-                self._write(idx, self._next_levels(idx))
+                self._write(idx, *self._next_levels(idx))
         return self._out(self._obs), reward, terminated, truncated, info
 
     def _out(self, obs: np.ndarray) -> np.ndarray:

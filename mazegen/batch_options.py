@@ -11,18 +11,47 @@ from mazegen.state import BatchState, MazeState, MazeStateError
 _MAX_OPTION_LEVEL = 2**63 - 1  # levels asked for by number fit an int64
 
 
+def _mix_rows(
+    x: np.ndarray, a_idx: np.ndarray, y: np.ndarray, b_idx: np.ndarray, from_a: np.ndarray
+) -> np.ndarray:
+    """Row j of the result is ``x[a_idx[...]]`` where ``from_a[j]``, else the next ``y[b_idx]``."""
+    merged = np.empty((from_a.size, *x.shape[1:]), dtype=x.dtype)
+    merged[from_a] = x[a_idx]
+    merged[~from_a] = y[b_idx]
+    return merged
+
+
 def _take_mixed(
     a: BatchState, a_idx: np.ndarray, b: BatchState, b_idx: np.ndarray, from_a: np.ndarray
 ) -> BatchState:
     """Interleaves rows of ``a`` and ``b``: row j comes from ``a`` where ``from_a[j]``."""
-    out = {}
-    for name in ("walls", "mouse", "cheese", "inner_size", "level"):
-        x, y = getattr(a, name), getattr(b, name)
-        merged = np.empty((from_a.size, *x.shape[1:]), dtype=x.dtype)
-        merged[from_a] = x[a_idx]
-        merged[~from_a] = y[b_idx]
-        out[name] = merged
-    return BatchState(**out)
+    names = ("walls", "mouse", "cheese", "inner_size", "level")
+    return BatchState(
+        **{n: _mix_rows(getattr(a, n), a_idx, getattr(b, n), b_idx, from_a) for n in names}
+    )
+
+
+def _merge_queue(
+    queue: BatchState,
+    qstatic: np.ndarray | None,
+    fresh: BatchState,
+    statics: np.ndarray | None,
+    used: np.ndarray,
+) -> tuple[BatchState, np.ndarray | None]:
+    """Refills a ``[N * K]`` env-major level queue (and its static frames, if any): env i
+    keeps its ``K - used[i]`` unused levels first, then its ``used[i]`` fresh ones (``fresh``
+    holds them env by env), so each env's stream order is preserved."""
+    n = used.size
+    k = queue.num // n
+    j = np.arange(k)[None, :]  # [1, K]
+    from_old = (j < k - used[:, None]).ravel()
+    old_idx = (np.arange(n)[:, None] * k + used[:, None] + j).ravel()[from_old]
+    fresh_start = np.concatenate([[0], np.cumsum(used)[:-1]])[:, None]
+    fresh_idx = (fresh_start + j - (k - used[:, None])).ravel()[~from_old]
+    merged = _take_mixed(queue, old_idx, fresh, fresh_idx, from_old)
+    if qstatic is None or statics is None:
+        return merged, None
+    return merged, _mix_rows(qstatic, old_idx, statics, fresh_idx, from_old)
 
 
 def _is_int(x: Any) -> bool:

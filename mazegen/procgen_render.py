@@ -304,9 +304,20 @@ class ProcgenFrames:
         self.static = np.zeros((num_envs, 3, RES, RES), dtype=np.uint8)
         self.mirrored = np.zeros(num_envs, dtype=bool)
 
-    def write(self, obs: np.ndarray, idx: np.ndarray, states: BatchState) -> None:
-        """Draws the freshly written ``states`` of envs ``idx`` into ``obs``."""
-        self.static[idx] = self.renderer.static(states, background_of(states.level))
+    def statics(self, states: BatchState) -> np.ndarray:
+        """``[N, 3, 64, 64]``: the static frames (no mouse) of ``states``."""
+        return self.renderer.static(states, background_of(states.level))
+
+    def write(
+        self,
+        obs: np.ndarray,
+        idx: np.ndarray,
+        states: BatchState,
+        statics: np.ndarray | None = None,
+    ) -> None:
+        """Draws the freshly written ``states`` of envs ``idx`` into ``obs`` (``statics``: their
+        static frames, if drawn already)."""
+        self.static[idx] = self.statics(states) if statics is None else statics
         self.mirrored[idx] = False
         obs[idx] = self.static[idx]
         self.renderer.paint_mouse(obs, self.static, idx, states.mouse, self.mirrored[idx])
