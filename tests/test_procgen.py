@@ -294,3 +294,25 @@ def test_fixtures_regenerated_from_procgen(tmp_path: Path) -> None:
                     np.save(saved / f"{stem}_ours.npy", a.transpose(1, 2, 0))
                     bad.append(stem)
     assert not bad, f"{len(bad)} frames differ from procgen's; both saved in {saved}"
+
+
+def test_reset_frames_drawn_ahead_match_their_levels() -> None:
+    """Frames of new levels are drawn ahead, batch by batch, when the level queue refills: every
+    reset's first frame must be the one its own level draws (random play, same-step autoreset)."""
+    from mazegen.batch import MazeBatch
+    from mazegen.env import procgen_config
+    from mazegen.render import observe
+
+    cfg = procgen_config("easy")
+    batch = MazeBatch(64, cfg, autoreset="SameStep")
+    batch.reset(seed=3)
+    acts = np.random.default_rng(1).integers(0, batch.num_actions, (1500, 64))
+    resets = 0
+    for t in range(1500):
+        obs, _, _, _, info = batch.step(acts[t])
+        if "final_index" in info:
+            idx = info["final_index"]
+            expected = observe(batch.get_state(idx), cfg)
+            assert np.array_equal(np.asarray(expected), np.asarray(obs[idx])), f"step {t}"
+            resets += len(idx)
+    assert resets > 100  # many levels came from the queue
