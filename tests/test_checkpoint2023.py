@@ -209,12 +209,11 @@ def test_procgen_runs_evaluate_on_procgens_held_out_levels(pth: Path) -> None:
     """A 2023 file's evaluation levels lie in procgen's held-out range, and a procgen-mode
     training config whose held-out levels fall outside procgen's level space is refused."""
     from agents.settings.base import ConfigError
-    from agents.settings.pth import PROCGEN_MODE, PthConfig, env_settings
+    from agents.settings.pth import PthConfig, env_settings
     from agents.settings.train import AgentConfig, EvalConfig, NetworkConfig, TrainConfig, validate
     from mazegen import MazeConfig
     from mazegen.levels import PROCGEN_HELD_OUT_START, PROCGEN_LEVEL_END
 
-    assert PROCGEN_MODE, "the 2023 agent must see procgen's frames"
     assert load_policy(pth).config.eval.start_level == PROCGEN_HELD_OUT_START
     env = MazeConfig(**env_settings(PthConfig()))
     assert env.procgen

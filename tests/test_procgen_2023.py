@@ -15,8 +15,7 @@ the frames. So:
   probability.
 
 Both run the network of a file built with the 2023 key names and shapes at full width
-(``tests.synthetic2023``, ``scale=4``), and skip while `agents.settings.pth.PROCGEN_MODE` is
-False (the procgen-faithful mode is not in `mazegen` yet) or the fixtures are missing.
+(``tests.synthetic2023``, ``scale=4``).
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from synthetic2023 import write_2023  # noqa: E402
 
 from agents.policy.loading import load_policy  # noqa: E402
-from agents.settings.pth import PROCGEN_MODE, PthConfig, env_settings  # noqa: E402
+from agents.settings.pth import PthConfig, env_settings  # noqa: E402
 from mazegen import MazeConfig, generate_levels  # noqa: E402
 from mazegen.render import observe  # noqa: E402
 
@@ -44,14 +43,6 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "procgen_maze.json"
 PROCGEN_PYTHON = ROOT / ".venv-procgen" / "bin" / "python"
 SAMPLED = 6  # fixture levels per distribution mode
-
-pytestmark = [
-    pytest.mark.skipif(
-        not PROCGEN_MODE,
-        reason="agents.settings.pth.PROCGEN_MODE is False: the procgen-faithful mode is not merged",
-    ),
-    pytest.mark.skipif(not FIXTURES.is_file(), reason=f"no procgen fixtures at {FIXTURES}"),
-]
 
 
 def frame_hash(frame: np.ndarray) -> str:

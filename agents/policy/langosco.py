@@ -141,6 +141,4 @@ def environment_record(cfg: TrainConfig) -> dict[str, Any]:
     """What a report records of the environment a bare 2023 checkpoint ran in."""
     from dataclasses import asdict
 
-    from agents.settings.pth import PROCGEN_MODE
-
-    return {"procgen_mode": PROCGEN_MODE, **asdict(cfg.env)}
+    return asdict(cfg.env)

@@ -6,11 +6,8 @@ comes from here: ``pth.distribution`` (``hard`` or ``easy``) and ``pth.rand_regi
 cheese's top-right region in training, as procgenAISC's ``rand_region``), defaulting to hard
 with the 5 x 5 region (the analysed agent). Every command that writes results records it.
 
-`PROCGEN_MODE` chooses the observation: True runs the procgen-faithful mode of the environment
-(`mazegen` ``MazeConfig(procgen=True)``: procgen's levels and its 64 x 64 frames, pixel for
-pixel), False this project's own RGB rendering of the same distribution (the agent then sees
-other pictures than the ones it was trained on: fine for testing the tools, not for the 2023
-numbers). It is False until the procgen-faithful mode is part of `mazegen`.
+The environment is the procgen-faithful mode (`mazegen` ``MazeConfig(procgen=True)``: procgen's
+levels and its 64 x 64 frames, pixel for pixel), the observations the 2023 agent was trained on.
 """
 
 from __future__ import annotations
@@ -19,9 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.settings.base import ConfigError
-
-#: Whether bare 2023 checkpoints run in the procgen-faithful mode (see the module docstring).
-PROCGEN_MODE = True
 
 #: procgen ``maze``'s world side per distribution mode.
 WORLD_SIZES = {"hard": 25, "easy": 15}
@@ -71,7 +65,6 @@ def env_settings(cfg: PthConfig) -> dict[str, Any]:
         obs_size=64,
         max_steps=500,
         reward=10.0,
+        procgen=True,
     )
-    if PROCGEN_MODE:
-        fields["procgen"] = True
     return fields
