@@ -15,29 +15,43 @@ setup: $(STAMP)
 
 # The installer: uv (installed into the venv by pip first; it resolves and installs the same
 # wheels from the same registry several times faster), or pip alone with `make setup PIP=pip`.
-# torch always comes through pip, which sees a local CPU wheel where pip's configuration names
-# one (find-links): uv would fetch the registry's multi-GB default build instead. A failed uv
-# install falls back to pip. (torch's own dependencies come with the rest, through uv;
-# --compile-bytecode: pip's default too, and it halves every later Python start's imports.)
+# torch: a CPU build. Where pip's configuration names a folder of local wheels (find-links) that
+# holds $(TORCH_SPEC), uv installs it from there with the rest, in one go; elsewhere pip installs
+# torch first (pip sees such local wheels where uv would fetch the registry's multi-GB default
+# build). A failed uv install falls back to pip.
+# Bytecode: nothing is compiled at install time. Python writes each module's bytecode when it is
+# first imported (make unexports PYTHONDONTWRITEBYTECODE, which some machines set, so that the
+# commands below write it once instead of recompiling torch's modules at every start);
+# compiling whole packages up front (pip's default, uv's --compile-bytecode) cost more than the
+# rest of the install, mostly for modules never imported (docs/benchmarks-speed.md).
+unexport PYTHONDONTWRITEBYTECODE
 PIP ?= uv
 UV := $(VENV)/bin/uv
 EXTRAS := -e ".[agents,viewer,dev,docs]"
+TORCH_VERSION = $(patsubst torch==%,%,$(TORCH_SPEC))
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@if [ "$(PIP)" = uv ] && { test -x $(UV) || $(PY) -m pip install -q uv; }; then \
-		if ! $(PY) -c "import torch" 2>/dev/null; then \
-			echo "$(PY) -m pip install -q --no-deps $(TORCH_SPEC)"; \
-			$(PY) -m pip install -q --no-deps "$(TORCH_SPEC)" || exit 1; \
+		links=$$($(PY) -m pip config list 2>/dev/null | sed -n "s/^[^.]*\.find-links='\(.*\)'$$/\1/p" | head -1); \
+		if [ -n "$$links" ] && ls "$$links"/torch-$(TORCH_VERSION)*.whl >/dev/null 2>&1; then \
+			echo "$(UV) pip install -q --python $(PY) --find-links $$links $(TORCH_SPEC) $(EXTRAS)"; \
+			$(UV) pip install -q --python $(PY) --find-links "$$links" "$(TORCH_SPEC)" $(EXTRAS) \
+				|| $(PY) -m pip install -q "$(TORCH_SPEC)" $(EXTRAS); \
+		else \
+			if ! $(PY) -c "import torch" 2>/dev/null; then \
+				echo "$(PY) -m pip install -q --no-deps $(TORCH_SPEC)"; \
+				$(PY) -m pip install -q --no-compile --no-deps "$(TORCH_SPEC)" || exit 1; \
+			fi; \
+			echo "$(UV) pip install -q --python $(PY) $(EXTRAS)"; \
+			$(UV) pip install -q --python $(PY) $(EXTRAS) || $(PY) -m pip install -q --no-compile $(EXTRAS); \
 		fi; \
-		echo "$(UV) pip install -q --compile-bytecode --python $(PY) $(EXTRAS)"; \
-		$(UV) pip install -q --compile-bytecode --python $(PY) $(EXTRAS) || $(PY) -m pip install -q $(EXTRAS); \
 	elif $(PY) -c "import torch" 2>/dev/null; then \
-		echo "$(PY) -m pip install -q $(EXTRAS)"; \
-		$(PY) -m pip install -q $(EXTRAS); \
+		echo "$(PY) -m pip install -q --no-compile $(EXTRAS)"; \
+		$(PY) -m pip install -q --no-compile $(EXTRAS); \
 	else \
-		echo "$(PY) -m pip install -q $(TORCH_SPEC) $(EXTRAS)"; \
-		$(PY) -m pip install -q "$(TORCH_SPEC)" $(EXTRAS); \
+		echo "$(PY) -m pip install -q --no-compile $(TORCH_SPEC) $(EXTRAS)"; \
+		$(PY) -m pip install -q --no-compile "$(TORCH_SPEC)" $(EXTRAS); \
 	fi
 	@touch $@
 
