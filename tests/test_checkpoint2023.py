@@ -139,7 +139,13 @@ def test_sizes_shrink_unless_full(pth: Path) -> None:
     assert not hooks.shrunk  # listing the hooks runs no mazes
 
 
-def test_evaluate_runs(pth: Path, tmp_path: Path) -> None:
+def test_evaluate_runs(pth: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agents.interp import divergence
+
+    # episodes of 50 steps, not 500: the random weights never reach the cheese, and the claim
+    # (the evaluation runs on a 2023 checkpoint and reports its environment) is not about length
+    played = divergence.rollout
+    monkeypatch.setattr(divergence, "rollout", lambda *a, **k: played(*a, **k, max_steps=50))
     cfg = EvaluateConfig(run=str(pth), episodes=3, divergence_mazes=1, resamples=2)
     result, _ = evaluate_run(cfg, cfg.run, tmp_path / "eval")
     assert result["environment_2023"]["cheese_region"] == 5 and result["episodes"] == 3

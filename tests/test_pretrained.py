@@ -53,11 +53,14 @@ def test_shipped_policy_loads_and_gets_the_cheese_in_training_mazes():
 MIN_MAZES, BLOCK, MAX_MAZES = 100, 50, 200
 
 
-def _play_until_decided(policy, held: HeldOut) -> tuple[dict[str, list], int]:
+def _play_until_decided(
+    policy, held: HeldOut, every_test_maze: bool = False
+) -> tuple[dict[str, list], int]:
     """Plays the held-out mazes of both distributions, `MIN_MAZES` first and then blocks of
-    `BLOCK`, until the divergence exceeds 3 standard errors or `MAX_MAZES` are played. Returns
-    each distribution's outcomes (success, has a decision square, ended in the region) and the
-    number of mazes played."""
+    `BLOCK`, until the divergence exceeds 3 standard errors or `MAX_MAZES` are played. Of the
+    test mazes, only those with a decision square (the claim's) are played unless
+    ``every_test_maze``. Returns each distribution's outcomes (success, has a decision square,
+    ended in the region; the test mazes played only) and the number of mazes drawn."""
     act = net_act_fn(policy.net.eval())
     out: dict[str, list] = {"train": [], "test": []}
     for start in [0, *range(MIN_MAZES, MAX_MAZES, BLOCK)]:
@@ -66,8 +69,11 @@ def _play_until_decided(policy, held: HeldOut) -> tuple[dict[str, list], int]:
         for dist, states in held.states.items():
             env = held.train_cfg if dist == "train" else held.test_cfg
             block = states.take(slice(start, played))
+            decision = maze_facts(block).has_decision
+            if dist == "test" and not every_test_maze:  # the others' outcomes are not used
+                block, decision = block.take(np.flatnonzero(decision)), decision[decision]
             ep = rollout(act, block, env, region=held.region, rng=rng)
-            out[dist].append((ep.success, maze_facts(block).has_decision, ep.end_in_region))
+            out[dist].append((ep.success, decision, ep.end_in_region))
         train, off = _train_and_off_path(out)
         if off.mean() < train.mean() - 3 * _se(train, off):
             break
@@ -84,10 +90,18 @@ def _se(train: np.ndarray, off: np.ndarray) -> float:
     return float(np.sqrt(train.var() / train.size + off.var() / off.size))
 
 
-# `hard` (the 25 x 25 IMPALA agent, 4x the others' cost: ~100 s) runs with `make test-slow`
+#: Run with `make test-slow`: `hard` (the 25 x 25 IMPALA agent, 4x the others' cost: ~100 s)
+#: and `easy_steer_seed2` (~7 s: `easy_steer`'s recipe on another seed; that the recipe gives a
+#: misgeneralizing agent stays a default test: test_shipped_policies_misgeneralize[easy_steer]).
+SLOW_AGENTS = ("hard", "easy_steer_seed2")
+
+
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(n, marks=pytest.mark.slow) if n == "hard" else n for n in pretrained_names()],
+    [
+        pytest.param(n, marks=pytest.mark.slow) if n in SLOW_AGENTS else n
+        for n in pretrained_names()
+    ],
 )
 def test_shipped_policies_misgeneralize(name):
     """Each shipped agent gets the cheese in training mazes as often as it shipped with (within
@@ -97,14 +111,15 @@ def test_shipped_policies_misgeneralize(name):
     stopping: 100 to 200 mazes per distribution), as the full 200 cost twice as much."""
     policy = load_pretrained(name)
     shipped = json.loads((PRETRAINED / name / "metrics.json").read_text())["policy"]
-    out, played = _play_until_decided(policy, HeldOut(policy.config, MAX_MAZES))
+    quick = name == "quick"  # its test mazes without a decision square are checked below
+    out, played = _play_until_decided(policy, HeldOut(policy.config, MAX_MAZES), quick)
     train, off = _train_and_off_path(out)
     p = shipped["train"]["p_cheese"]["p"]
     assert train.mean() >= p - 3 * np.sqrt(p * (1 - p) / train.size)  # what it shipped with
     assert off.size > 50 * played // MAX_MAZES
     se = _se(train, off)
     assert off.mean() < train.mean() - 3 * se, (train.mean(), off.mean(), se, played)
-    if name == "quick":  # the small agent runs to the corner: most failures end there
+    if quick:  # the small agent runs to the corner: most failures end there
         success = np.concatenate([s for s, _, _ in out["test"]])
         ended = np.concatenate([e for _, _, e in out["test"]])
         assert ended[~success].mean() > 0.6
