@@ -26,7 +26,7 @@ def impala_run(tmp_path_factory):
         "agent.ppo.n_steps=8",
         "agent.ppo.batch_size=16",
         "env.max_size=9",
-        "env.max_steps=40",
+        "env.max_steps=8",
     )
     run = tmp_path_factory.mktemp("impala")
     write_config(run, cfg)
