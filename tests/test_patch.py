@@ -145,7 +145,7 @@ def patch_cli(*args):
 
 
 def test_patch_cli_positional_analysis_and_errors(tmp_path):
-    out = patch_cli("cheese-vector", "mazes=20", f"out={tmp_path}")
+    out = patch_cli("cheese-vector", "mazes=4", f"out={tmp_path}")
     assert out.returncode == 0, out.stderr
     report = json.loads((tmp_path / "report.json").read_text())
     eff = report["effects"]
