@@ -70,7 +70,10 @@ def test_bad_settings_and_a_missing_sae_say_what_to_do():
 def test_shipped_sae_feature_retargets_with_the_cheese_present():
     """On fresh mazes (maze set 9), study9_fullres's best feature row with the cheese present (as
     its shipped measurement picked it on its search mazes) beats no intervention by several
-    standard errors (paired over the same targets)."""
+    standard errors (paired over the same targets). The gap is checked as the targets come in,
+    five mazes (50 targets) at a time, the same 200 targets as one draw of 20 mazes, and the
+    test stops once it holds (here after 100: +0.14, 3.7 SE; all 200: +0.19, 6.4 SE); a row that
+    does not steer plays them all and fails."""
     policy = load_policy("study9_fullres")
     agent = study_agent("study9_fullres", policy, None, 9)
     sae, _ = load_sae(policy, agent.hook)
@@ -79,11 +82,17 @@ def test_shipped_sae_feature_retargets_with_the_cheese_present():
     row = features_set(
         sae, best["features"], best["value"], best["erase"], best["mode"], False, "f", pattern
     )
-    trial = agent.trial(STUDY_RETARGET_OFFSET, 20, 10, np.random.default_rng(0), 2.0)
-    hit = successes([no_intervention(), row], trial)
-    diff = hit["f"].astype(float) - hit["none"].astype(float)
-    se = diff.std(ddof=1) / np.sqrt(len(diff))
-    assert diff.mean() > 3 * se, (diff.mean(), se)
+    rng = np.random.default_rng(0)
+    gains: list[np.ndarray] = []
+    for first in range(0, 20, 5):
+        trial = agent.trial(STUDY_RETARGET_OFFSET + first, 5, 10, rng, 2.0)
+        hit = successes([no_intervention(), row], trial)
+        gains.append(hit["f"].astype(float) - hit["none"].astype(float))
+        diff = np.concatenate(gains)
+        se = diff.std(ddof=1) / np.sqrt(len(diff))
+        if diff.mean() > 3 * se:
+            break
+    assert diff.mean() > 3 * se, (diff.mean(), se, len(diff))
 
 
 def test_study_row_of_a_policy_without_sae_names_the_command():

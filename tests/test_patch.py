@@ -26,7 +26,7 @@ def impala_run(tmp_path_factory):
         "agent.ppo.n_steps=8",
         "agent.ppo.batch_size=16",
         "env.max_size=9",
-        "env.max_steps=40",
+        "env.max_steps=8",
     )
     run = tmp_path_factory.mktemp("impala")
     write_config(run, cfg)
@@ -145,7 +145,7 @@ def patch_cli(*args):
 
 
 def test_patch_cli_positional_analysis_and_errors(tmp_path):
-    out = patch_cli("cheese-vector", "mazes=20", f"out={tmp_path}")
+    out = patch_cli("cheese-vector", "mazes=4", f"out={tmp_path}")
     assert out.returncode == 0, out.stderr
     report = json.loads((tmp_path / "report.json").read_text())
     eff = report["effects"]

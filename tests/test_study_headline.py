@@ -12,7 +12,8 @@ The tests measure on the study's targets, through the study's own functions, and
 gap by several standard errors, so they fail if the figures turn (the channels of `easy` start
 to steer, those of the spread agents stop). A gap asserted in standard errors is checked as the
 targets come in, ten mazes at a time, and the test stops once it holds: a behaviour that is
-broken plays all of them and fails.
+broken plays all of them and fails. The ratio bound is checked the same way, each look at the
+confidence that keeps 95 % over all of them (Bonferroni).
 """
 
 import math
@@ -153,26 +154,39 @@ def test_the_spread_penalty_grows_a_channel_that_steers_when_set_around_the_targ
     `easy_spread` agent (`easy`'s recipe with the spread and L1 penalties): its top cheese
     channel, set over the target's 3 x 3 at 0.5x with the cheese removed, sends the mouse to the
     target more often than no intervention, by several standard errors of the paired difference
-    (+0.077, 5 SE on the 700 targets), and by far more than `easy`'s top channel set the same
-    way (which does nothing: -0.027)."""
-    for spread_run, easy_run in zip(_area_gains("easy_spread", 0.5), _area_gains("easy", 0.5)):
-        (spread, se_spread), (easy, se_easy) = paired_gain(*spread_run), paired_gain(*easy_run)
-        margin = 3.5 * math.hypot(se_spread, se_easy)
-        if spread > 3.5 * se_spread and spread - easy > margin:
+    (+0.066, 4.3 SE on the 700 targets), and by far more than `easy`'s top channel set the same
+    way (which does nothing: -0.030). Each of the two gaps is checked as the blocks come in and
+    stops being measured once it holds: `easy`'s blocks stop when the difference is decided
+    (here after two), `easy_spread`'s when its own gain is too."""
+    easy_runs = _area_gains("easy", 0.5)
+    easy, se_easy, margin, apart = 0.0, 0.0, 0.0, False
+    for spread_run in _area_gains("easy_spread", 0.5):
+        spread, se_spread = paired_gain(*spread_run)
+        if not apart:  # `easy` is played on the same blocks until the difference holds
+            easy_run = next(easy_runs)
+            easy, se_easy = paired_gain(*easy_run)
+            margin = 3.5 * math.hypot(se_spread, se_easy)
+            apart = spread - easy > margin
+        if apart and spread > 3.5 * se_spread:
             break
     n = len(spread_run[0])
     assert spread > 3.5 * se_spread, (spread, se_spread, n)
-    assert spread - easy > margin, (spread, easy, n)
+    assert apart, (spread, easy, margin, len(easy_run[0]))
 
 
 def test_the_steering_agents_top_channel_multiplies_no_intervention_by_at_least_1_4x_at_95pc():
     """The goal's figure on the shipped `easy_steer` (the spread penalty at 0.3, 1M steps): its
     top cheese channel set at the target's cell, cheese removed, at the value the study's search
     picks (searched on mazes of their own, the study's value grid), sends the mouse to the
-    target so much more often than no intervention on the same 700 targets (the area
-    measurement's draw) that the ratio of their successes is above 1.4 at 95 % confidence: the
-    one-sided lower bound this sample supports (0.194 / 0.114 = 1.70x, bound 1.45, on the AMX
-    Xeon; the study's figure on other draws: 2.12x on set 0, 2.01x over sets 1-4)."""
+    target so much more often than no intervention on the same targets (the area measurement's
+    draw, 700 in 40 mazes) that the ratio of their successes is above 1.4 at 95 % confidence.
+
+    The bound is checked as the targets come in, ten mazes at a time, and the test stops at the
+    first block where it holds; each of the 4 looks bounds at 1 - 0.05 / 4 (Bonferroni), so
+    that the chance of passing when the ratio is 1.4 or below stays under 5 % however many looks
+    are taken. Here the first 180 targets decide it (0.211 / 0.072, bound 1.70 at 98.75 %); all
+    700 give 0.197 / 0.109 = 1.82x, bound 1.54 at 95 % and 1.45 at 98.75 % (the study's figure
+    on other draws: 2.12x on set 0, 2.01x over sets 1-4)."""
     agent = _agent("easy_steer")
     ranking = rank_channels(agent, 60)
     top = ranking.ranked[:1]
@@ -180,13 +194,13 @@ def test_the_steering_agents_top_channel_multiplies_no_intervention_by_at_least_
     search = agent.trial(STUDY_SEARCH_OFFSET, 5, 20, np.random.default_rng(0), 2.0)
     tried = search_values(search, ValueSearch(top, largest, MULTIPLES, 0, ["removed"]))
     multiple = pick_multiple(tried["removed"], MULTIPLES)
-    row = channels_set("top 1 channels", top, multiple * largest, removed=True)
-    trial = agent.trial(STUDY_RETARGET_OFFSET, 40, 20, np.random.default_rng([0, 2]), 2.0)
-    hit = successes([no_intervention(), row], trial)
-    steered, none = hit[row.label], hit["none"]
-    assert len(none) >= 700
-    bound = ratio_lower_bound(steered, none, 0.95)
-    assert bound > 1.4, (multiple, steered.mean(), none.mean(), bound)
+    mazes, block = 40, 10
+    confidence = 1 - 0.05 / (mazes // block)  # one look a block, 95 % over all of them
+    for steered, none in _area_gains("easy_steer", multiple, radius=0, mazes=mazes):
+        bound = ratio_lower_bound(steered, none, confidence)
+        if bound > 1.4:
+            break
+    assert bound > 1.4, (multiple, steered.mean(), none.mean(), bound, len(none))
     assert paired_gain(steered, none)[0] > 0
 
 
