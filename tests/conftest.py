@@ -23,6 +23,10 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 # the precision probe's cache in a folder of the test session's, not in the user's home
 os.environ.setdefault("CHEESE_MAZE_CACHE", tempfile.mkdtemp(prefix="cheese-maze-cache-"))
+# every training start measures the other processes' load for its log line, over 0.25 s by
+# default: a twentieth of a second is enough for the tests' runs (torch_threads=1, so the
+# measurement decides nothing in them)
+os.environ.setdefault("CHEESE_MAZE_LOAD_SECONDS", "0.05")
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -185,10 +189,13 @@ def fork_cli(module, *args, cwd=ROOT, merge_stderr=False):
             stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
             text=True,
         )
+    import torch._dynamo  # noqa: F401  (torch's optimizers import it when first built)
     from hydra.core.hydra_config import HydraConfig
 
+    import agents.train.training  # noqa: F401
     from agents import cli
 
+    # imported here once, not again in every child (a second or two each)
     out_r, out_w = os.pipe()
     err_r, err_w = (None, out_w) if merge_stderr else os.pipe()
     sys.stdout.flush()

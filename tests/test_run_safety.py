@@ -11,13 +11,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import ROLLOUT, TINY, fork_cli, run_cli, train_cli
+from conftest import ROLLOUT, TINY, fork_cli, run_cli, train_cli, train_config
 
 torch = pytest.importorskip("torch")
 
 from agents.run.checkpoint import read_checkpoint  # noqa: E402
 from agents.run.folder import RunError, checkpoints  # noqa: E402
+from agents.settings.base import ConfigError  # noqa: E402
 from agents.train.ship import ship  # noqa: E402
+from agents.train.training import check_command_line  # noqa: E402
 
 
 class _Payload:
@@ -173,14 +175,17 @@ def test_resume_honours_or_refuses_overrides_and_cleans_debris(tmp_path, tiny_ru
     for name in ("model.zip", "metrics.json"):
         (run / name).unlink()
     before = sorted(p.relative_to(run) for p in run.rglob("*"))
-    for override, key in (
-        ("env.max_size=7", "env.max_size"),
+    # the command line: exit 2, one line, nothing written (the same path for every key)
+    out = train_cli(f"resume={run}", "env.max_size=7", check=False)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert "resume keeps the run's own env.max_size" in out.stderr
+    for override, key in (  # the check it runs, for the other kinds of setting
         ("agent.network.channels=8", "agent.network.channels"),
         ("seed=3", "seed"),
     ):
-        out = train_cli(f"resume={run}", override, check=False)
-        assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
-        assert f"resume keeps the run's own {key}" in out.stderr
+        args = [f"resume={run}", override]
+        with pytest.raises(ConfigError, match=f"resume keeps the run's own {key} "):
+            check_command_line(train_config(*args), args)
     assert sorted(p.relative_to(run) for p in run.rglob("*")) == before  # nothing written
     # resumed at its own last step (a run stopped at a checkpoint, to ship it): nothing is
     # trained, no checkpoint is written (none labelled step 0), the final files are
