@@ -70,9 +70,9 @@ def run_cli(module, *args, env=None, cwd=ROOT, timeout=None):
     the code path of a new process without paying torch's import again (1-2 s on a fast CPU, up
     to 8 s on a slow one, per command). What a new process would start without is reset: the
     logging handlers Hydra adds, its record of the last run, torch's thread count, the run-folder
-    names claimed. Use `spawn_cli` where the claim is about a process itself (signals, two runs
-    at once, the wiring of the exit status). ``timeout`` is accepted for `spawn_cli`'s signature
-    and ignored."""
+    names claimed. Use `fork_cli` where the claim is about a process (signals, two runs at
+    once) and `spawn_cli` where it is about a fresh interpreter (the wiring of the exit
+    status). ``timeout`` is accepted for `spawn_cli`'s signature and ignored."""
     from hydra.core.hydra_config import HydraConfig
 
     from agents import cli
