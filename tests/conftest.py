@@ -2,9 +2,11 @@ import io
 import logging
 import os
 import runpy
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,18 +23,30 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 # the precision probe's cache in a folder of the test session's, not in the user's home
 os.environ.setdefault("CHEESE_MAZE_CACHE", tempfile.mkdtemp(prefix="cheese-maze-cache-"))
+# every training start measures the other processes' load for its log line, over 0.25 s by
+# default: a twentieth of a second is enough for the tests' runs (torch_threads=1, so the
+# measurement decides nothing in them)
+os.environ.setdefault("CHEESE_MAZE_LOAD_SECONDS", "0.05")
 
 
 ROOT = Path(__file__).resolve().parent.parent
+# The tests' training run: whole mechanics (rollouts, PPO updates, checkpoints, evaluations,
+# TensorBoard) at the smallest size that has several of each: 4 rollouts of 8 envs x 16 steps,
+# a checkpoint every rollout, an evaluation every second one, a network of 4 channels and 16
+# units and 30-step episodes. Nothing a test claims depends on learning.
+ROLLOUT = 8 * 16  # num_envs x agent.ppo.n_steps
 TINY = [
-    "total_steps=4096",
-    "num_envs=16",
-    "agent.ppo.n_steps=64",
-    "agent.ppo.batch_size=256",
-    "checkpoint_every=1024",
-    "eval.every_steps=2048",
-    "eval.episodes=20",
-    "eval.final_episodes=40",
+    "total_steps=512",
+    "num_envs=8",
+    "agent.ppo.n_steps=16",
+    "agent.ppo.batch_size=64",
+    "agent.network.channels=4",
+    "agent.network.fc=16",
+    "env.max_steps=30",
+    "checkpoint_every=128",
+    "eval.every_steps=256",
+    "eval.episodes=8",
+    "eval.final_episodes=16",
     "progress=false",
     "torch_threads=1",  # one per test worker (conftest's OMP_NUM_THREADS)
 ]
@@ -56,9 +70,9 @@ def run_cli(module, *args, env=None, cwd=ROOT, timeout=None):
     the code path of a new process without paying torch's import again (1-2 s on a fast CPU, up
     to 8 s on a slow one, per command). What a new process would start without is reset: the
     logging handlers Hydra adds, its record of the last run, torch's thread count, the run-folder
-    names claimed. Use `spawn_cli` where the claim is about a process itself (signals, two runs
-    at once, the wiring of the exit status). ``timeout`` is accepted for `spawn_cli`'s signature
-    and ignored."""
+    names claimed. Use `fork_cli` where the claim is about a process (signals, two runs at
+    once) and `spawn_cli` where it is about a fresh interpreter (the wiring of the exit
+    status). ``timeout`` is accepted for `spawn_cli`'s signature and ignored."""
     from hydra.core.hydra_config import HydraConfig
 
     from agents import cli
@@ -116,6 +130,117 @@ def spawn_cli(module, *args, env=None, cwd=ROOT, timeout=300):
         timeout=timeout,
         env=env,
     )
+
+
+class Forked:
+    """A command running in a forked child of this process, with `subprocess.Popen`'s
+    ``pid``, ``stdout`` (text lines), ``returncode``, ``wait``, ``kill`` and ``communicate``."""
+
+    def __init__(self, pid: int, out_fd: int, err_fd: int | None) -> None:
+        self.pid = pid
+        self.stdout = os.fdopen(out_fd, "r")
+        self.stderr = None if err_fd is None else os.fdopen(err_fd, "r")
+        self.returncode: int | None = None
+
+    def wait(self, timeout=None):
+        """The exit status (minus the signal's number for a child a signal ended, as Popen's);
+        ``timeout`` is accepted for Popen's signature: the callers guard with a timer."""
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill(self):
+        if self.returncode is None:
+            os.kill(self.pid, signal.SIGKILL)
+
+    def communicate(self, timeout=None):
+        """Both outputs, read to their end, once the child has exited."""
+        guard = threading.Timer(timeout, self.kill) if timeout else None
+        if guard is not None:
+            guard.start()
+        err: list[str] = []
+        reader = None
+        if self.stderr is not None:  # drained beside stdout: a full pipe would block the child
+            reader = threading.Thread(target=lambda: err.append(self.stderr.read()))
+            reader.start()
+        out = self.stdout.read()
+        if reader is not None:
+            reader.join()
+        self.wait()
+        if guard is not None:
+            guard.cancel()
+        return out, "".join(err) if self.stderr is not None else None
+
+
+def fork_cli(module, *args, cwd=ROOT, merge_stderr=False):
+    """``python -m experiments.<module> args...`` in a new process that starts from a fork of
+    this one, so with torch, Hydra and the training code already imported (a fresh interpreter
+    pays 3 s here, 20 s or more on a slow CPU, for its imports). For claims about a process:
+    the signals it gets, several runs at once. The child runs the module as `run_cli` does,
+    with its stdout and stderr (or both, ``merge_stderr``) on pipes, the default signal
+    handlers of a new interpreter, and exits with the status the command's ``sys.exit`` gives.
+    Returns a `Forked` (a `subprocess.Popen` where ``os.fork`` does not exist)."""
+    if not hasattr(os, "fork"):
+        return subprocess.Popen(
+            [sys.executable, "-m", f"experiments.{module}", *args],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+            text=True,
+        )
+    import torch._dynamo  # noqa: F401  (torch's optimizers import it when first built)
+    from hydra.core.hydra_config import HydraConfig
+
+    import agents.train.training  # noqa: F401
+    from agents import cli
+
+    # imported here once, not again in every child (a second or two each)
+    out_r, out_w = os.pipe()
+    err_r, err_w = (None, out_w) if merge_stderr else os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        os.close(out_w)
+        if not merge_stderr:
+            os.close(err_w)
+        return Forked(pid, out_r, err_r)
+    code = 1  # the child: never returns into pytest
+    try:
+        os.close(out_r)
+        if err_r is not None:
+            os.close(err_r)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        root = logging.getLogger()
+        for h in list(root.handlers):  # pytest's capturing handlers are this process's
+            root.removeHandler(h)
+        cli._claimed.clear()
+        HydraConfig.instance().cfg = None
+        os.chdir(cwd)
+        sys.argv = [f"experiments/{module}.py", *args]
+        try:
+            runpy.run_module(f"experiments.{module}", run_name="__main__", alter_sys=True)
+            code = 0
+        except SystemExit as e:
+            if isinstance(e.code, str):
+                print(e.code, file=sys.stderr)
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
 
 
 def train_cli(*args, check=True, timeout=240):

@@ -7,19 +7,19 @@ import json
 import os
 import pickle
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import TINY, run_cli, train_cli
+from conftest import ROLLOUT, TINY, fork_cli, run_cli, train_cli, train_config
 
 torch = pytest.importorskip("torch")
 
 from agents.run.checkpoint import read_checkpoint  # noqa: E402
 from agents.run.folder import RunError, checkpoints  # noqa: E402
+from agents.settings.base import ConfigError  # noqa: E402
 from agents.train.ship import ship  # noqa: E402
+from agents.train.training import check_command_line  # noqa: E402
 
 
 class _Payload:
@@ -139,15 +139,9 @@ def test_two_runs_started_together_get_two_complete_folders(tmp_path):
     for name in taken:
         (base / name).mkdir(parents=True)
     args = [a for a in TINY if not a.startswith(("eval.", "total_steps"))]
-    args += ["total_steps=1024", "eval.every_steps=0", "eval.final_episodes=20"]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "experiments.train", *args, f"seed={seed}"],
-            cwd=tmp_path,  # the default run folder pattern, under this test's folder
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+    args += [f"total_steps={ROLLOUT}", "eval.every_steps=0", "eval.final_episodes=8"]
+    procs = [  # two processes: the folder is claimed by an exclusive mkdir, not in memory
+        fork_cli("train", *args, f"seed={seed}", cwd=tmp_path)  # the default folder pattern
         for seed in (1, 2)
     ]
     for p in procs:
@@ -181,33 +175,36 @@ def test_resume_honours_or_refuses_overrides_and_cleans_debris(tmp_path, tiny_ru
     for name in ("model.zip", "metrics.json"):
         (run / name).unlink()
     before = sorted(p.relative_to(run) for p in run.rglob("*"))
-    for override, key in (
-        ("env.max_size=7", "env.max_size"),
+    # the command line: exit 2, one line, nothing written (the same path for every key)
+    out = train_cli(f"resume={run}", "env.max_size=7", check=False)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert "resume keeps the run's own env.max_size" in out.stderr
+    for override, key in (  # the check it runs, for the other kinds of setting
         ("agent.network.channels=8", "agent.network.channels"),
         ("seed=3", "seed"),
     ):
-        out = train_cli(f"resume={run}", override, check=False)
-        assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
-        assert f"resume keeps the run's own {key}" in out.stderr
+        args = [f"resume={run}", override]
+        with pytest.raises(ConfigError, match=f"resume keeps the run's own {key} "):
+            check_command_line(train_config(*args), args)
     assert sorted(p.relative_to(run) for p in run.rglob("*")) == before  # nothing written
     # resumed at its own last step (a run stopped at a checkpoint, to ship it): nothing is
     # trained, no checkpoint is written (none labelled step 0), the final files are
     kept = [step for step, _ in checkpoints(run)]
-    train_cli(f"resume={run}", "total_steps=4096", "checkpoint_keep=0")  # 0: nothing pruned
+    train_cli(f"resume={run}", "total_steps=512", "checkpoint_keep=0")  # 0: nothing pruned
     assert [step for step, _ in checkpoints(run)] == kept
-    assert json.loads((run / "metrics.json").read_text())["total_steps"] == 4096
+    assert json.loads((run / "metrics.json").read_text())["total_steps"] == 512
     assert (run / "model.zip").is_file()
-    stale = run / "checkpoints" / ".step_000000004096.zip.k1ll3d.tmp"
+    stale = run / "checkpoints" / ".step_000000000512.zip.k1ll3d.tmp"
     stale.write_bytes(b"half a file")
     out = train_cli(
-        f"resume={run}", "total_steps=6144", "agent.ppo.ent_coef=0.002", "checkpoint_keep=0"
+        f"resume={run}", "total_steps=768", "agent.ppo.ent_coef=0.002", "checkpoint_keep=0"
     )
     assert not stale.exists()
     # checkpoint_keep=0 prunes none: the run's newest three and the resume's two
-    assert [step for step, _ in checkpoints(run)] == kept + [5120, 6144]
-    assert json.loads((run / "metrics.json").read_text())["total_steps"] == 6144
+    assert [step for step, _ in checkpoints(run)] == kept + [512 + ROLLOUT, 512 + 2 * ROLLOUT]
+    assert json.loads((run / "metrics.json").read_text())["total_steps"] == 768
     config = (run / "config.yaml").read_text()
-    assert "total_steps: 6144" in config and "ent_coef: 0.002" in config
+    assert "total_steps: 768" in config and "ent_coef: 0.002" in config
     for path in [run / "config.yaml", run / "model.zip", run / "metrics.json"] + [
         p for _, p in checkpoints(run)
     ]:
@@ -215,10 +212,10 @@ def test_resume_honours_or_refuses_overrides_and_cleans_debris(tmp_path, tiny_ru
     # shipped, its provenance replays the first command and then the resume
     shipped = ship(run, "tiny", dest=tmp_path / "pretrained")
     commands = json.loads((shipped / "provenance.json").read_text())["commands"]
-    assert commands[0].startswith("python -m experiments.train total_steps=4096 ")
+    assert commands[0].startswith("python -m experiments.train total_steps=512 ")
     assert commands[1:] == [
-        "python -m experiments.train resume=<run> total_steps=4096 checkpoint_keep=0",
-        "python -m experiments.train resume=<run> total_steps=6144 agent.ppo.ent_coef=0.002"
+        "python -m experiments.train resume=<run> total_steps=512 checkpoint_keep=0",
+        "python -m experiments.train resume=<run> total_steps=768 agent.ppo.ent_coef=0.002"
         " checkpoint_keep=0",
     ]
     # it names the code that trained it (not the code that shipped it) and the CPU it ran on
@@ -229,7 +226,7 @@ def test_resume_honours_or_refuses_overrides_and_cleans_debris(tmp_path, tiny_ru
         assert prov["git_commit_of"] == "training's first start"
     assert prov["machine"] == json.loads((run / "metrics.json").read_text())["machine"]
     # ...and the CPU of each start, from the first step and from the resume
-    assert [m["from_step"] for m in prov["machines"]] == [0, 4096, 4096]
+    assert [m["from_step"] for m in prov["machines"]] == [0, 512, 512]
     assert all("torch thread(s)" in m["machine"] for m in prov["machines"])
     # a run older than its history: the first command comes from Hydra's record
     history = run / "history.jsonl"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, TINY, train_cli, train_config
+from conftest import ROLLOUT, ROOT, TINY, fork_cli, train_cli, train_config
 
 pytest.importorskip("torch")
 
@@ -41,12 +41,12 @@ def test_tiny_training_run_produces_complete_run_folder(tiny_run):
     for name in ("config.yaml", "model.zip", "metrics.json", ".hydra/config.yaml"):
         assert (tiny_run / name).is_file(), name
     metrics = json.loads((tiny_run / "metrics.json").read_text())
-    assert metrics["total_steps"] >= 4096
+    assert metrics["total_steps"] >= 512
     for who in ("policy", "random"):
         for dist in ("train", "test"):
             stats = metrics[who][dist]["p_cheese"]
-            assert stats["n"] == 40 and stats["lo"] <= stats["p"] <= stats["hi"]
-    assert checkpoints(tiny_run)[-1][0] >= 4096
+            assert stats["n"] == 16 and stats["lo"] <= stats["p"] <= stats["hi"]  # final_episodes
+    assert checkpoints(tiny_run)[-1][0] >= 512
     scalars = tb_scalars(tiny_run)
     for tag in (
         "eval/train/p_cheese",
@@ -58,7 +58,7 @@ def test_tiny_training_run_produces_complete_run_folder(tiny_run):
     ):
         assert tag in scalars, tag
     # a point at step 0, every eval.every_steps, and the final (larger) evaluation at the end
-    assert [s for s, _ in scalars["eval/test/p_cheese"]] == [0, 2048, 4096]
+    assert [s for s, _ in scalars["eval/test/p_cheese"]] == [0, 256, 512]
     final = json.loads((tiny_run / "metrics.json").read_text())["policy"]["test"]["p_cheese"]["p"]
     assert scalars["eval/test/p_cheese"][-1][1] == pytest.approx(final)
     assert "eval/test/p_cheese_decision" in scalars
@@ -94,25 +94,25 @@ def test_checkpoints_load_and_act_identically(tiny_run):
     assert a.config == b.config
 
 
-def _signal_at_3072(run, checkpoint_every: int, signum: int) -> tuple[int, list[str]]:
-    """Trains a tiny run (evaluated every 1,024 steps) into ``run`` and sends it ``signum``
-    once its evaluation at 3,072 steps is logged; returns its exit code and output lines."""
+def _signal_at(run, at: int, checkpoint_every: int, signum: int) -> tuple[int, list[str]]:
+    """Trains a tiny run (evaluated every ``at`` steps) into ``run`` in a new process and sends
+    it ``signum`` once its evaluation at ``at`` steps is logged; returns its exit code and
+    output lines."""
+    total = 40960  # far longer than the test waits: the signal stops it
     args = [a for a in TINY if not a.startswith(("total_steps", "checkpoint_every", "eval.every"))]
-    args += ["total_steps=40960", f"checkpoint_every={checkpoint_every}", "eval.every_steps=1024"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "experiments.train", *args, f"hydra.run.dir={run}"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    args += [
+        f"total_steps={total}",
+        f"checkpoint_every={checkpoint_every}",
+        f"eval.every_steps={at}",
+    ]
+    proc = fork_cli("train", *args, f"hydra.run.dir={run}", merge_stderr=True)
     guard = threading.Timer(300, proc.kill)  # a hung run fails the test instead of hanging it
     guard.start()
     lines = []
     assert proc.stdout is not None
     for line in proc.stdout:
         lines.append(line)
-        if line.split("|")[0].strip().endswith("3,072/40,960 steps"):
+        if line.split("|")[0].strip().endswith(f"{at:,}/{total:,} steps"):
             os.kill(proc.pid, signum)
             break
     lines += proc.stdout.readlines()
@@ -123,21 +123,23 @@ def _signal_at_3072(run, checkpoint_every: int, signum: int) -> tuple[int, list[
 
 def test_kill_then_resume_continues_steps_and_events(tmp_path):
     run = tmp_path / "killed"
-    # killed at an event: once the evaluation after the checkpoint at 2,048 steps is in
-    # TensorBoard, so the events run past the checkpoint the run resumes from
-    _, lines = _signal_at_3072(run, 2048, signal.SIGKILL)
-    assert any("wrote checkpoint step_000000002048.zip" in ln for ln in lines), "".join(lines)
+    # killed at an event: once the evaluation at 9 rollouts, after the checkpoint at 8, is in
+    # TensorBoard, so the events run past the checkpoint the run resumes from (the next
+    # checkpoint is 7 rollouts away: the kill lands long before it)
+    _, lines = _signal_at(run, 9 * ROLLOUT, 8 * ROLLOUT, signal.SIGKILL)
+    assert any("wrote checkpoint step_000000001024.zip" in ln for ln in lines), "".join(lines)
     saved = checkpoints(run)
-    assert [s for s, _ in saved] == [2048], saved
+    assert [s for s, _ in saved] == [1024], saved
     assert not (run / "model.zip").exists()
     killed_at = saved[-1][0]
-    assert max(s for s, _ in tb_scalars(run)["eval/test/p_cheese"]) == 3072 > killed_at
-    out = train_cli(f"resume={run}", "total_steps=6144")  # a length is a resumable setting
+    assert max(s for s, _ in tb_scalars(run)["eval/test/p_cheese"]) == 1152 > killed_at
+    target = killed_at + 2 * ROLLOUT
+    out = train_cli(f"resume={run}", f"total_steps={target}")  # a length is a resumable setting
     assert f"run folder: {run}" in out.stdout
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["total_steps"] == 6144  # the target, not counted twice
+    assert metrics["total_steps"] == target  # the target, not counted twice
     steps = [s for s, _ in tb_scalars(run)["eval/test/p_cheese"]]
-    assert steps[-1] == 6144
+    assert steps[-1] == target
     assert any(s > killed_at for s in steps) and any(s <= killed_at for s in steps)
     for tag, points in tb_scalars(run).items():  # no curve repeats a step or runs backwards
         steps = [s for s, _ in points]
@@ -152,8 +154,8 @@ def test_kill_then_resume_continues_steps_and_events(tmp_path):
     assert "test_distribution:held-out/p_cheese" in tb_scalars(run)
 
 
-# SIGINT goes through the same handler as SIGTERM: its run (a new process: ~20 s on a slow CPU)
-# is a repetition, kept for `make test-slow`
+# SIGINT goes through the same handler as SIGTERM: its run is a repetition, kept for
+# `make test-slow`
 @pytest.mark.parametrize(
     "signum", [pytest.param(signal.SIGINT, marks=pytest.mark.slow), signal.SIGTERM]
 )
@@ -162,21 +164,21 @@ def test_a_signal_stops_the_run_with_a_checkpoint_at_the_last_trained_step(tmp_p
     rollout (not only at the periodic one), says how to continue, exits with 128 + signal, and
     the resume continues from there."""
     run = tmp_path / "stopped"
-    code, lines = _signal_at_3072(run, 100000, signum)
+    at = 2 * ROLLOUT
+    code, lines = _signal_at(run, at, 100000, signum)
     out = "".join(lines)
     assert code == 128 + signum, out
     assert f"continue with: python -m experiments.train resume={run}" in out
     saved = checkpoints(run)  # no periodic checkpoint was due: this one is the signal's
     assert len(saved) == 1 and not (run / "model.zip").exists(), saved
     step = saved[0][0]
-    rollout = 16 * 64  # num_envs x n_steps: only whole, trained rollouts count
-    assert step >= 3072 and step % rollout == 0, step
+    assert step >= at and step % ROLLOUT == 0, step  # only whole, trained rollouts count
     assert f"at step {step:,}" in out
     if signum == signal.SIGINT:  # the resume is the same code after either signal: run it once
         return
-    resumed = train_cli(f"resume={run}", f"total_steps={step + 2 * rollout}")
+    resumed = train_cli(f"resume={run}", f"total_steps={step + 2 * ROLLOUT}")
     assert f"run folder: {run}" in resumed.stdout
-    assert json.loads((run / "metrics.json").read_text())["total_steps"] == step + 2 * rollout
+    assert json.loads((run / "metrics.json").read_text())["total_steps"] == step + 2 * ROLLOUT
 
 
 @pytest.mark.parametrize(
@@ -232,11 +234,11 @@ def test_bad_resume_folders(tmp_path, tiny_run):
     (broken / "metrics.json").unlink()
     (older_step, older), (newest_step, newest) = checkpoints(broken)[-2:]
     newest.write_bytes(b"truncated")
-    out = train_cli(f"resume={broken}", "total_steps=4096")
+    out = train_cli(f"resume={broken}", f"total_steps={newest_step}")
     notes = [ln for ln in (out.stdout + out.stderr).splitlines() if "skipped" in ln]
     assert len(notes) == 1 and newest.name in notes[0] and "not a valid" in notes[0], notes
     assert f"from {older.name}" in out.stdout
-    assert json.loads((broken / "metrics.json").read_text())["total_steps"] == 4096
+    assert json.loads((broken / "metrics.json").read_text())["total_steps"] == newest_step
     # resume=<checkpoint.zip> resumes from exactly that checkpoint
     branch = tmp_path / "branch"
     shutil.copytree(tiny_run, branch)

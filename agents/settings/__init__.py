@@ -34,13 +34,25 @@ SCHEMAS: dict[str, type] = {
 }
 
 
+#: ConfigStore entry (``<name>.yaml``) -> the node this process stored there.
+_stored: dict[str, object] = {}
+
+
 def register_schemas() -> None:
-    """Registers every command's schema with Hydra's ConfigStore (idempotent)."""
+    """Registers every command's schema with Hydra's ConfigStore (idempotent).
+
+    A schema is converted once per process (the ConfigStore hands out deep copies of what it
+    holds, so the stored node never changes); an entry that is missing or was replaced since is
+    stored again."""
     from hydra.core.config_store import ConfigStore
 
     store = ConfigStore.instance()
     for name, schema in SCHEMAS.items():
+        key = f"{name}.yaml"
+        if key in _stored and store.repo.get(key) is _stored[key]:
+            continue
         store.store(name=name, node=schema)
+        _stored[key] = store.repo[key]
 
 
 def preset(name: str, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:

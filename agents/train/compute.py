@@ -77,9 +77,17 @@ def machine() -> Machine:
     return Machine(model, capability, native, amx, int(cores or 1), torch.__version__)
 
 
-def busy_cores(seconds: float = 0.25) -> float | None:
+#: The window `busy_cores` measures over by default, in seconds; ``$CHEESE_MAZE_LOAD_SECONDS``
+#: sets another (the test suite's many tiny runs use a shorter one).
+LOAD_SECONDS = 0.25
+
+
+def busy_cores(seconds: float | None = None) -> float | None:
     """How many of the machine's cores other processes keep busy (from ``/proc/stat`` over
-    ``seconds``, while this process sleeps); None where that cannot be read."""
+    ``seconds``, while this process sleeps; None: ``$CHEESE_MAZE_LOAD_SECONDS`` if set, else
+    `LOAD_SECONDS`); None where that cannot be read."""
+    if seconds is None:
+        seconds = float(os.environ.get("CHEESE_MAZE_LOAD_SECONDS") or LOAD_SECONDS)
 
     def sample() -> tuple[int, int] | None:
         try:
