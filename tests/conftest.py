@@ -84,20 +84,13 @@ def run_cli(module, *args, env=None, cwd=ROOT, timeout=None):
     threads = _torch_threads()
     cli._claimed.clear()  # a new process has claimed no run folder yet
     HydraConfig.instance().cfg = None  # nor run Hydra (`agents.cli.overrides` reads its record)
-    code = 0
     try:
-        sys.argv = [f"experiments/{module}.py", *args]
         if env is not None:
             os.environ.clear()
             os.environ.update(env)
         os.chdir(cwd)
         with redirect_stdout(out), redirect_stderr(err):
-            try:
-                runpy.run_module(f"experiments.{module}", run_name="__main__", alter_sys=True)
-            except SystemExit as e:
-                if isinstance(e.code, str):  # sys.exit("message"): printed, status 1
-                    print(e.code, file=sys.stderr)
-                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            code = _run_module(module, args)
     finally:
         sys.argv = saved[0]
         os.environ.clear()
@@ -113,6 +106,19 @@ def run_cli(module, *args, env=None, cwd=ROOT, timeout=None):
 
             torch.set_num_threads(threads)
     return Ran(code, out.getvalue(), err.getvalue())
+
+
+def _run_module(module, args) -> int:
+    """Runs ``experiments.<module>`` as ``__main__`` with ``args`` in ``sys.argv``; returns the
+    status its ``sys.exit`` gives (a message passed to it is printed to stderr, status 1)."""
+    sys.argv = [f"experiments/{module}.py", *args]
+    try:
+        runpy.run_module(f"experiments.{module}", run_name="__main__", alter_sys=True)
+    except SystemExit as e:
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return 0
 
 
 def _torch_threads():
@@ -223,14 +229,7 @@ def fork_cli(module, *args, cwd=ROOT, merge_stderr=False):
         cli._claimed.clear()
         HydraConfig.instance().cfg = None
         os.chdir(cwd)
-        sys.argv = [f"experiments/{module}.py", *args]
-        try:
-            runpy.run_module(f"experiments.{module}", run_name="__main__", alter_sys=True)
-            code = 0
-        except SystemExit as e:
-            if isinstance(e.code, str):
-                print(e.code, file=sys.stderr)
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        code = _run_module(module, args)
     except BaseException:
         import traceback
 
