@@ -110,7 +110,7 @@ def test_retarget_runs_on_the_impala_network(impala_run, tmp_path):
 
 def test_retarget_on_the_shipped_policy_reports_every_intervention(tmp_path):
     report, out = run_analysis(
-        PatchConfig(analysis="retarget", mazes=4, field_mazes=3, field_steps=20, out=str(tmp_path))
+        PatchConfig(analysis="retarget", mazes=4, field_mazes=3, field_steps=8, out=str(tmp_path))
     )
     inter = report["interventions"]
     assert {"none", "real cheese moved", "goal field", "real cheese moved + goal field"} <= set(
@@ -120,7 +120,9 @@ def test_retarget_on_the_shipped_policy_reports_every_intervention(tmp_path):
     assert any(k.startswith("channel ") for k in inter)
     fits = report["goal_fields"]
     assert fits["goal_field"]["hook"] == "embedder.relu1_out"
-    assert fits["goal_field"]["loss_end"] < fits["goal_field"]["loss_start"]
+    # the fitted field lowers the loss on the same samples (the start and end of the fit are
+    # each on samples of their own: noise can order them either way)
+    assert fits["goal_field"]["loss_fitted"] < fits["goal_field"]["loss_unfitted"] - 0.01
     kernels = np.load(out / "goal_fields.npz")
     assert kernels["goal_field"].shape == (16, 13, 13)
     for r in inter.values():

@@ -142,7 +142,9 @@ def fit_goal_field(
 
     Returns:
         The field and a record: samples, loss (mean -log p of the wanted direction) at the start
-        and over the last tenth of the steps, and the accuracy of the most probable direction.
+        and over the last tenth of the steps (each step on its own samples), the loss with the
+        field and without any on the same held samples, and the accuracy of the most probable
+        direction.
     """
     if size < 1 or size % 2 == 0:
         raise HookError(f"goal field size must be an odd number >= 1, got {size}")
@@ -175,7 +177,9 @@ def fit_goal_field(
     field = GoalField(hook, kernel.detach())
     with torch.no_grad():
         pick = rng.integers(0, n, size=min(4 * batch, n))
-        _, acc = _loss(net, hook, field.kernel, data, pick, states, config, dirs, (h, w), device)
+        args = (data, pick, states, config, dirs, (h, w), device)
+        fitted, acc = _loss(net, hook, field.kernel, *args)
+        unfitted, _ = _loss(net, hook, torch.zeros_like(field.kernel), *args)
     tail = losses[-max(1, steps // 10) :]
     return field, {
         "hook": hook,
@@ -185,6 +189,9 @@ def fit_goal_field(
         "loss_start": losses[0] if losses else None,
         "loss_end": float(np.mean(tail)) if losses else None,
         "direction_accuracy": acc,
+        # the same samples' loss with the field fitted and with none (the network as it is)
+        "loss_fitted": float(fitted),
+        "loss_unfitted": float(unfitted),
         "cheese_on_target": cheese_on_target,
     }
 

@@ -10,13 +10,12 @@ import numpy as np
 
 
 def _sklearn_has_l1_ratio_only() -> bool:
-    import sklearn
+    """scikit-learn >= 1.8, read from its installed metadata: importing it costs 1-2 s on a fast
+    CPU (scipy's stats), paid only by the regression itself."""
+    from importlib.metadata import version
 
-    major, minor = (int(x) for x in sklearn.__version__.split(".")[:2])
+    major, minor = (int(x) for x in version("scikit-learn").split(".")[:2])
     return (major, minor) >= (1, 8)
-
-
-_SKLEARN_L1_RATIO = _sklearn_has_l1_ratio_only()
 
 
 def behavioural_regression(
@@ -65,7 +64,8 @@ def behavioural_regression(
     z = (x - x.mean(axis=0)) / std
 
     def model() -> LogisticRegression:
-        if _SKLEARN_L1_RATIO:  # scikit-learn >= 1.8 deprecates penalty= in favour of l1_ratio
+        # scikit-learn >= 1.8 deprecates penalty= in favour of l1_ratio
+        if _sklearn_has_l1_ratio_only():
             return LogisticRegression(l1_ratio=1.0, C=c, solver="liblinear", max_iter=1000)
         return LogisticRegression(penalty="l1", C=c, solver="liblinear", max_iter=1000)
 

@@ -229,8 +229,9 @@ def _lines(
     for k, f in fits.items():
         lines.append(
             f"- `{k}` fitted at `{f['hook']}` ({f['size']}x{f['size']}, {f['samples']} samples, "
-            f"{f['steps']} steps): loss {f['loss_start']:.3f} -> {f['loss_end']:.3f}, "
-            f"direction accuracy {f['direction_accuracy']:.3f}"
+            f"{f['steps']} steps): loss {f['loss_start']:.3f} -> {f['loss_end']:.3f} "
+            f"(held samples: {f['loss_unfitted']:.3f} without the field, "
+            f"{f['loss_fitted']:.3f} with it), direction accuracy {f['direction_accuracy']:.3f}"
         )
     best = max((k for k in summaries if k != "none"), key=lambda k: summaries[k]["success"]["p"])
     ratio = summaries[best]["success"]["p"] / max(base_rate, 1e-9)
