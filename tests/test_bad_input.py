@@ -136,9 +136,17 @@ def test_bad_env_options_are_one_line_value_errors(options, message):
     assert np.array_equal(before.walls, after.walls)  # a refused reset changes nothing
 
 
-@pytest.mark.parametrize("command", ["evaluate", "patch", "play", "curves", "ship"])
-def test_help_lists_only_the_commands_own_settings(command):
+@pytest.mark.parametrize(
+    ("command", "setting"),
+    [("evaluate", "episodes"), ("patch", "analysis"), ("play", "mode"), ("curves", "runs")]
+    + [("ship", "name")],
+)
+def test_help_lists_only_the_commands_own_settings(command, setting):
+    """``--help`` shows the command's settings, with the values given beside it."""
     out = run_cli(command, "--help")
     assert out.returncode == 0
     assert f"python -m experiments.{command}" in out.stdout
+    assert f"\n{setting}: " in out.stdout  # its own settings, filled in
     assert "experiment: easy" not in out.stdout and "Configuration groups" not in out.stdout
+    if command == "patch":
+        assert "\nmazes: 7\n" in run_cli(command, "--help", "mazes=7").stdout
