@@ -62,31 +62,57 @@ def mkdocs_build(config: Path, site: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_site_builds_strictly(tmp_path):
-    pytest.importorskip("mkdocs")
-    out = mkdocs_build(ROOT / "mkdocs.yml", tmp_path / "site")
-    assert out.returncode == 0, out.stderr[-3000:]
-    for page in ("index.html", "getting-started/index.html", "api/policy/index.html"):
-        assert (tmp_path / "site" / page).is_file(), page
-    api = (tmp_path / "site" / "api" / "policy" / "index.html").read_text()
-    assert 'id="agents.policy.hooked.HookedMazeNet"' in api  # the reference is filled
+# Pages planted beside the real ones, each with one thing a strict build must refuse, and the
+# link its warning names.
+BROKEN = {
+    "broken-link.md": ("[a link](missing.md)", "missing.md"),
+    "broken-anchor.md": ("[an anchor](#no-such-heading)", "#no-such-heading"),
+    "broken-figure.md": ("![a figure](missing.png)", "missing.png"),
+}
 
 
-@pytest.mark.parametrize(
-    "broken",
-    ["[a link](missing.md)", "[an anchor](#no-such-heading)", "![a figure](missing.png)"],
-)
-def test_strict_build_refuses_what_is_broken(tmp_path, broken):
-    """The project's settings (inherited from its mkdocs.yml) fail a page that links nowhere."""
+def test_site_builds_strictly_and_refuses_what_is_broken(tmp_path):
+    """One strict build of the real site (its mkdocs.yml inherited as is, its pages, its API
+    reference) with `BROKEN`'s pages planted beside its pages: the build fails, each planted
+    page is named by the warning of its broken link, and those are the only warnings, so the
+    real pages build strictly; the site is written with the reference filled.
+
+    A strict build counts every warning and aborts only at its end, after writing the pages
+    (``Aborted with N warnings in strict mode!``): one build answers for the real site and for
+    the project's settings refusing a link to nowhere, a missing anchor and a missing figure."""
     pytest.importorskip("mkdocs")
+    # the build's folder mirrors the repository (the reference's `paths` and its extension are
+    # relative to the config's folder): every entry linked, docs/ a folder of links plus the
+    # planted pages
+    for entry in ROOT.iterdir():
+        if entry.name not in ("docs", "mkdocs.yml", "site"):
+            (tmp_path / entry.name).symlink_to(entry)
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "index.md").write_text(f"# A page\n\n## A heading\n\nSee {broken}.\n")
+    for entry in DOCS.iterdir():
+        (docs / entry.name).symlink_to(entry)
+    for page, (broken, _) in BROKEN.items():
+        (docs / page).write_text(f"# A page\n\n## A heading\n\nSee {broken}.\n")
     config = tmp_path / "mkdocs.yml"
-    config.write_text(f"INHERIT: {ROOT / 'mkdocs.yml'}\ndocs_dir: docs\nnav: [index.md]\n")
-    out = mkdocs_build(config, tmp_path / "site")
-    assert out.returncode != 0, f"the strict build let {broken!r} through"
-    assert "index.md" in out.stderr
+    config.write_text(f"INHERIT: {ROOT / 'mkdocs.yml'}\n")
+    site = tmp_path / "site"
+    out = mkdocs_build(config, site)
+    warnings = re.findall(r"^(?:WARNING|ERROR) +- +(.*)$", out.stderr, re.M)
+    for page, (broken, target) in BROKEN.items():
+        assert any(f"'{page}'" in w and f"'{target}'" in w for w in warnings), (
+            f"the strict build let {broken!r} through: {out.stderr[-3000:]}"
+        )
+    assert out.returncode != 0
+    others = [w for w in warnings if not any(f"'{page}'" in w for page in BROKEN)]
+    assert not others, f"the site's own pages warn: {others}"
+    # and nothing else counted (a warning or error of several lines, say); mkdocs prints its
+    # verdict to stdout
+    verdict = f"Aborted with {len(BROKEN)} warnings in strict mode!"
+    assert verdict in out.stdout, out.stdout[-1000:] + out.stderr[-3000:]
+    for page in ("index.html", "getting-started/index.html", "api/policy/index.html"):
+        assert (site / page).is_file(), page
+    api = (site / "api" / "policy" / "index.html").read_text()
+    assert 'id="agents.policy.hooked.HookedMazeNet"' in api  # the reference is filled
 
 
 @pytest.mark.parametrize(("page", "code"), examples(), ids=[p for p, _ in examples()])

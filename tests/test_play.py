@@ -168,7 +168,9 @@ def play_cli(*args):
 
 
 def test_play_cli_record_and_errors(tmp_path):
-    out = play_cli("mode=record", "episodes=1", f"out={tmp_path / 'a.gif'}")
+    # the train distribution: the shipped policy reaches the cheese in ~15 steps (on test mazes
+    # it runs to the 100-step limit, 100 frames to encode)
+    out = play_cli("mode=record", "episodes=1", "distribution=train", f"out={tmp_path / 'a.gif'}")
     assert out.returncode == 0 and (tmp_path / "a.gif").stat().st_size > 0, out.stderr
     out = play_cli()  # watch mode with no display
     assert out.returncode == 2 and "no display" in out.stderr and "record" in out.stderr
@@ -266,9 +268,26 @@ def test_same_seed_same_actions_in_evaluation_viewer_and_recorder(tmp_path):
     )
     assert [tuple(x) for x in ep.path[: len(squares), 0].tolist()] == squares
     assert int(ep.steps[0]) == viewer.steps
+    # the recorder on a train maze, where the episode ends at the cheese (~15 steps) rather than
+    # at the step limit: the same squares and the same length as the viewer's
+    watched, recorded = (PlaySession(policy.config.env, act_fn=act, seed=7) for _ in range(2))
+    watched.toggle_distribution()
+    recorded.toggle_distribution()
+    squares, taken = [watched.state.mouse], [recorded.state.mouse]
+    while not watched.done:
+        watched.step()
+        squares.append(watched.state.mouse)
+    assert watched.state.mouse == watched.state.cheese  # it ended at the cheese
+
+    def step(action=None, real=recorded.step):
+        real(action)
+        taken.append(recorded.state.mouse)
+
+    recorded.step = step  # what the recorder steps through
     gif = tmp_path / "one.gif"
-    frames = record(PlaySession(policy.config.env, act_fn=act, seed=7), gif, episodes=1, fps=10)
-    assert frames == viewer.steps + 1  # the recorder played the same episode
+    frames = record(recorded, gif, episodes=1, fps=10)
+    assert taken == squares  # the recorder played the same episode
+    assert frames == watched.steps + 1
     with Image.open(gif) as im:
         assert im.info["duration"] == 100  # 10 frames per second (GIF keeps centiseconds)
 
@@ -295,7 +314,11 @@ def test_recordings_are_readable_timed_and_can_compare(tmp_path):
             im.seek(k)
             durations.append(im.info["duration"])
     assert durations == [200] * len(durations)
-    out = run_cli("play", "mode=record", "episodes=1", f"out={tmp_path / 'one.mp4'}")
+    # a train maze: the policy reaches the cheese in ~15 steps (a test maze's 100 frames cost
+    # ~1 s more to render and encode)
+    out = run_cli(
+        "play", "mode=record", "episodes=1", "distribution=train", f"out={tmp_path / 'one.mp4'}"
+    )
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "one.mp4").stat().st_size > 10_000
     import imageio.v2 as imageio
