@@ -13,7 +13,8 @@ from agents.interp.features.dictionary import (  # noqa: E402
     read_sae,
     save_sae,
 )
-from agents.interp.features.rows import feature_patch, features_set  # noqa: E402
+from agents.interp.features.find import aligned_mean  # noqa: E402
+from agents.interp.features.rows import Near, feature_patch, features_set  # noqa: E402
 from agents.interp.features.train import fit, reconstruction  # noqa: E402
 from agents.interp.interventions import no_intervention, successes  # noqa: E402
 from agents.interp.study.agent import study_agent  # noqa: E402
@@ -58,6 +59,38 @@ def test_feature_patch_writes_the_decoder_direction_at_the_target_only():
     assert torch.allclose(out[0, :, 0, 1] - x[0, :, 0, 1], want, atol=1e-5)
 
 
+def test_map_is_written_within_its_radius_and_erasure_by_radius_stays_near_the_cheese():
+    sae = Sae(4, 6, 2)
+    x, ref = torch.rand(2, 4, 7, 7), torch.rand(2, 4, 7, 7)
+    target, cheese = np.array([[3, 3], [0, 6]]), np.array([[1, 1], [6, 6]])
+    # the cheese's change map, aligned on the cheese: a 5 x 5 map of feature 2 at offset (+1, -2)
+    diff = np.zeros((2, 6, 7, 7))
+    diff[0, 2, 2, 0], diff[1, 2, 5, 4] = 1.0, 3.0
+    pattern = aligned_mean(diff, np.array([[1, 2], [4, 6]]), 2)  # [6, 5, 5]
+    assert pattern.shape == (6, 5, 5) and pattern[2, 3, 0] == pytest.approx(2.0)
+    assert np.abs(pattern).sum() == pytest.approx(2.0)
+    pat = torch.tensor(pattern[[2]], dtype=torch.float32)
+    out = feature_patch(sae, [2], 0.5, target, pattern=pat)(x)
+    want = 0.5 * 2.0 * sae.w_dec[2].detach()
+    assert torch.allclose(out[0, :, 4, 1] - x[0, :, 4, 1], want, atol=1e-5)
+    assert torch.allclose(out[1, :, 1, 4] - x[1, :, 1, 4], want, atol=1e-5)
+    moved = (out - x).abs().sum(1) > 1e-6
+    assert int(moved.sum()) == 2  # one square each; maze 1's offset (+1, -2) is in the map
+    for layer in (True, False):
+        got = feature_patch(sae, [], 0.0, target, reference=ref, near=Near(1, cheese, layer))(x)
+        near = torch.zeros(2, 7, 7, dtype=torch.bool)
+        near[0, :3, :3], near[1, 5:, 5:] = True, True
+        changed = (got - x).abs().sum(1) > 1e-6
+        assert not changed[~near].any() and changed[near].float().mean() > 0.5
+        if layer:
+            assert torch.equal(got.permute(0, 2, 3, 1)[near], ref.permute(0, 2, 3, 1)[near])
+        else:  # every feature's part moves to the reference's; the SAE's error term stays
+            dec = sae.w_dec.detach()
+            step = torch.einsum("bfhw,fc->bchw", sae.encode_map(ref) - sae.encode_map(x), dec)
+            keep = near.unsqueeze(1).float()
+            assert torch.allclose(got, x + keep * step, atol=1e-5)
+
+
 def test_bad_settings_and_a_missing_sae_say_what_to_do():
     with pytest.raises(ConfigError, match="run="):
         validate_sae(SaeConfig(run=None))
@@ -80,8 +113,9 @@ def test_shipped_sae_feature_retargets_with_the_cheese_present():
     best = read_json_object(measured_path(policy, agent.hook))["best_present"]
     pattern = None if best["pattern"] is None else torch.tensor(best["pattern"])
     row = features_set(
-        sae, best["features"], best["value"], best["erase"], best["mode"], False, "f", pattern
-    )
+        sae, best["features"], best["value"], best["erase"], best["mode"], False, "f", pattern,
+        best.get("radius"),
+    )  # fmt: skip
     rng = np.random.default_rng(0)
     gains: list[np.ndarray] = []
     for first in range(0, 20, 5):

@@ -40,6 +40,11 @@ class SaeConfig:
             at the target), or of their mean change around the cheese (their pattern).
         erase_counts: How many cheese features the erasure removes (searched).
         scales: Scales of the cheese's move tried for the layer's ceiling.
+        radii: Radii of the "map" rows: the top features' change within r of the cheese
+            (averaged on the search mazes, aligned on the cheese) written around the target.
+        erase_radii: Radii around the cheese within which a map row's erasure replaces every
+            feature (or the whole vector, the SAE's error too) by its cheese-removed value
+            (searched; a radius past the map's size takes the whole map).
         maze_set: Held-out maze set of the retargeting (0: the study's; 1-9 others).
         out: Report folder (default: the policy's report folder ``sae/``).
         seed: Seed of the trainer, sampled actions and drawn targets.
@@ -67,6 +72,8 @@ class SaeConfig:
     multiples: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0, 8.0, 16.0])
     erase_counts: list[int] = field(default_factory=lambda: [0, 16, 64, 256])
     scales: list[float] = field(default_factory=lambda: [1.0, 2.0, 3.0])
+    radii: list[int] = field(default_factory=lambda: [2, 3, 5])
+    erase_radii: list[int] = field(default_factory=lambda: [1, 2, 4])
     maze_set: int = 0
     out: str | None = None
     seed: int = 0
@@ -99,5 +106,9 @@ def validate_sae(cfg: SaeConfig) -> None:
         values = list(getattr(cfg, name))
         if not values or min(values) <= 0:
             raise ConfigError(f"{name} must list positive numbers, got {values}")
+    for name in ("radii", "erase_radii"):
+        values = list(getattr(cfg, name))
+        if values and min(values) < 0:
+            raise ConfigError(f"{name} must list radii >= 0, got {values}")
     if not cfg.erase_counts or min(cfg.erase_counts) < 0:
         raise ConfigError(f"erase_counts must list counts >= 0, got {list(cfg.erase_counts)}")

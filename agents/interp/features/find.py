@@ -7,6 +7,8 @@ which ones the cheese turns on (the erasure's pick), and resampling them against
 - `cheese_features`: the features ranked by how much the cheese adds to them over the whole
   map (mean positive part of ``diff`` summed over positions): those an erasure removes, picked
   apart from the tracking ones that are set at the target.
+- `cheese_maps`: each feature's change around the cheese (aligned on it, averaged over the
+  mazes) within a radius: what a "map" row writes around the target.
 - `resample_features`: the 2023 resampling test on the top features' contribution.
 """
 
@@ -66,13 +68,39 @@ def find_cheese_features(
     tracking = ((peak == (pos[:, 0] * w + pos[:, 1])[:, None]) & moved).mean(axis=0)
     order = np.lexsort((-at.mean(axis=0), -tracking))
     largest = with_c.amax(dim=(0, 2, 3)).numpy()
-    pattern = np.zeros((f, 3, 3))
-    for dr in (-1, 0, 1):
-        for dc in (-1, 0, 1):
+    pattern = aligned_mean(diff, pos, 1)
+    return FoundFeatures([int(j) for j in order], tracking, largest, diff, pattern)
+
+
+def aligned_mean(diff: np.ndarray, pos: np.ndarray, radius: int) -> np.ndarray:
+    """``[F, 2r+1, 2r+1]``: the maps ``diff`` ``[N, F, h, w]`` aligned on each maze's cheese
+    ``pos`` ``[N, 2]`` and averaged over the mazes where each offset falls inside the map."""
+    h, w = diff.shape[2:]
+    side = 2 * radius + 1
+    out = np.zeros((diff.shape[1], side, side))
+    for dr in range(-radius, radius + 1):
+        for dc in range(-radius, radius + 1):
             r, c = pos[:, 0] + dr, pos[:, 1] + dc
             ok = (r >= 0) & (r < h) & (c >= 0) & (c < w)
-            pattern[:, dr + 1, dc + 1] = diff[np.flatnonzero(ok), :, r[ok], c[ok]].mean(axis=0)
-    return FoundFeatures([int(j) for j in order], tracking, largest, diff, pattern)
+            if ok.any():
+                out[:, dr + radius, dc + radius] = diff[np.flatnonzero(ok), :, r[ok], c[ok]].mean(0)
+    return out
+
+
+def cheese_maps(
+    net: HookedMazeNet,
+    hook: str,
+    sae: Sae,
+    states: BatchState,
+    config: MazeConfig,
+    radii: list[int],
+) -> dict[int, np.ndarray]:
+    """Each radius' ``[F, 2r+1, 2r+1]`` map of the cheese's own feature change (with minus
+    without the cheese) around it, aligned on the cheese and averaged over the mazes."""
+    with_c = feature_maps(net, hook, sae, states, config)
+    diff = (with_c - feature_maps(net, hook, sae, without_cheese(states), config)).numpy()
+    pos = map_position(states.cheese, config.world_size, diff.shape)
+    return {r: aligned_mean(diff, pos, r) for r in radii}
 
 
 def cheese_features(

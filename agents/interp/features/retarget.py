@@ -17,8 +17,13 @@ import torch
 
 from agents.interp.channels import find_cheese_channels
 from agents.interp.features.dictionary import Sae
-from agents.interp.features.find import cheese_features, find_cheese_features
-from agents.interp.features.rows import difference_added, features_set
+from agents.interp.features.find import cheese_features, cheese_maps, find_cheese_features
+from agents.interp.features.rows import (
+    difference_added,
+    features_set,
+    features_splice,
+    move_features,
+)
 from agents.interp.interventions import (
     NONE,
     REAL_CHEESE_MOVED,
@@ -40,8 +45,12 @@ from mazegen import generate_levels
 WHERE = ("whole layer", "around the target")
 CONDITIONS = (False, True)  # removed?
 MODES = ("zeroed", "replaced")
-#: How the top features are written at the target: set there, or their pattern around it.
+#: How the top features are written at the target: set there, or their pattern around it (the
+#: mean change over the 3 x 3 around the cheese on the test mazes); ``map<r>`` kinds (one per
+#: ``cfg.radii``) write their change within r of the cheese, averaged on the search mazes.
 KINDS = ("set", "pattern")
+#: The erasures by radius tried with a map kind (`agents.interp.features.rows.features_set`).
+NEAR_MODES = ("near", "layer")
 
 
 def _best(hit: dict[str, np.ndarray], keys: list[Any], label: Any) -> tuple[Any, dict[str, float]]:
@@ -78,18 +87,29 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
     first = agent.start + STUDY_SEARCH_OFFSET
     searched = generate_levels(range(first, first + cfg.search_mazes), agent.env)
     erasable = cheese_features(net, hook, sae, searched, agent.env)
+    maps = {
+        r: torch.as_tensor(m, dtype=torch.float32)
+        for r, m in cheese_maps(net, hook, sae, searched, agent.env, list(cfg.radii)).items()
+    }
+    kinds = KINDS + tuple(f"map{r}" for r in cfg.radii)
     counts = sorted({min(n, sae.width) for n in cfg.counts})
     patterns = torch.as_tensor(found.pattern, dtype=torch.float32)  # [F, 3, 3]
 
     def feature_row(kind: str, n: int, m: float, erase: int = 0, mode: str = "zeroed",
                     removed: bool = False, label: str | None = None) -> Intervention:  # fmt: skip
         """``kind`` "set": the top n set to m x their largest activation at the target;
-        "pattern": m x their mean change around the cheese written around the target."""
+        "pattern" / "map<r>": m x their mean change around the cheese written around the
+        target. ``erase``: how many cheese features, or with ``mode`` "near" / "layer" the
+        radius around the cheese erased."""
         feats = found.ranked[:n]
         if kind == "set":
             value, pattern = m * float(found.largest[feats].max()), None
-        else:
+        elif kind == "pattern":
             value, pattern = m, patterns[feats]
+        else:
+            value, pattern = m, maps[int(kind[3:])][feats]
+        if mode in NEAR_MODES:
+            return features_set(sae, feats, value, (), mode, removed, label, pattern, erase)
         return features_set(sae, feats, value, erasable[:erase], mode, removed, label, pattern)
 
     # values of the feature and channel sets, the ceiling's scale and place
@@ -98,13 +118,27 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
         chans = ranked_ch[: min(n, len(ranked_ch))]
         for m in cfg.multiples:
             for rem in CONDITIONS:
-                for kind in KINDS:
+                for kind in kinds:
                     rows.append(feature_row(kind, n, m, removed=rem, label=f"{kind}{n} x{m}"))
                 big_c = channels.largest(chans)
                 rows.append(channels_set(f"c{n} x{m}", chans, m * big_c, removed=rem))
     for where in WHERE:
         for s in cfg.scales:
             rows += [difference_added(where, s, rem) for rem in CONDITIONS]
+    # the diagnostic splice in features: the tracking ones, or those the cheese's move is in
+    by_move = move_features(sae, search)
+    ranking = {"": found.ranked, "move ": by_move}
+
+    def splice_row(name: str, n: int, s: float, rem: bool) -> Intervention:
+        return features_splice(sae, ranking[name][:n], s, rem, name)
+
+    rows += [
+        splice_row(name, n, s, rem)
+        for name in ranking
+        for n in counts
+        for s in cfg.scales
+        for rem in CONDITIONS
+    ]
     hit = successes(rows, search)
     sfx = {False: "", True: ", cheese removed"}
     picks: dict[str, Any] = {}
@@ -112,18 +146,26 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
     for n in counts:
         chans = ranked_ch[: min(n, len(ranked_ch))]
         for rem in CONDITIONS:
-            for kind in KINDS:
+            for kind in kinds:
                 m, tried = _best(hit, multiples, lambda m: f"{kind}{n} x{m}" + sfx[rem])  # noqa: B023
                 picks[f"{kind} {n}{sfx[rem]}"] = {"multiple": m, "tried": tried}
             m, tried = _best(hit, multiples, lambda m: f"c{n} x{m}" + sfx[rem])  # noqa: B023
             value = m * channels.largest(chans)
             picks[f"channels {n}{sfx[rem]}"] = {"channels": chans, "value": value, "tried": tried}
+    for name in ranking:
+        for n in counts:
+            for rem in CONDITIONS:
+                lab = lambda s: splice_row(name, n, s, rem).label  # noqa: B023, E731
+                s, tried = _best(hit, list(cfg.scales), lab)
+                picks[f"{name}splice {n}{sfx[rem]}"] = {"scale": s, "tried": tried}
     for rem in CONDITIONS:
         keys = [(w, s) for w in WHERE for s in cfg.scales]
         best, tried = _best(hit, keys, lambda k: difference_added(k[0], k[1], rem).label)  # noqa: B023
         picks[f"ceiling{sfx[rem]}"] = {"where": best[0], "scale": best[1], "tried": tried}
 
-    # the erasure with the cheese present: how many of the cheese's features, zeroed or replaced
+    # the erasure with the cheese present: how many of the cheese's features, zeroed or
+    # replaced; with a map kind, every cheese feature replaced or everything within a radius of
+    # the cheese (features, or the whole vector) replaced by its cheese-removed value
     erasures = [
         (kind, n, e, mode)
         for kind in KINDS
@@ -132,29 +174,48 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
         for mode in MODES
         if e > 0 or mode == "zeroed"
     ]
+    erasures += [
+        (kind, n, e, mode)
+        for kind in kinds[len(KINDS) :]
+        for n in counts
+        for e, mode in [(max(cfg.erase_counts), "replaced")]
+        + [(r, m) for r in cfg.erase_radii for m in NEAR_MODES]
+        if e > 0
+    ]
 
     def multiple(kind: str, n: int, mode: str) -> float:
         """A value for a row with an erasure: a replacement makes the maze look as if it had no
         cheese, so it takes the value searched with the cheese removed."""
-        return float(picks[f"{kind} {n}" + sfx[mode == "replaced"]]["multiple"])
+        return float(picks[f"{kind} {n}" + sfx[mode != "zeroed"]]["multiple"])
 
     def erase_row(key: tuple[str, int, int, str]) -> Intervention:
         kind, n, e, mode = key
         return feature_row(kind, n, multiple(kind, n, mode), e, mode, label=str(key))
 
     erase_rows = [erase_row(k) for k in erasures]
-    hit = successes([r for r in erase_rows if "replaced" not in r.label], search)
+    alone = {str(k) for k in erasures if k[3] != "zeroed"}  # rows that play one by one
+    hit = successes([r for r in erase_rows if r.label not in alone], search)
     for r in erase_rows:
-        if "replaced" in r.label:
+        if r.label in alone:
             hit.update(successes([r], search))
-    for kind in KINDS:
+    for kind in kinds:
         for n in counts:
             mine = [k for k in erasures if k[:2] == (kind, n)]
             pick, tried = _best(hit, mine, lambda k: str(k))
             picks[f"erasure {kind} {n}"] = {"count": pick[2], "mode": pick[3], "tried": tried}
-    best = max(erasures, key=lambda k: float(hit[str(k)].mean()))
+    # the best feature row (an erasure of the whole vector touches the SAE's error too: apart)
+    best = max((k for k in erasures if k[3] != "layer"), key=lambda k: float(hit[str(k)].mean()))
+    layer = [k for k in erasures if k[3] == "layer"]
+    best_layer = max(layer, key=lambda k: float(hit[str(k)].mean())) if layer else None
     b_kind, b_n, b_e, b_mode = best
     best_row = erase_row(best)
+    chosen_pattern = (
+        patterns[found.ranked[:b_n]]
+        if b_kind == "pattern"
+        else maps[int(b_kind[3:])][found.ranked[:b_n]]
+        if b_kind.startswith("map")
+        else torch.zeros(0)
+    )
 
     # the report: every chosen row on mazes that chose nothing
     trial = agent.trial(STUDY_RETARGET_OFFSET, cfg.retarget_mazes, cfg.targets_per_maze, rng, 2.0)
@@ -166,16 +227,20 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
     ]
     for n in counts:
         for rem in CONDITIONS:
-            for kind in KINDS:
+            for kind in kinds:
                 final.append(feature_row(kind, n, picks[f"{kind} {n}{sfx[rem]}"]["multiple"],
                                          removed=rem))  # fmt: skip
             c = picks[f"channels {n}{sfx[rem]}"]
             final.append(channels_set(f"top {n} channels", c["channels"], c["value"], removed=rem))
-        for kind in KINDS:
+        for kind in kinds:
             er = picks[f"erasure {kind} {n}"]
             if er["count"]:
                 m = multiple(kind, n, er["mode"])
                 final.append(feature_row(kind, n, m, er["count"], er["mode"]))
+        for name in ranking:
+            for rem in CONDITIONS:
+                sc = picks[f"{name}splice {n}{sfx[rem]}"]["scale"]
+                final.append(splice_row(name, n, sc, rem))
     for rem in CONDITIONS:
         c = picks[f"ceiling{sfx[rem]}"]
         final.append(difference_added(c["where"], c["scale"], rem))
@@ -186,6 +251,10 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
         "search_targets": int(len(search.targets.maze)),
         "tracking": found.top(),
         "erasable": erasable[: max(cfg.erase_counts)],
+        "move_features": by_move[: max(counts)],
+        "maps": {  # the top features' mean change around the cheese, by radius
+            str(r): maps[r][found.ranked[: max(counts)]].tolist() for r in cfg.radii
+        },
         "picks": picks,
         "best_present": {  # the feature row with the cheese present that the search picked
             "kind": b_kind,
@@ -195,11 +264,18 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
                 multiple(b_kind, b_n, b_mode)
                 * (float(found.largest[found.ranked[:b_n]].max()) if b_kind == "set" else 1.0)
             ),
-            "pattern": None if b_kind == "set" else patterns[found.ranked[:b_n]].tolist(),
-            "erase": erasable[:b_e],
+            "pattern": None if b_kind == "set" else chosen_pattern.tolist(),
+            "erase": [] if b_mode in NEAR_MODES else erasable[:b_e],
             "mode": b_mode,
+            "radius": b_e if b_mode in NEAR_MODES else None,
             "label": best_row.label,
             "search_success": float(hit[str(best)].mean()),
         },  # fmt: skip
+        "best_present_layer": None
+        if best_layer is None
+        else {
+            "label": erase_row(best_layer).label,
+            "search_success": float(hit[str(best_layer)].mean()),
+        },
         "interventions": played,
     }

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from agents.interp.activations import activations, patched_act_fn
+from agents.interp.activations import activations, map_position, patched_act_fn
 from agents.interp.features.dictionary import Sae
 from agents.interp.features.train import without_cheese_obs
 from agents.interp.interventions import REMOVED, Arm, Intervention, Trial
@@ -43,19 +43,31 @@ def feature_patch(
     erase: Sequence[int] = (),
     reference: torch.Tensor | None = None,
     pattern: torch.Tensor | None = None,
+    near: Near | None = None,
 ) -> PatchFn:
     """``x [B, C, H, W] -> x'``: ``features`` set to ``value`` at ``pos`` ``[B, 2]`` (or, with
-    ``pattern`` ``[k, 3, 3]``, ``value`` times each feature's pattern added over the 3 x 3
-    around it); the ``erase`` features removed where they fire (replaced by their values in
-    ``reference``, the same observations' layer without the cheese, when given)."""
+    ``pattern`` ``[k, 2r+1, 2r+1]``, ``value`` times each feature's pattern added over the
+    positions within r of it); the ``erase`` features removed where they fire (replaced by
+    their values in ``reference``, the same observations' layer without the cheese, when
+    given); with ``near`` (and ``reference``), instead, every feature (``near.layer``: the
+    whole vector, the SAE's error included) within ``near.radius`` of the cheese replaced by
+    its value in ``reference``."""
     chosen, gone = list(features), list(erase)
 
     def patch(x: torch.Tensor) -> torch.Tensor:
-        f = sae.encode_map(x)  # [B, F, H, W]
         dec = sae.w_dec.to(x.dtype)  # [F, C]
         out = x.clone()
-        if gone:
-            old = f[:, gone]
+        if near is not None and reference is not None:
+            ref = reference.to(x.dtype)
+            h, w = x.shape[2:]
+            mask = _near(torch.as_tensor(near.cheese), h, w, near.radius).to(x.dtype)
+            if near.layer:
+                out = x + mask * (ref - x)
+            else:
+                change = sae.encode_map(ref) - sae.encode_map(x)  # [B, F, H, W]
+                out = x + mask * torch.einsum("bfhw,fc->bchw", change.to(x.dtype), dec)
+        elif gone:
+            old = sae.encode_map(x)[:, gone]
             new = torch.zeros_like(old)
             if reference is not None:
                 new = sae.encode_map(reference)[:, gone]
@@ -63,19 +75,32 @@ def feature_patch(
         b = torch.arange(x.shape[0])
         p = torch.as_tensor(pos, dtype=torch.long).reshape(-1, 2)
         if chosen and pattern is not None:
-            h, w = x.shape[2:]
-            for dr in (-1, 0, 1):
-                for dc in (-1, 0, 1):
-                    r, c = p[:, 0] + dr, p[:, 1] + dc
-                    ok = (r >= 0) & (r < h) & (c >= 0) & (c < w)
-                    write = (value * pattern[:, dr + 1, dc + 1]).to(x.dtype) @ dec[chosen]  # [C]
-                    out[b[ok], :, r[ok], c[ok]] += write
+            rad = pattern.shape[-1] // 2
+            # the write [C, 2r+1, 2r+1] placed at each target (cropped at the map's edges)
+            write = torch.einsum("kij,kc->cij", value * pattern.to(x.dtype), dec[chosen])
+            at = torch.zeros(x.shape[0], 1, *x.shape[2:], dtype=x.dtype)
+            at[b, 0, p[:, 0], p[:, 1]] = 1.0
+            out = out + torch.nn.functional.conv_transpose2d(at, write[None], padding=rad)
         elif chosen:
             here = sae.encode_map(out)[b, :, p[:, 0], p[:, 1]][:, chosen]  # [B, k]
             out[b, :, p[:, 0], p[:, 1]] += ((value - here).to(x.dtype)) @ dec[chosen]
         return out
 
     return patch
+
+
+@dataclass(frozen=True)
+class Near:
+    """An erasure by radius: within ``radius`` of each episode's ``cheese`` ``[B, 2]`` (its
+    position in the layer), every feature (``layer``: the whole vector, the SAE's error term
+    too) replaced by its value without the cheese; a radius past the map's size takes it all."""
+
+    radius: int
+    cheese: np.ndarray
+    layer: bool = False
+
+    def take(self, idx: np.ndarray) -> Near:
+        return Near(self.radius, self.cheese[idx], self.layer)
 
 
 @dataclass(frozen=True)
@@ -91,6 +116,7 @@ class ReplacingAct:
     erase: Sequence[int]
     pos: np.ndarray  # [K, 2]
     pattern: torch.Tensor | None = None
+    near: Near | None = None
 
     def __call__(self, obs: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
         index = np.arange(len(obs)) if idx is None else idx
@@ -105,6 +131,7 @@ class ReplacingAct:
             self.erase,
             cache[self.hook],
             self.pattern,
+            None if self.near is None else self.near.take(index),
         )
         with torch.no_grad(), self.net.hooks(patches={self.hook: patch}):
             logits, _ = self.net(x)
@@ -112,12 +139,31 @@ class ReplacingAct:
 
 
 def features_label(
-    features: Sequence[int], erase: str = "", erased: int = 0, pattern: bool = False
+    features: Sequence[int],
+    erase: str = "",
+    erased: int = 0,
+    pattern: bool = False,
+    radius: int = 1,
+    near: int | None = None,
 ) -> str:
     """``top 3 features`` / ``top 3 features, 16 cheese features zeroed`` / ``... replaced``
-    (``top 3 features' pattern`` when their 3 x 3 pattern is written)."""
+    (``top 3 features' pattern`` when their 3 x 3 pattern is written, ``top 3 features' map
+    r2`` for their 5 x 5 map); with an erasure by radius, ``..., features within 2 of the
+    cheese replaced`` (``the layer within 2 of the cheese replaced, top 3 ...``: the SAE's error
+    term too, so not features alone; named first so that the study's feature rows leave it)."""
     label = f"top {len(features)} features" + ("' pattern" if pattern else "")
+    if pattern and radius != 1:
+        label = f"top {len(features)} features' map r{radius}"
+    if near is not None and erase == "layer":  # not a feature row alone: named apart
+        return f"the layer within {near} of the cheese replaced, {label}"
+    if near is not None:
+        return label + f", features within {near} of the cheese replaced"
     return label + (f", {erased} cheese features {erase}" if erase and erased else "")
+
+
+#: Erasure modes: the erased features zeroed or replaced by their cheese-removed values; by
+#: radius, every feature ("near") or the whole vector ("layer") near the cheese replaced.
+ERASE_MODES = ("zeroed", "replaced", "near", "layer")
 
 
 def features_set(
@@ -129,17 +175,33 @@ def features_set(
     removed: bool = False,
     label: str | None = None,
     pattern: torch.Tensor | None = None,
+    radius: int | None = None,
 ) -> Intervention:
     """The row: ``features`` set at the target to ``value`` (or their ``pattern`` around it,
     ``value`` times); ``erase`` features ``"zeroed"`` or ``"replaced"`` (by their cheese-removed
-    values); with ``removed``, on the mazes without their cheese."""
-    if mode not in ("zeroed", "replaced"):
-        raise ValueError(f"mode must be zeroed or replaced, got {mode!r}")
-    name = label or features_label(features, mode, len(erase), pattern is not None)
+    values); or, with ``mode`` ``"near"`` / ``"layer"``, every feature / the whole vector within
+    ``radius`` of the cheese replaced by its cheese-removed value; with ``removed``, on the
+    mazes without their cheese."""
+    if mode not in ERASE_MODES:
+        raise ValueError(f"mode must be one of {list(ERASE_MODES)}, got {mode!r}")
+    by_radius = mode in ("near", "layer")
+    if by_radius and radius is None:
+        raise ValueError(f"an erasure {mode!r} needs a radius")
+    side = 1 if pattern is None else pattern.shape[-1] // 2
+    name = label or features_label(
+        features, mode, len(erase), pattern is not None, side, radius if by_radius else None
+    )
 
     def build(t: Trial) -> Arm:
         pos = t.positions
         states = t.removed if removed else t.states
+        if by_radius and not removed:
+            assert radius is not None
+            shape = t.net.shapes[t.hook]
+            cheese = map_position(t.states.cheese, t.setting.config.world_size, shape)
+            near = Near(radius, cheese, mode == "layer")
+            act = ReplacingAct(t.net, t.hook, sae, features, value, (), pos, pattern, near)
+            return states, act
         if erase and mode == "replaced":
             return states, ReplacingAct(t.net, t.hook, sae, features, value, erase, pos, pattern)
 
@@ -149,6 +211,46 @@ def features_set(
         return states, patched_act_fn(t.net, patches)
 
     return Intervention(name + (REMOVED if removed else ""), build)
+
+
+def features_splice(
+    sae: Sae, features: Sequence[int], scale: float, removed: bool = False, name: str = ""
+) -> Intervention:
+    """A diagnostic row, the principal directions' splice in features: the cheese's move
+    (cheese on the target minus the maze as played, the mouse at the start) taken once in
+    ``features`` alone (``sum_j (f_j(moved) - f_j(played)) d_j`` at every position) and added
+    at every step ``scale`` times. It is what the best fixed write in these features could do
+    (it reads the real cheese's effect in each maze), so it says whether the features or their
+    averaged map fall short."""
+    chosen = list(features)
+    label = f"{name}features top {len(chosen)} splice x{scale:g}, computed once"
+
+    def build(t: Trial) -> Arm:
+        config = t.setting.config
+        states = t.removed if removed else t.states
+        with torch.no_grad():
+            change = sae.encode_map(activations(t.net, t.hook, t.moved, config).float())
+            change = change - sae.encode_map(activations(t.net, t.hook, states, config).float())
+            delta = torch.einsum("kfhw,fc->kchw", change[:, chosen], sae.w_dec[chosen])
+
+        def patches(idx: np.ndarray) -> dict[str, PatchFn]:
+            d = delta[torch.as_tensor(idx)]
+            return {t.hook: lambda x: x + scale * d.to(x.dtype)}
+
+        return states, patched_act_fn(t.net, patches)
+
+    return Intervention(label + (REMOVED if removed else ""), build)
+
+
+def move_features(sae: Sae, t: Trial) -> list[int]:
+    """The features by their share of the cheese's move on ``t`` (the squared change of
+    moving the cheese to the target, summed over positions and targets), most first."""
+    config = t.setting.config
+    with torch.no_grad():
+        moved = sae.encode_map(activations(t.net, t.hook, t.moved, config).float())
+        change = moved - sae.encode_map(activations(t.net, t.hook, t.states, config).float())
+    energy = change.pow(2).sum(dim=(0, 2, 3)) * sae.w_dec.detach().pow(2).sum(1)
+    return [int(j) for j in torch.argsort(energy, descending=True)]
 
 
 def difference_label(where: str, scale: float) -> str:
