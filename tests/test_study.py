@@ -15,7 +15,7 @@ from agents.settings import StudyConfig  # noqa: E402
 from agents.settings.base import ConfigError  # noqa: E402
 
 TINY = dict(
-    behaviour_mazes=10,
+    behaviour_mazes=4,
     mazes=20,
     resample_mazes=6,
     retarget_mazes=2,
