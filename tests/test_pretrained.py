@@ -119,7 +119,8 @@ def _se(train: np.ndarray, off: np.ndarray) -> float:
     return float(np.sqrt(train.var() / train.size + off.var() / off.size))
 
 
-#: Run with `make test-slow`: `hard` (the 25 x 25 IMPALA agent, 4x the others' cost: ~100 s)
+#: Run with `make test-slow`: `hard` (the 25 x 25 IMPALA agent, 2-3x the others' cost: 11 s on
+#: the Zen 3 EPYC, ~45 s on the slow one)
 #: and `easy_steer_seed2` (~7 s: `easy_steer`'s recipe on another seed; that the recipe gives a
 #: misgeneralizing agent stays a default test: test_shipped_policies_misgeneralize[easy_steer]).
 SLOW_AGENTS = ("hard", "easy_steer_seed2")
