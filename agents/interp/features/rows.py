@@ -25,6 +25,7 @@ from agents.interp.features.dictionary import Sae
 from agents.interp.features.train import without_cheese_obs
 from agents.interp.interventions import REMOVED, Arm, Intervention, Trial
 from agents.policy.hooked import HookedMazeNet, PatchFn
+from mazegen.state import BatchState
 
 
 def _near(pos: torch.Tensor, h: int, w: int, radius: int) -> torch.Tensor:
@@ -187,9 +188,14 @@ def features_set(
     by_radius = mode in ("near", "layer")
     if by_radius and radius is None:
         raise ValueError(f"an erasure {mode!r} needs a radius")
-    side = 1 if pattern is None else pattern.shape[-1] // 2
+    pattern_radius = 1 if pattern is None else pattern.shape[-1] // 2
     name = label or features_label(
-        features, mode, len(erase), pattern is not None, side, radius if by_radius else None
+        features,
+        mode,
+        len(erase),
+        pattern is not None,
+        pattern_radius,
+        radius if by_radius else None,
     )
 
     def build(t: Trial) -> Arm:
@@ -226,11 +232,9 @@ def features_splice(
     label = f"{name}features top {len(chosen)} splice x{scale:g}, computed once"
 
     def build(t: Trial) -> Arm:
-        config = t.setting.config
         states = t.removed if removed else t.states
         with torch.no_grad():
-            change = sae.encode_map(activations(t.net, t.hook, t.moved, config).float())
-            change = change - sae.encode_map(activations(t.net, t.hook, states, config).float())
+            change = feature_move(sae, t, states)
             delta = torch.einsum("kfhw,fc->kchw", change[:, chosen], sae.w_dec[chosen])
 
         def patches(idx: np.ndarray) -> dict[str, PatchFn]:
@@ -242,13 +246,19 @@ def features_splice(
     return Intervention(label + (REMOVED if removed else ""), build)
 
 
+def feature_move(sae: Sae, t: Trial, states: BatchState) -> torch.Tensor:
+    """``[K, F, h, w]`` the features' change when the cheese moves to each target: the layer
+    of the moved mazes minus that of ``states`` (the mazes as played), the mouse at the start."""
+    config = t.setting.config
+    moved = sae.encode_map(activations(t.net, t.hook, t.moved, config).float())
+    return moved - sae.encode_map(activations(t.net, t.hook, states, config).float())
+
+
 def move_features(sae: Sae, t: Trial) -> list[int]:
     """The features by their share of the cheese's move on ``t`` (the squared change of
     moving the cheese to the target, summed over positions and targets), most first."""
-    config = t.setting.config
     with torch.no_grad():
-        moved = sae.encode_map(activations(t.net, t.hook, t.moved, config).float())
-        change = moved - sae.encode_map(activations(t.net, t.hook, t.states, config).float())
+        change = feature_move(sae, t, t.states)
     energy = change.pow(2).sum(dim=(0, 2, 3)) * sae.w_dec.detach().pow(2).sum(1)
     return [int(j) for j in torch.argsort(energy, descending=True)]
 
