@@ -26,7 +26,7 @@ from agents.policy.rollout import rollout  # noqa: E402
 from agents.settings.train import NetworkConfig  # noqa: E402
 from mazegen import MazeConfig, generate_levels  # noqa: E402
 from mazegen.actions import ACTION_DIRECTIONS  # noqa: E402
-from mazegen.queries import optimal_moves  # noqa: E402
+from mazegen.queries import optimal_moves, shortest_path  # noqa: E402
 from mazegen.render import observe  # noqa: E402
 
 SMALL_HOOKS = [
@@ -264,6 +264,17 @@ def test_stacked_acts_give_each_row_its_own_interventions_patches():
     )
     with pytest.raises(ValueError, match="one network"):
         stack_acts([acts[0], patched_act_fn(make_net("small", (3, 9, 9)), lambda idx: {})], n)
+
+
+def test_targets_behind_the_cheese_are_those_whose_only_path_passes_it():
+    cfg = MazeConfig(world_size=9, min_size=5, max_size=9, obs_mode="grid")
+    states = generate_levels(range(12), cfg)
+    targets = targets_of(states)
+    want = [
+        states[m].cheese in shortest_path(states[m].walls, states[m].mouse, (int(r), int(c)))
+        for m, (r, c) in zip(targets.maze, targets.squares)
+    ]
+    assert targets.behind_cheese.tolist() == want and 0.02 < np.mean(want) < 0.5
 
 
 def test_retargeting_plays_interventions_as_one_batch_with_the_same_outcomes():

@@ -40,12 +40,16 @@ class Targets:
         near: ``[K]`` the target lies in the inner top-right quadrant.
         path_distance: ``[K]`` steps from the target to the path from the start to the inner
             top-right corner (0: on it), the 2023 figure's x-axis.
+        behind_cheese: ``[K]`` the cheese lies on a shortest path from the mouse to the target
+            (in a tree maze, the only path): with the cheese present, an episode that goes
+            there ends at the cheese first, so no intervention inside the network reaches it.
     """
 
     maze: np.ndarray
     squares: np.ndarray
     near: np.ndarray
     path_distance: np.ndarray
+    behind_cheese: np.ndarray
 
 
 def targets_of(
@@ -71,21 +75,29 @@ def targets_at(states: BatchState, squares: np.ndarray) -> Targets:
 
 def _targets(states: BatchState, maze: np.ndarray, squares: list[tuple[int, int]]) -> Targets:
     """`Targets` of ``squares[k]`` on maze ``states[maze[k]]``."""
-    seen: dict[int, tuple[MazeState, int, np.ndarray]] = {}
-    near, pdist = [], []
+    seen: dict[int, tuple[MazeState, int, np.ndarray, Any]] = {}
+    near, pdist, behind = [], [], []
     for i, t in zip(maze.tolist(), squares):
         if i not in seen:
             s = states[i]
             to_path = distances_to_set(s.walls, shortest_path(s.walls, s.start, s.top_right))
-            seen[i] = (s, (s.inner_size + 1) // 2, to_path)
-        s, half, to_path = seen[i]
+            # from the mouse, and from the cheese: a square is behind the cheese when going
+            # through it is no longer than the shortest path
+            via = None
+            if s.cheese is not None:
+                from_mouse = distances(s.walls, s.mouse)
+                via = (from_mouse, from_mouse[s.cheese] + distances(s.walls, s.cheese))
+            seen[i] = (s, (s.inner_size + 1) // 2, to_path, via)
+        s, half, to_path, via = seen[i]
         near.append(s.in_region(t, half))
         pdist.append(int(to_path[t]))
+        behind.append(via is not None and via[0][t] >= 0 and via[0][t] == via[1][t])
     return Targets(
         maze,
         np.array(squares, dtype=np.int64).reshape(-1, 2),
         np.array(near, dtype=bool),
         np.array(pdist, dtype=np.int64),
+        np.array(behind, dtype=bool),
     )
 
 
@@ -251,7 +263,7 @@ def reached_each(
 def _summary(
     hit: np.ndarray, npp: np.ndarray, shortest: np.ndarray, targets: Targets, budget_factor: float
 ) -> dict[str, Any]:
-    near, pdist = targets.near, targets.path_distance
+    near, pdist, behind = targets.near, targets.path_distance, targets.behind_cheese
     return {
         "success": rate(hit),
         "success_near_top_right": rate(hit[near]),
@@ -260,6 +272,9 @@ def _summary(
         "path_probability": float(npp.mean()),
         "path_probability_near": float(npp[near].mean()) if near.any() else None,
         "path_probability_far": float(npp[~near].mean()) if (~near).any() else None,
+        # with the cheese present, no row reaches a target behind the cheese (`Targets`)
+        "success_behind_cheese": rate(hit[behind]) if behind.any() else None,
+        "success_not_behind_cheese": rate(hit[~behind]) if (~behind).any() else None,
         "success_by_distance": _binned(hit, shortest, DISTANCE_BINS),
         "success_by_path_distance": _binned(hit, pdist, PATH_DISTANCE_BINS),
         "path_probability_by_path_distance": _binned(npp, pdist, PATH_DISTANCE_BINS),

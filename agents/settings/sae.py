@@ -45,6 +45,10 @@ class SaeConfig:
         erase_radii: Radii around the cheese within which a map row's erasure replaces every
             feature (or the whole vector, the SAE's error too) by its cheese-removed value
             (searched; a radius past the map's size takes the whole map).
+        wall_radius: Radius of the "wall map" rows (0: none): the top move features' change
+            within r of the cheese predicted from the walls around it
+            (`agents.interp.features.wall_map`), fit on the test mazes, written around the target.
+        wall_placements: Cheese placements per test maze the wall map is fit on.
         maze_set: Held-out maze set of the retargeting (0: the study's; 1-9 others).
         out: Report folder (default: the policy's report folder ``sae/``).
         seed: Seed of the trainer, sampled actions and drawn targets.
@@ -74,6 +78,8 @@ class SaeConfig:
     scales: list[float] = field(default_factory=lambda: [1.0, 2.0, 3.0])
     radii: list[int] = field(default_factory=lambda: [2, 3, 5])
     erase_radii: list[int] = field(default_factory=lambda: [1, 2, 4])
+    wall_radius: int = 5
+    wall_placements: int = 8
     maze_set: int = 0
     out: str | None = None
     seed: int = 0
@@ -91,6 +97,8 @@ def validate_sae(cfg: SaeConfig) -> None:
     at_least(1, ("mazes", cfg.mazes), ("retarget_mazes", cfg.retarget_mazes))
     at_least(1, ("search_mazes", cfg.search_mazes), ("targets_per_maze", cfg.targets_per_maze))
     at_least(0, ("k", cfg.k), ("seed", cfg.seed), ("maze_set", cfg.maze_set))
+    at_least(0, ("wall_radius", cfg.wall_radius))
+    at_least(1, ("wall_placements", cfg.wall_placements))
     at_least(1, ("torch_threads", cfg.torch_threads))
     if cfg.k > cfg.width:
         raise ConfigError(f"k must be <= width ({cfg.width}), got {cfg.k}")

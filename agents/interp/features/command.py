@@ -104,11 +104,21 @@ def lines_of(action: str, result: dict[str, Any]) -> list[str]:
             f"elsewhere {100 * result['cheese_elsewhere']:.2f} %; random "
             + ", ".join(f"{100 * x:.2f} %" for x in result["random_elsewhere"])
         ]
-    return [
-        f"- {label}: {r['success']['p']:.3f} ({r['x_none']:.2f}x none, "
-        f"{r['x_real_cheese']:.2f}x real cheese)"
-        for label, r in result["interventions"].items()
-    ]
+    lines = []
+    if result.get("wall_map"):
+        w = result["wall_map"]
+        lines.append(
+            f"wall map r{w['radius']}: explains {w['fve']:.3f} of the move features' change on "
+            f"held-out mazes (the averaged map {w['fve_averaged']:.3f})"
+        )
+    for label, r in result["interventions"].items():
+        ok = r.get("success_not_behind_cheese")
+        lines.append(
+            f"- {label}: {r['success']['p']:.3f} ({r['x_none']:.2f}x none, "
+            f"{r['x_real_cheese']:.2f}x real cheese)"
+            + ("" if ok is None else f"; targets not behind the cheese {ok['p']:.3f}")
+        )
+    return lines
 
 
 def run_sae(cfg: SaeConfig) -> dict[str, Any]:

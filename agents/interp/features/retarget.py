@@ -24,6 +24,7 @@ from agents.interp.features.rows import (
     features_splice,
     move_features,
 )
+from agents.interp.features.wall_map import WallMap, fit_wall_map, placed_changes
 from agents.interp.interventions import (
     NONE,
     REAL_CHEESE_MOVED,
@@ -83,7 +84,6 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
     found = find_cheese_features(net, hook, sae, tests, agent.test_env)
     channels = find_cheese_channels(net, hook, tests, agent.test_env, top=max(cfg.counts))
     ranked_ch = [r["channel"] for r in channels.top]
-    search = agent.trial(STUDY_SEARCH_OFFSET, cfg.search_mazes, cfg.targets_per_maze, rng, 2.0)
     first = agent.start + STUDY_SEARCH_OFFSET
     searched = generate_levels(range(first, first + cfg.search_mazes), agent.env)
     erasable = cheese_features(net, hook, sae, searched, agent.env)
@@ -94,6 +94,18 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
     kinds = KINDS + tuple(f"map{r}" for r in cfg.radii)
     counts = sorted({min(n, sae.width) for n in cfg.counts})
     patterns = torch.as_tensor(found.pattern, dtype=torch.float32)  # [F, 3, 3]
+    # the move features (those the cheese's move on the search targets is in) and, with a
+    # wall radius, their wall map, fit on placements of the cheese in the test mazes
+    search = agent.trial(STUDY_SEARCH_OFFSET, cfg.search_mazes, cfg.targets_per_maze, rng, 2.0)
+    by_move = move_features(sae, search)
+    wall: WallMap | None = None
+    if cfg.wall_radius:
+        placed = placed_changes(
+            net, hook, sae, tests, agent.test_env, by_move[: max(counts)],
+            np.random.default_rng([cfg.seed, 38, 1]), cfg.wall_placements,
+        )  # fmt: skip
+        wall = fit_wall_map(*placed, by_move[: max(counts)], cfg.wall_radius)
+        kinds += ("wall",)
 
     def feature_row(kind: str, n: int, m: float, erase: int = 0, mode: str = "zeroed",
                     removed: bool = False, label: str | None = None) -> Intervention:  # fmt: skip
@@ -101,16 +113,21 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
         "pattern" / "map<r>": m x their mean change around the cheese written around the
         target. ``erase``: how many cheese features, or with ``mode`` "near" / "layer" the
         radius around the cheese erased."""
-        feats = found.ranked[:n]
+        feats = by_move[:n] if kind == "wall" else found.ranked[:n]
+        wall_n = wall.take(n) if kind == "wall" and wall is not None else None
         if kind == "set":
             value, pattern = m * float(found.largest[feats].max()), None
         elif kind == "pattern":
             value, pattern = m, patterns[feats]
+        elif kind == "wall":
+            value, pattern = m, None
         else:
             value, pattern = m, maps[int(kind[3:])][feats]
         if mode in NEAR_MODES:
-            return features_set(sae, feats, value, (), mode, removed, label, pattern, erase)
-        return features_set(sae, feats, value, erasable[:erase], mode, removed, label, pattern)
+            return features_set(sae, feats, value, (), mode, removed, label, pattern, erase, wall_n)
+        return features_set(
+            sae, feats, value, erasable[:erase], mode, removed, label, pattern, None, wall_n
+        )
 
     # values of the feature and channel sets, the ceiling's scale and place
     rows: list[Intervention] = []
@@ -126,7 +143,6 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
         for s in cfg.scales:
             rows += [difference_added(where, s, rem) for rem in CONDITIONS]
     # the diagnostic splice in features: the tracking ones, or those the cheese's move is in
-    by_move = move_features(sae, search)
     ranking = {"": found.ranked, "move ": by_move}
 
     def splice_row(name: str, n: int, s: float, rem: bool) -> Intervention:
@@ -209,12 +225,13 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
     best_layer = max(layer, key=lambda k: float(hit[str(k)].mean())) if layer else None
     b_kind, b_n, b_e, b_mode = best
     best_row = erase_row(best)
+    b_feats = by_move[:b_n] if b_kind == "wall" else found.ranked[:b_n]
     chosen_pattern = (
-        patterns[found.ranked[:b_n]]
+        patterns[b_feats]
         if b_kind == "pattern"
-        else maps[int(b_kind[3:])][found.ranked[:b_n]]
+        else maps[int(b_kind[3:])][b_feats]
         if b_kind.startswith("map")
-        else torch.zeros(0)
+        else None
     )
 
     # the report: every chosen row on mazes that chose nothing
@@ -255,16 +272,20 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
         "maps": {  # the top features' mean change around the cheese, by radius
             str(r): maps[r][found.ranked[: max(counts)]].tolist() for r in cfg.radii
         },
+        "wall_map": None  # how well the walls predict the move features' change (held out)
+        if wall is None
+        else {"radius": wall.radius, "fve": wall.fve, "fve_averaged": wall.fve_averaged},
         "picks": picks,
         "best_present": {  # the feature row with the cheese present that the search picked
             "kind": b_kind,
-            "features": found.ranked[:b_n],
+            "features": b_feats,
             "multiple": multiple(b_kind, b_n, b_mode),
             "value": float(
                 multiple(b_kind, b_n, b_mode)
-                * (float(found.largest[found.ranked[:b_n]].max()) if b_kind == "set" else 1.0)
+                * (float(found.largest[b_feats].max()) if b_kind == "set" else 1.0)
             ),
-            "pattern": None if b_kind == "set" else chosen_pattern.tolist(),
+            "pattern": None if chosen_pattern is None else chosen_pattern.tolist(),
+            "wall_map": wall.take(b_n).to_json() if b_kind == "wall" and wall else None,
             "erase": [] if b_mode in NEAR_MODES else erasable[:b_e],
             "mode": b_mode,
             "radius": b_e if b_mode in NEAR_MODES else None,

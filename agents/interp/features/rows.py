@@ -23,6 +23,7 @@ import torch
 from agents.interp.activations import activations, map_position, patched_act_fn
 from agents.interp.features.dictionary import Sae
 from agents.interp.features.train import without_cheese_obs
+from agents.interp.features.wall_map import WallMap
 from agents.interp.interventions import REMOVED, Arm, Intervention, Trial
 from agents.policy.hooked import HookedMazeNet, PatchFn
 from mazegen.state import BatchState
@@ -45,6 +46,7 @@ def feature_patch(
     reference: torch.Tensor | None = None,
     pattern: torch.Tensor | None = None,
     near: Near | None = None,
+    write: torch.Tensor | None = None,
 ) -> PatchFn:
     """``x [B, C, H, W] -> x'``: ``features`` set to ``value`` at ``pos`` ``[B, 2]`` (or, with
     ``pattern`` ``[k, 2r+1, 2r+1]``, ``value`` times each feature's pattern added over the
@@ -52,7 +54,8 @@ def feature_patch(
     their values in ``reference``, the same observations' layer without the cheese, when
     given); with ``near`` (and ``reference``), instead, every feature (``near.layer``: the
     whole vector, the SAE's error included) within ``near.radius`` of the cheese replaced by
-    its value in ``reference``."""
+    its value in ``reference``. ``write`` ``[B, C, H, W]`` (a wall map's, `WallMap.write`) is
+    added as it is."""
     chosen, gone = list(features), list(erase)
 
     def patch(x: torch.Tensor) -> torch.Tensor:
@@ -73,15 +76,17 @@ def feature_patch(
             if reference is not None:
                 new = sae.encode_map(reference)[:, gone]
             out = out + torch.einsum("bfhw,fc->bchw", (new - old).to(x.dtype), dec[gone])
+        if write is not None:
+            out = out + write.to(x.dtype)
         b = torch.arange(x.shape[0])
         p = torch.as_tensor(pos, dtype=torch.long).reshape(-1, 2)
         if chosen and pattern is not None:
             rad = pattern.shape[-1] // 2
             # the write [C, 2r+1, 2r+1] placed at each target (cropped at the map's edges)
-            write = torch.einsum("kij,kc->cij", value * pattern.to(x.dtype), dec[chosen])
+            stamp = torch.einsum("kij,kc->cij", value * pattern.to(x.dtype), dec[chosen])
             at = torch.zeros(x.shape[0], 1, *x.shape[2:], dtype=x.dtype)
             at[b, 0, p[:, 0], p[:, 1]] = 1.0
-            out = out + torch.nn.functional.conv_transpose2d(at, write[None], padding=rad)
+            out = out + torch.nn.functional.conv_transpose2d(at, stamp[None], padding=rad)
         elif chosen:
             here = sae.encode_map(out)[b, :, p[:, 0], p[:, 1]][:, chosen]  # [B, k]
             out[b, :, p[:, 0], p[:, 1]] += ((value - here).to(x.dtype)) @ dec[chosen]
@@ -118,6 +123,7 @@ class ReplacingAct:
     pos: np.ndarray  # [K, 2]
     pattern: torch.Tensor | None = None
     near: Near | None = None
+    write: torch.Tensor | None = None  # [K, C, H, W]
 
     def __call__(self, obs: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
         index = np.arange(len(obs)) if idx is None else idx
@@ -133,6 +139,7 @@ class ReplacingAct:
             cache[self.hook],
             self.pattern,
             None if self.near is None else self.near.take(index),
+            None if self.write is None else self.write[torch.as_tensor(index)],
         )
         with torch.no_grad(), self.net.hooks(patches={self.hook: patch}):
             logits, _ = self.net(x)
@@ -146,15 +153,19 @@ def features_label(
     pattern: bool = False,
     radius: int = 1,
     near: int | None = None,
+    wall: int | None = None,
 ) -> str:
     """``top 3 features`` / ``top 3 features, 16 cheese features zeroed`` / ``... replaced``
     (``top 3 features' pattern`` when their 3 x 3 pattern is written, ``top 3 features' map
     r2`` for their 5 x 5 map); with an erasure by radius, ``..., features within 2 of the
     cheese replaced`` (``the layer within 2 of the cheese replaced, top 3 ...``: the SAE's error
-    term too, so not features alone; named first so that the study's feature rows leave it)."""
+    term too, so not features alone; named first so that the study's feature rows leave it);
+    ``top 3 move features' wall map r5`` for a wall map of radius ``wall``."""
     label = f"top {len(features)} features" + ("' pattern" if pattern else "")
     if pattern and radius != 1:
         label = f"top {len(features)} features' map r{radius}"
+    if wall is not None:
+        label = f"top {len(features)} move features' wall map r{wall}"
     if near is not None and erase == "layer":  # not a feature row alone: named apart
         return f"the layer within {near} of the cheese replaced, {label}"
     if near is not None:
@@ -177,12 +188,14 @@ def features_set(
     label: str | None = None,
     pattern: torch.Tensor | None = None,
     radius: int | None = None,
+    wall: WallMap | None = None,
 ) -> Intervention:
     """The row: ``features`` set at the target to ``value`` (or their ``pattern`` around it,
-    ``value`` times); ``erase`` features ``"zeroed"`` or ``"replaced"`` (by their cheese-removed
-    values); or, with ``mode`` ``"near"`` / ``"layer"``, every feature / the whole vector within
-    ``radius`` of the cheese replaced by its cheese-removed value; with ``removed``, on the
-    mazes without their cheese."""
+    ``value`` times; or, with a ``wall`` map, its features' change predicted from the walls
+    around each target, ``value`` times); ``erase`` features ``"zeroed"`` or ``"replaced"``
+    (by their cheese-removed values); or, with ``mode`` ``"near"`` / ``"layer"``, every
+    feature / the whole vector within ``radius`` of the cheese replaced by its cheese-removed
+    value; with ``removed``, on the mazes without their cheese."""
     if mode not in ERASE_MODES:
         raise ValueError(f"mode must be one of {list(ERASE_MODES)}, got {mode!r}")
     by_radius = mode in ("near", "layer")
@@ -196,23 +209,34 @@ def features_set(
         pattern is not None,
         pattern_radius,
         radius if by_radius else None,
+        None if wall is None else wall.radius,
     )
+    if wall is not None and list(wall.features) != list(features):
+        raise ValueError(f"the wall map is of features {wall.features}, not {list(features)}")
+    chosen = () if wall is not None else features  # a wall map writes them its own way
 
     def build(t: Trial) -> Arm:
         pos = t.positions
         states = t.removed if removed else t.states
+        shape = t.net.shapes[t.hook]
+        write = None
+        if wall is not None:
+            write = value * wall.write(sae, t.states, t.targets.squares, shape)
         if by_radius and not removed:
             assert radius is not None
-            shape = t.net.shapes[t.hook]
             cheese = map_position(t.states.cheese, t.setting.config.world_size, shape)
             near = Near(radius, cheese, mode == "layer")
-            act = ReplacingAct(t.net, t.hook, sae, features, value, (), pos, pattern, near)
+            act = ReplacingAct(t.net, t.hook, sae, chosen, value, (), pos, pattern, near, write)
             return states, act
         if erase and mode == "replaced":
-            return states, ReplacingAct(t.net, t.hook, sae, features, value, erase, pos, pattern)
+            return states, ReplacingAct(
+                t.net, t.hook, sae, chosen, value, erase, pos, pattern, None, write
+            )
 
         def patches(idx: np.ndarray) -> dict[str, PatchFn]:
-            return {t.hook: feature_patch(sae, features, value, pos[idx], erase, None, pattern)}
+            here = None if write is None else write[torch.as_tensor(idx)]
+            patch = feature_patch(sae, chosen, value, pos[idx], erase, None, pattern, None, here)
+            return {t.hook: patch}
 
         return states, patched_act_fn(t.net, patches)
 
