@@ -235,7 +235,9 @@ def test_retarget_key_steers_with_a_goal_field(tmp_path):
     s.patch = None
     _, plain = s.field_probs()
     assert np.abs(patched - plain).max() > 0.05
-    out = play_cli("mode=record", "goal_field=/nonexistent/goal_fields.npz")
+    out = play_cli(
+        "mode=record", "goal_field=/nonexistent/goal_fields.npz", f"out={tmp_path / 'r.gif'}"
+    )
     assert out.returncode == 2 and "no goal-field file" in out.stderr
 
 
