@@ -125,6 +125,8 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
             value, pattern = m, maps[int(kind[3:])][feats]
         if mode in NEAR_MODES:
             return features_set(sae, feats, value, (), mode, removed, label, pattern, erase, wall_n)
+        if mode == "predicted":
+            return features_set(sae, feats, value, (), mode, removed, label, None, None, wall_n)
         return features_set(
             sae, feats, value, erasable[:erase], mode, removed, label, pattern, None, wall_n
         )
@@ -196,6 +198,7 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
         for n in counts
         for e, mode in [(max(cfg.erase_counts), "replaced")]
         + [(r, m) for r in cfg.erase_radii for m in NEAR_MODES]
+        + ([(1, "predicted")] if kind == "wall" else [])
         if e > 0
     ]
 
@@ -209,7 +212,7 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
         return feature_row(kind, n, multiple(kind, n, mode), e, mode, label=str(key))
 
     erase_rows = [erase_row(k) for k in erasures]
-    alone = {str(k) for k in erasures if k[3] != "zeroed"}  # rows that play one by one
+    alone = {str(k) for k in erasures if k[3] not in ("zeroed", "predicted")}  # one by one
     hit = successes([r for r in erase_rows if r.label not in alone], search)
     for r in erase_rows:
         if r.label in alone:
@@ -254,6 +257,8 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
             if er["count"]:
                 m = multiple(kind, n, er["mode"])
                 final.append(feature_row(kind, n, m, er["count"], er["mode"]))
+            if kind == "wall" and er["mode"] != "predicted":  # the fixed write, reported too
+                final.append(feature_row(kind, n, multiple(kind, n, "predicted"), 1, "predicted"))
         for name in ranking:
             for rem in CONDITIONS:
                 sc = picks[f"{name}splice {n}{sfx[rem]}"]["scale"]
@@ -286,7 +291,7 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
             ),
             "pattern": None if chosen_pattern is None else chosen_pattern.tolist(),
             "wall_map": wall.take(b_n).to_json() if b_kind == "wall" and wall else None,
-            "erase": [] if b_mode in NEAR_MODES else erasable[:b_e],
+            "erase": [] if b_mode in (*NEAR_MODES, "predicted") else erasable[:b_e],
             "mode": b_mode,
             "radius": b_e if b_mode in NEAR_MODES else None,
             "label": best_row.label,

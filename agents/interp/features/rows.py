@@ -170,12 +170,16 @@ def features_label(
         return f"the layer within {near} of the cheese replaced, {label}"
     if near is not None:
         return label + f", features within {near} of the cheese replaced"
+    if erase == "predicted":
+        return label + ", minus its map at the cheese"
     return label + (f", {erased} cheese features {erase}" if erase and erased else "")
 
 
 #: Erasure modes: the erased features zeroed or replaced by their cheese-removed values; by
-#: radius, every feature ("near") or the whole vector ("layer") near the cheese replaced.
-ERASE_MODES = ("zeroed", "replaced", "near", "layer")
+#: radius, every feature ("near") or the whole vector ("layer") near the cheese replaced; for a
+#: wall map, its own prediction at the cheese subtracted ("predicted": a fixed write, read from
+#: the walls alone).
+ERASE_MODES = ("zeroed", "replaced", "near", "layer", "predicted")
 
 
 def features_set(
@@ -192,7 +196,8 @@ def features_set(
 ) -> Intervention:
     """The row: ``features`` set at the target to ``value`` (or their ``pattern`` around it,
     ``value`` times; or, with a ``wall`` map, its features' change predicted from the walls
-    around each target, ``value`` times); ``erase`` features ``"zeroed"`` or ``"replaced"``
+    around each target, ``value`` times, and with ``mode`` ``"predicted"`` its prediction at
+    the cheese subtracted); ``erase`` features ``"zeroed"`` or ``"replaced"``
     (by their cheese-removed values); or, with ``mode`` ``"near"`` / ``"layer"``, every
     feature / the whole vector within ``radius`` of the cheese replaced by its cheese-removed
     value; with ``removed``, on the mazes without their cheese."""
@@ -211,6 +216,10 @@ def features_set(
         radius if by_radius else None,
         None if wall is None else wall.radius,
     )
+    if mode == "predicted" and wall is None:
+        raise ValueError("the erasure 'predicted' needs a wall map")
+    if mode == "predicted":
+        erase = ()  # the wall map erases in its own features
     if wall is not None and list(wall.features) != list(features):
         raise ValueError(f"the wall map is of features {wall.features}, not {list(features)}")
     chosen = () if wall is not None else features  # a wall map writes them its own way
@@ -221,7 +230,8 @@ def features_set(
         shape = t.net.shapes[t.hook]
         write = None
         if wall is not None:
-            write = value * wall.write(sae, t.states, t.targets.squares, shape)
+            minus = t.states.cheese if mode == "predicted" and not removed else None
+            write = value * wall.write(sae, t.states, t.targets.squares, shape, minus)
         if by_radius and not removed:
             assert radius is not None
             cheese = map_position(t.states.cheese, t.setting.config.world_size, shape)

@@ -127,10 +127,21 @@ class WallMap:
         return out
 
     def write(
-        self, sae: Sae, states: BatchState, squares: np.ndarray, shape: tuple[int, ...]
+        self,
+        sae: Sae,
+        states: BatchState,
+        squares: np.ndarray,
+        shape: tuple[int, ...],
+        minus: np.ndarray | None = None,
     ) -> torch.Tensor:
-        """``[K, C, h, w]`` the predicted change written in the layer: ``sum_j f_j d_j``."""
-        pred = torch.as_tensor(self.predict(states, squares, (shape[-2], shape[-1])))
+        """``[K, C, h, w]`` the predicted change written in the layer: ``sum_j f_j d_j``; with
+        ``minus`` ``[K, 2]`` (the cheese's squares), the change predicted there subtracted: the
+        cheese erased in the same features, from the walls alone."""
+        hw = (shape[-2], shape[-1])
+        pred = self.predict(states, squares, hw)
+        if minus is not None:
+            pred = pred - self.predict(states, minus, hw)
+        pred = torch.as_tensor(pred)
         with torch.no_grad():
             return torch.einsum("kfhw,fc->kchw", pred, sae.w_dec[self.features].float())
 
