@@ -75,7 +75,9 @@ def targets_at(states: BatchState, squares: np.ndarray) -> Targets:
 
 def _targets(states: BatchState, maze: np.ndarray, squares: list[tuple[int, int]]) -> Targets:
     """`Targets` of ``squares[k]`` on maze ``states[maze[k]]``."""
-    seen: dict[int, tuple[MazeState, int, np.ndarray, Any]] = {}
+    # per maze: its state, half its inner size, the distances to its path to the top-right and
+    # (with a cheese) from the mouse and through the cheese
+    seen: dict[int, tuple[MazeState, int, np.ndarray, tuple[np.ndarray, np.ndarray] | None]] = {}
     near, pdist, behind = [], [], []
     for i, t in zip(maze.tolist(), squares):
         if i not in seen:
@@ -83,7 +85,7 @@ def _targets(states: BatchState, maze: np.ndarray, squares: list[tuple[int, int]
             to_path = distances_to_set(s.walls, shortest_path(s.walls, s.start, s.top_right))
             # from the mouse, and from the cheese: a square is behind the cheese when going
             # through it is no longer than the shortest path
-            via = None
+            via: tuple[np.ndarray, np.ndarray] | None = None
             if s.cheese is not None:
                 from_mouse = distances(s.walls, s.mouse)
                 via = (from_mouse, from_mouse[s.cheese] + distances(s.walls, s.cheese))

@@ -123,13 +123,11 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
             value, pattern = m, None
         else:
             value, pattern = m, maps[int(kind[3:])][feats]
-        if mode in NEAR_MODES:
-            return features_set(sae, feats, value, (), mode, removed, label, pattern, erase, wall_n)
-        if mode == "predicted":
-            return features_set(sae, feats, value, (), mode, removed, label, None, None, wall_n)
+        by_radius = mode in NEAR_MODES  # else `erase` counts cheese features ("predicted": none)
         return features_set(
-            sae, feats, value, erasable[:erase], mode, removed, label, pattern, None, wall_n
-        )
+            sae, feats, value, () if by_radius else erasable[:erase], mode, removed, label,
+            pattern, erase if by_radius else None, wall_n,
+        )  # fmt: skip
 
     # values of the feature and channel sets, the ceiling's scale and place
     rows: list[Intervention] = []
