@@ -1,6 +1,6 @@
 """Sparse autoencoders on a policy's hooked layer: ``python -m experiments.sae
-[train|find-features|resample-features|retarget-features] run=<policy> [hook=... width=... k=...
-steps=...]`` (`agents.interp.features`; the write-up: ``docs/features.md``)."""
+[train|find-features|resample-features|retarget-features|layers] run=<policy> [hook=...
+width=... k=... steps=...]`` (`agents.interp.features`; the write-up: ``docs/features.md``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 """``agents.interp.features``: the SAE trains, saves and loads by its policy's name, and a
 shipped SAE's feature set at a target retargets the mouse with the cheese present."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -175,3 +177,72 @@ def test_study_row_of_a_policy_without_sae_names_the_command():
     cells = feature_cells(feature_summary(policy, policy.net.default_hook))
     assert "python -m experiments.sae train run=quick hook=" in cells[0]
     assert cells[1:] == ("–", "–")
+
+
+def test_layers_lists_the_stage_outputs_and_measures_each_layers_ceiling(capsys, tmp_path):
+    """``layers`` names the maps a channel code flows through (each stage's output, not the
+    inside of a residual block) and measures each one's ceiling on the same targets: the
+    baselines once, each layer's place and scale the best of what its search tried."""
+    from agents.interp.features.command import run_sae
+    from agents.interp.features.layers import stream_layers
+
+    easy = load_policy("easy").net
+    blocks = [f"embedder.block{b}.{s}" for b in (1, 2, 3) for s in ("maxpool_out",
+              "res1.resadd_out", "res2.resadd_out")]  # fmt: skip
+    assert stream_layers(easy) == [*blocks, "embedder.relu3_out"]
+    assert stream_layers(load_policy("quick").net) == [f"embedder.relu{i}_out" for i in range(1, 5)]
+
+    layers = ["embedder.conv1", "embedder.relu4_out"]
+    cfg = SaeConfig(action="layers", run="quick", layers=layers, search_mazes=2, retarget_mazes=3,
+                    targets_per_maze=4, scales=[1.0, 3.0], out=str(tmp_path))  # fmt: skip
+    result = run_sae(cfg)
+    base = result["baselines"]["report"]
+    assert base["targets"] == 12 and 0 <= base["none"] <= 1
+    assert [e["hook"] for e in result["layers"]] == layers
+    for e in result["layers"]:
+        for cond in ("present", "removed"):
+            pick = e["picks"][cond]
+            assert pick["where"] in ("whole layer", "around the target") and pick["scale"] in (1, 3)
+            assert max(pick["tried"].values()) == e["search"][cond]  # the best of those tried
+            fig = e["report"][cond]
+            if base["none"]:
+                assert fig["x_none"] == pytest.approx(fig["p"] / base["none"])
+    best = max(result["layers"], key=lambda e: e["search"]["present"])["hook"]
+    assert result["best"] == best
+    printed = capsys.readouterr().out
+    assert f"highest ceiling with the cheese present on the search mazes: {best}" in printed
+    assert (Path(cfg.out) / "layers.json").is_file()
+
+
+def test_study_row_shows_the_feature_row_the_search_picked(tmp_path, monkeypatch):
+    """The study's feature cell with the cheese present is the row the measurement's search
+    picked (``best_present``), not the best on the report set, which would pick on the mazes
+    that report; a measurement that names no pick falls back to the best, unmarked."""
+    import json
+
+    import agents.interp.study.features as study_features
+
+    def row(p: float) -> dict:
+        return {"success": {"p": p}, "x_none": p / 0.2, "x_real_cheese": p / 0.6}
+
+    inter = {
+        "top 1 features": row(0.5),
+        "top 3 features, 16 cheese features zeroed": row(0.4),
+        "top 1 features, cheese removed": row(0.45),
+        "cheese difference x1, whole layer": row(0.55),
+        "cheese difference x1, whole layer, cheese removed": row(0.58),
+    }
+    measured = tmp_path / "m.json"
+    monkeypatch.setattr(study_features, "sae_path", lambda *a: measured)
+    monkeypatch.setattr(study_features, "measured_path", lambda *a: measured)
+    policy = load_policy("quick")
+    picked = {"label": "top 3 features, 16 cheese features zeroed"}
+    measured.write_text(json.dumps({"interventions": inter, "best_present": picked}))
+    summary = study_features.feature_summary(policy, "embedder.relu2_out")
+    assert summary["present"]["label"] == picked["label"] and summary["present"]["p"] == 0.4
+    assert summary["removed"]["p"] == 0.45 and summary["ceiling_present"]["p"] == 0.55
+    assert "(search-picked): 0.400 = 2.00x none" in study_features.feature_cells(summary)[1]
+    measured.write_text(json.dumps({"interventions": inter}))
+    summary = study_features.feature_summary(policy, "embedder.relu2_out")
+    assert summary["present"]["p"] == 0.5
+    assert "search-picked" not in study_features.feature_cells(summary)[1]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from agents.settings.base import ConfigError, at_least
 
 #: What ``python -m experiments.sae <action>`` does.
-SAE_ACTIONS = ("train", "find-features", "resample-features", "retarget-features")
+SAE_ACTIONS = ("train", "find-features", "resample-features", "retarget-features", "layers")
 
 
 @dataclass
@@ -20,6 +20,8 @@ class SaeConfig:
         action: One of `SAE_ACTIONS`.
         run: Shipped name, run folder or checkpoint of the policy.
         hook: Layer (None: the network's default, the 2023 layer on IMPALA).
+        layers: The layers whose ceiling the ``layers`` action measures (empty: every stage
+            output with a map, `agents.interp.features.layers.stream_layers`).
         width: Dictionary size (features).
         k: Features kept per position (top-k); 0 uses the L1 penalty instead.
         l1: The L1 penalty on feature activations when ``k=0``.
@@ -58,6 +60,7 @@ class SaeConfig:
     action: str = "train"
     run: str | None = None
     hook: str | None = None
+    layers: list[str] = field(default_factory=list)
     width: int = 256
     k: int = 4
     l1: float = 1e-3

@@ -13,6 +13,7 @@ import torch
 
 from agents.interp.features.dictionary import load_sae, measured_path, sae_path, save_sae
 from agents.interp.features.find import find_cheese_features, resample_features
+from agents.interp.features.layers import layer_ceilings, layer_lines
 from agents.interp.features.retarget import measure
 from agents.interp.features.train import collect, fit, p_cheese_share, reconstruction
 from agents.interp.study.agent import Agent, study_agent
@@ -104,6 +105,8 @@ def lines_of(action: str, result: dict[str, Any]) -> list[str]:
             f"elsewhere {100 * result['cheese_elsewhere']:.2f} %; random "
             + ", ".join(f"{100 * x:.2f} %" for x in result["random_elsewhere"])
         ]
+    if action == "layers":
+        return layer_lines(result)
     lines = []
     if result.get("wall_map"):
         w = result["wall_map"]
@@ -127,13 +130,14 @@ def run_sae(cfg: SaeConfig) -> dict[str, Any]:
     torch.set_num_threads(cfg.torch_threads)
     policy = load_policy(cfg.run)
     agent = study_agent(policy.run.name, policy, cfg.hook, cfg.maze_set)
-    out = (
-        Path(cfg.out)
-        if cfg.out
-        else policy.report_dir("sae", agent.hook + (f"-{cfg.tag}" if cfg.tag else ""))
-    )
+    layer = () if cfg.action == "layers" else (agent.hook + (f"-{cfg.tag}" if cfg.tag else ""),)
+    out = Path(cfg.out) if cfg.out else policy.report_dir("sae", *layer)
     if cfg.action == "train":
         result = train(policy, agent, cfg)
+    elif cfg.action == "layers":
+        t0 = time.perf_counter()
+        result = layer_ceilings(policy, cfg) | {"cpu": machine()}
+        result["minutes"] = (time.perf_counter() - t0) / 60
     else:
         sae, info = load_sae(policy, agent.hook, cfg.tag)
         tests = generate_levels(range(agent.start, agent.start + cfg.mazes), agent.test_env)

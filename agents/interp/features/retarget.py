@@ -60,6 +60,20 @@ def _best(hit: dict[str, np.ndarray], keys: list[Any], label: Any) -> tuple[Any,
     return max(keys, key=lambda k: rates[str(k)]), rates
 
 
+def ceiling_rows(scales: list[float]) -> list[Intervention]:
+    """The layer's ceiling rows to search: the cheese's move added over the whole layer and
+    around the target, at each scale, cheese present and removed."""
+    return [difference_added(w, s, rem) for w in WHERE for s in scales for rem in CONDITIONS]
+
+
+def pick_ceiling(hit: dict[str, np.ndarray], scales: list[float], removed: bool) -> dict[str, Any]:
+    """The place and scale of the ceiling row (of `ceiling_rows`) that succeeds most in
+    ``hit``, with every rate tried."""
+    keys = [(w, s) for w in WHERE for s in scales]
+    best, tried = _best(hit, keys, lambda k: difference_added(k[0], k[1], removed).label)
+    return {"where": best[0], "scale": best[1], "tried": tried}
+
+
 def outcomes(rows: list[Intervention], trial: Trial) -> dict[str, Any]:
     """Every row's summary on ``trial`` with its ratio to no intervention and to the real cheese
     moved; the rows that patch alone (`ReplacingAct`) play one by one, the rest as one batch."""
@@ -139,9 +153,7 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
                     rows.append(feature_row(kind, n, m, removed=rem, label=f"{kind}{n} x{m}"))
                 big_c = channels.largest(chans)
                 rows.append(channels_set(f"c{n} x{m}", chans, m * big_c, removed=rem))
-    for where in WHERE:
-        for s in cfg.scales:
-            rows += [difference_added(where, s, rem) for rem in CONDITIONS]
+    rows += ceiling_rows(cfg.scales)
     # the diagnostic splice in features: the tracking ones, or those the cheese's move is in
     ranking = {"": found.ranked, "move ": by_move}
 
@@ -175,9 +187,7 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
                 s, tried = _best(hit, list(cfg.scales), lab)
                 picks[f"{name}splice {n}{sfx[rem]}"] = {"scale": s, "tried": tried}
     for rem in CONDITIONS:
-        keys = [(w, s) for w in WHERE for s in cfg.scales]
-        best, tried = _best(hit, keys, lambda k: difference_added(k[0], k[1], rem).label)  # noqa: B023
-        picks[f"ceiling{sfx[rem]}"] = {"where": best[0], "scale": best[1], "tried": tried}
+        picks[f"ceiling{sfx[rem]}"] = pick_ceiling(hit, cfg.scales, rem)
 
     # the erasure with the cheese present: how many of the cheese's features, zeroed or
     # replaced; with a map kind, every cheese feature replaced or everything within a radius of
@@ -225,7 +235,6 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
     layer = [k for k in erasures if k[3] == "layer"]
     best_layer = max(layer, key=lambda k: float(hit[str(k)].mean())) if layer else None
     b_kind, b_n, b_e, b_mode = best
-    best_row = erase_row(best)
     b_feats = by_move[:b_n] if b_kind == "wall" else found.ranked[:b_n]
     chosen_pattern = (
         patterns[b_feats]
@@ -264,6 +273,11 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
     for rem in CONDITIONS:
         c = picks[f"ceiling{sfx[rem]}"]
         final.append(difference_added(c["where"], c["scale"], rem))
+    # the search's best feature row, reported under its own name (a kind's erasure pick may be
+    # a whole-vector one, which leaves it out above)
+    picked = feature_row(b_kind, b_n, multiple(b_kind, b_n, b_mode), b_e, b_mode)
+    if picked.label not in {r.label for r in final}:
+        final.append(picked)
     played = outcomes(final, trial)
     return {
         "hook": hook,
@@ -292,7 +306,8 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
             "erase": [] if b_mode in (*NEAR_MODES, "predicted") else erasable[:b_e],
             "mode": b_mode,
             "radius": b_e if b_mode in NEAR_MODES else None,
-            "label": best_row.label,
+            "label": picked.label,  # its row in ``interventions``
+            "key": list(best),
             "search_success": float(hit[str(best)].mean()),
         },  # fmt: skip
         "best_present_layer": None

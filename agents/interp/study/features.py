@@ -22,7 +22,11 @@ def feature_summary(policy: LoadedPolicy, hook: str) -> dict[str, Any]:
         run = policy.run.name if policy.shipped else str(policy.run)
         return {"command": f"python -m experiments.sae retarget-features run={run} hook={hook}"}
 
+    picked = (saved.get("best_present") or {}).get("label")
+
     def best(present: bool, prefix: str) -> dict[str, Any]:
+        """The row the search picked where the measurement names it (the best feature row with
+        the cheese present, in measurements since 2026-12-06), else the best on the report set."""
         rows = {
             k: v
             for k, v in inter.items()
@@ -30,10 +34,11 @@ def feature_summary(policy: LoadedPolicy, hook: str) -> dict[str, Any]:
             and k.endswith(", cheese removed") != present
             and (prefix != "top " or "features" in k)
         }
-        label = max(rows, key=lambda k: rows[k]["success"]["p"])
+        chosen = present and prefix == "top " and picked in rows
+        label = picked if chosen else max(rows, key=lambda k: rows[k]["success"]["p"])
         r = rows[label]
         return {"label": label, "p": r["success"]["p"], "x_none": r["x_none"],
-                "x_real_cheese": r["x_real_cheese"]}  # fmt: skip
+                "x_real_cheese": r["x_real_cheese"], "search_picked": chosen}  # fmt: skip
 
     return {
         "sae": saved.get("sae"),
@@ -59,7 +64,10 @@ def feature_cells(summary: dict[str, Any]) -> tuple[str, str, str]:
     )
 
     def cell(r: dict[str, Any]) -> str:
-        return f"{r['label']}: {r['p']:.3f} = {r['x_none']:.2f}x none, {r['x_real_cheese']:.2f}x"
+        how = " (search-picked)" if r.get("search_picked") else ""
+        return (
+            f"{r['label']}{how}: {r['p']:.3f} = {r['x_none']:.2f}x none, {r['x_real_cheese']:.2f}x"
+        )
 
     present, removed = summary["present"], summary["removed"]
     return (
