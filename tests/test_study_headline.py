@@ -26,17 +26,19 @@ pytest.importorskip("torch")
 
 from agents import load_pretrained  # noqa: E402
 from agents.interp.interventions import (  # noqa: E402
+    NONE,
+    REAL_CHEESE_MOVED,
+    REMOVED,
     channels_set,
     no_intervention,
+    real_cheese_moved,
     successes,
 )
 from agents.interp.study.agent import Agent, study_agent  # noqa: E402
 from agents.interp.study.bounds import paired_gain, ratio_lower_bound  # noqa: E402
 from agents.interp.study.cheese_channels import rank_channels  # noqa: E402
-from agents.interp.study.headline import best_setting  # noqa: E402
 from agents.interp.study.retargeting import (  # noqa: E402
     Plan,
-    baselines,
     channel_settings,
     outcomes,
 )
@@ -71,24 +73,26 @@ def _agent(name: str) -> Agent:
 
 
 def test_real_cheese_retargets_and_the_best_channels_do_not():
-    """The study's retargeting on `easy` (its top 1 and 3 channels, each at the value its
-    search picks, against no intervention and the real cheese moved; the splices left out)."""
+    """The study's retargeting on `easy`, cheese present (its top 1 and 3 channels, each at the
+    value its search picks, against no intervention and the real cheese moved; the splices and
+    the rows with the cheese removed, which this claim does not read, left out)."""
     agent = _agent("easy")
     ranking = rank_channels(agent, 60)
     plan = Plan(12, 2, 10, [1, 3], [0.5, 2.0, 8.0], 2.0)
     rng = np.random.default_rng(0)
     trial = agent.trial(STUDY_RETARGET_OFFSET, plan.mazes, plan.per_maze, rng, plan.budget)
-    values, settings = channel_settings(agent, plan, ranking, rng)
-    h = best_setting(
-        {"interventions": outcomes([*baselines(), *settings], trial), "values": values}
-    )
+    _, settings = channel_settings(agent, plan, ranking, rng)
+    present = [r for r in settings if not r.label.endswith(REMOVED)]
+    got = outcomes([no_intervention(), real_cheese_moved(), *present], trial)
+    best = max((r.label for r in present), key=lambda k: got[k]["success"]["p"])
+    none, real = got[NONE]["success"]["p"], got[REAL_CHEESE_MOVED]["success"]["p"]
+    channels = got[best]["success"]["p"]
     n = len(trial.targets.maze)
     assert n >= 100
-    gap = h["real_cheese"] - h["channels_present"]
-    se = math.hypot(_se(h["real_cheese"], n), _se(h["channels_present"], n))
-    assert gap > 4 * se, (h["real_cheese"], h["channels_present"], se)
+    se = math.hypot(_se(real, n), _se(channels, n))
+    assert real - channels > 4 * se, (real, channels, se)
     # the real cheese at least doubles no intervention; the channels stay near it
-    assert h["real_cheese"] > 2 * h["none"] and h["x_none"] < 1.5
+    assert real > 2 * none and got[best]["x_none"] < 1.5
 
 
 @pytest.mark.slow  # ~30 s: the study's second and third results; the headline above stays default
@@ -204,6 +208,8 @@ def test_the_steering_agents_top_channel_multiplies_no_intervention_by_at_least_
     assert paired_gain(steered, none)[0] > 0
 
 
+@pytest.mark.slow  # ~6 s (~25 s on the slow EPYC): a repetition on a second seed; the recipe's
+# claim stays a default test (its 1.4x bound on `easy_steer`, above)
 def test_another_seed_of_the_steering_recipe_steers_with_its_top_channels():
     """The recipe, not one lucky run: on the shipped `easy_steer_seed2` (`easy_steer`'s recipe on
     seed 2) the top 3 channels set at the target's cell at 2x their largest activation (the
