@@ -134,6 +134,8 @@ def test_bad_settings_and_a_missing_sae_say_what_to_do():
         validate_sae(SaeConfig(run=None))
     with pytest.raises(ConfigError, match="k must be <= width"):
         validate_sae(SaeConfig(run="easy", width=8, k=9))
+    with pytest.raises(ConfigError, match="dictionary must be one of"):
+        validate_sae(SaeConfig(run="easy", dictionary="pca"))
     with pytest.raises(HookError, match="python -m experiments.sae train run=easy"):
         load_sae(load_policy("easy"), "embedder.block1.res0.conv1")
 
@@ -246,3 +248,30 @@ def test_study_row_shows_the_feature_row_the_search_picked(tmp_path, monkeypatch
     summary = study_features.feature_summary(policy, "embedder.relu2_out")
     assert summary["present"]["p"] == 0.5
     assert "search-picked" not in study_features.feature_cells(summary)[1]
+
+
+def test_moves_dictionary_holds_the_move_in_its_first_features_and_reconstructs_exactly():
+    """``dictionary=moves``: the signed principal directions of the cheese's move, the largest
+    first, each with its opposite, so any vector is rebuilt exactly and the move's main
+    direction is feature 0 (its opposite feature C)."""
+    from agents.interp.features.train import moves_dictionary
+
+    g = torch.Generator().manual_seed(0)
+    basis, _ = torch.linalg.qr(torch.randn(6, 6, generator=g))
+    main, other = basis[:, 0], basis[:, 1]  # [6]
+    amount = torch.randn(40, 2, 3, 3, generator=g) * torch.tensor([3.0, 0.5]).view(1, 2, 1, 1)
+    amount[:20, 1] = 0  # each example along one of the two: no cross term between them
+    amount[20:, 0] = 0
+    move = torch.einsum("bkhw,kc->bchw", amount, torch.stack([main, other]))  # [40, 6, 3, 3]
+    sae = moves_dictionary(move)
+    assert sae.width == 12 and sae.k == 0
+    w = sae.w_dec.detach()
+    assert torch.allclose(w[0].abs(), main.abs(), atol=1e-5)
+    assert torch.allclose(w[1].abs(), other.abs(), atol=1e-5)
+    assert torch.allclose(w[6:], -w[:6])
+    x = torch.randn(50, 6, generator=g)
+    assert torch.allclose(sae(x).detach(), x, atol=1e-5)
+    f = sae.encode(torch.stack([2 * w[0], -2 * w[0]])).detach()
+    assert float(f[0, 0]) == pytest.approx(2.0, abs=1e-5)
+    assert float(f[1, 6]) == pytest.approx(2.0, abs=1e-5)
+    assert int((f > 1e-5).sum()) == 2

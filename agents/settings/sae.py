@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from agents.settings.base import ConfigError, at_least
 
+#: How ``train`` makes the dictionary (`SaeConfig.dictionary`).
+DICTIONARIES = ("learned", "moves")
 #: What ``python -m experiments.sae <action>`` does.
 SAE_ACTIONS = ("train", "find-features", "resample-features", "retarget-features", "layers")
 
@@ -29,6 +31,9 @@ class SaeConfig:
         batch: Positions per step.
         lr: Adam's learning rate.
         rollout_mazes: Training-distribution mazes played by the policy to collect activations.
+        dictionary: ``learned`` (a sparse autoencoder trained on the activations) or ``moves``
+            (not learned, not sparse: the signed principal directions of the cheese's move on
+            ``rollout_mazes`` training mazes, ``targets_per_maze`` moves each; a baseline).
         tag: Names a second SAE of the same layer (``<hook>-<tag>.safetensors``), e.g. ``mix``.
         removed_share: Share of the collected activations taken with the cheese removed (0: the
             policy's own observations only; a mix lets the dictionary hold both).
@@ -68,6 +73,7 @@ class SaeConfig:
     batch: int = 1024
     lr: float = 1e-3
     rollout_mazes: int = 300
+    dictionary: str = "learned"
     tag: str = ""
     removed_share: float = 0.0
     eval_mazes: int = 300
@@ -103,6 +109,8 @@ def validate_sae(cfg: SaeConfig) -> None:
     at_least(0, ("wall_radius", cfg.wall_radius))
     at_least(1, ("wall_placements", cfg.wall_placements))
     at_least(1, ("torch_threads", cfg.torch_threads))
+    if cfg.dictionary not in DICTIONARIES:
+        raise ConfigError(f"dictionary must be one of {list(DICTIONARIES)}, got {cfg.dictionary!r}")
     if cfg.k > cfg.width:
         raise ConfigError(f"k must be <= width ({cfg.width}), got {cfg.k}")
     if not 0 <= cfg.removed_share < 1:

@@ -15,7 +15,13 @@ from agents.interp.features.dictionary import load_sae, measured_path, sae_path,
 from agents.interp.features.find import find_cheese_features, resample_features
 from agents.interp.features.layers import layer_ceilings, layer_lines
 from agents.interp.features.retarget import measure
-from agents.interp.features.train import collect, fit, p_cheese_share, reconstruction
+from agents.interp.features.train import (
+    collect,
+    fit,
+    moves_dictionary,
+    p_cheese_share,
+    reconstruction,
+)
 from agents.interp.study.agent import Agent, study_agent
 from agents.policy.loading import LoadedPolicy, load_policy
 from agents.settings.levels import ANALYSIS_OFFSET, FIT_OFFSET
@@ -54,11 +60,19 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
     env = policy.config.env
     rng = np.random.default_rng(cfg.seed)
     t0 = time.perf_counter()
-    data = collect(agent.net, agent.hook, env, range(env.start_level, env.start_level +
-                   cfg.rollout_mazes), cfg.removed_share, rng)  # fmt: skip
-    sae, losses = fit(data, cfg.width, cfg.k, cfg.steps, cfg.batch, cfg.lr, cfg.l1, cfg.seed)
-    minutes = (time.perf_counter() - t0) / 60
     held = range(agent.start + FIT_OFFSET, agent.start + FIT_OFFSET + 50)
+    if cfg.dictionary == "moves":  # the moves of mazes after the held-out ones
+        trial = agent.trial(FIT_OFFSET + 50, cfg.rollout_mazes, cfg.targets_per_maze, rng, 2.0)
+        with torch.no_grad():
+            move = trial.cheese_move  # [targets, C, H, W]
+            sae, vectors = moves_dictionary(move), move.shape[0] * move[0, 0].numel()
+        losses: list[float] = []
+    else:
+        data = collect(agent.net, agent.hook, env, range(env.start_level, env.start_level +
+                       cfg.rollout_mazes), cfg.removed_share, rng)  # fmt: skip
+        sae, losses = fit(data, cfg.width, cfg.k, cfg.steps, cfg.batch, cfg.lr, cfg.l1, cfg.seed)
+        vectors = len(data)
+    minutes = (time.perf_counter() - t0) / 60
     quality = reconstruction(sae, collect(agent.net, agent.hook, agent.env, held, 0.0, rng))
     quality["p_cheese"] = p_cheese_share(
         agent.net, agent.hook, sae, agent.env, range(agent.behaviour_start,
@@ -66,13 +80,14 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
     )  # fmt: skip
     info = {
         "hook": agent.hook,
-        "width": cfg.width,
-        "k": cfg.k,
+        "dictionary": cfg.dictionary,
+        "width": sae.width,
+        "k": sae.k,
         "l1": cfg.l1 if cfg.k == 0 else None,
         "steps": cfg.steps,
         "rollout_mazes": cfg.rollout_mazes,
         "removed_share": cfg.removed_share,
-        "train_vectors": len(data),
+        "train_vectors": vectors,
         "train_minutes": minutes,
         "cpu": machine(),
         "losses": losses[-3:],

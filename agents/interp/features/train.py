@@ -18,6 +18,7 @@ import torch
 
 from agents.interp.activations import Setting, brief, patched_act_fn, play
 from agents.interp.features.dictionary import Sae, to_vectors
+from agents.interp.subspace import principal_directions
 from agents.policy.hooked import HookedMazeNet
 from mazegen import MazeConfig, generate_levels
 from mazegen.render import GRID_CHEESE_CHANNEL
@@ -133,3 +134,26 @@ def p_cheese_share(
         out[label] = brief(play(act, states, setting))["p_cheese"]["p"]
     out["share"] = out["spliced"] / out["original"] if out["original"] else None
     return out
+
+
+def moves_dictionary(move: torch.Tensor) -> Sae:
+    """A dictionary of the cheese's move, not learned and not sparse: the principal directions
+    of ``move`` (``[B, C, H, W]``, the layer with the cheese moved minus as played,
+    `agents.interp.subspace.principal_directions`), each with its sign and its opposite as two
+    features (2C features, every one kept), so that a feature's value is the move's positive
+    length along its direction and the reconstruction is exact. Features ``j`` and ``j + C``
+    are the ``j``-th direction and its opposite, by decreasing share of the move.
+
+    It is the baseline a learned dictionary should beat at holding the move in few features:
+    its first 11 features (or their opposites) carry the share of the move that the top 11
+    principal directions carry."""
+    directions, _ = principal_directions(move)  # [C, C], one a column
+    c = directions.shape[0]
+    sae = Sae(c, 2 * c, 0)
+    signed = torch.cat([directions.T, -directions.T]).float()  # [2C, C]
+    with torch.no_grad():
+        sae.w_dec.copy_(signed)
+        sae.w_enc.copy_(signed.T)
+        sae.b_enc.zero_()
+        sae.b_dec.zero_()
+    return sae
