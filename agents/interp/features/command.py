@@ -61,7 +61,8 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
     rng = np.random.default_rng(cfg.seed)
     t0 = time.perf_counter()
     held = range(agent.start + FIT_OFFSET, agent.start + FIT_OFFSET + 50)
-    if cfg.dictionary == "moves":  # the moves of mazes after the held-out ones
+    learned = cfg.dictionary == "learned"
+    if not learned:  # the moves of mazes after the held-out ones
         trial = agent.trial(FIT_OFFSET + 50, cfg.rollout_mazes, cfg.targets_per_maze, rng, 2.0)
         with torch.no_grad():
             move = trial.cheese_move  # [targets, C, H, W]
@@ -83,8 +84,8 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
         "dictionary": cfg.dictionary,
         "width": sae.width,
         "k": sae.k,
-        "l1": cfg.l1 if cfg.k == 0 else None,
-        "steps": cfg.steps,
+        "l1": cfg.l1 if learned and cfg.k == 0 else None,
+        "steps": cfg.steps if learned else 0,
         "rollout_mazes": cfg.rollout_mazes,
         "removed_share": cfg.removed_share,
         "train_vectors": vectors,
