@@ -79,6 +79,11 @@ procgen-textures: setup
 # Beside mypy, .ci/warm-bytecode imports what the tests will (in two processes, so the three
 # keep both cores busy), writing each module's bytecode once instead of in both test workers at
 # the same time.
+# mypy's incremental cache lives in the user's cache folder, shared by every checkout on the
+# machine (it is keyed by each file's contents, so a fresh clone re-checks only what differs):
+# a cold check costs 7 s of a fast CPU (25 s on the slow EPYC) beside the warming above, a
+# warm one under a second. MYPY_CACHE_DIR=.mypy_cache keeps it in the checkout.
+export MYPY_CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cheese-maze/mypy
 test: setup procgen-textures
 	$(PY) -m ruff check .
 	$(PY) .ci/warm-bytecode >/dev/null 2>&1 & warm=$$!; $(PY) -m mypy; status=$$?; wait $$warm; exit $$status

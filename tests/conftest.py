@@ -299,3 +299,34 @@ def assert_same_grads_unlike_plain(explicit, hooked, plain, x):
         torch.testing.assert_close(a.grad, b.grad)
     plain(x).pow(2).sum().backward()
     assert not torch.allclose(plain[0].weight.grad, hooked[0].weight.grad)
+
+
+#: The slowest default tests (`pytest --durations`), most expensive first: `pytest_collection_
+#: modifyitems` puts them at the head of the run, so that the two workers start on them and
+#: finish on the many short tests together, instead of one worker ending the run alone on a
+#: long test drawn last. Only the order changes; a name that no longer exists is ignored.
+SLOWEST_FIRST = (
+    "test_docs.py::test_site_builds_strictly_and_refuses_what_is_broken",
+    "test_study_headline.py::test_the_spread_penalty_grows_a_channel_that_steers_when_set_around",
+    "test_study.py::test_study_measures_every_agent_into_one_table",
+    "test_notebooks.py::test_notebook_runs_top_to_bottom[03_run_folder]",
+    "test_patch.py::test_retarget_on_the_shipped_policy_reports_every_intervention",
+    "test_study_headline.py::test_real_cheese_retargets_and_the_best_channels_do_not",
+    "test_checkpoint2023.py::test_evaluate_runs",
+    "test_patch.py::test_retarget_runs_on_the_impala_network",
+    "test_procgen.py::test_frames_equal_procgen",
+    "test_play.py::test_recordings_are_readable_timed_and_can_compare",
+    "test_study.py::test_study_pools_an_agents_figures_over_maze_sets",
+    "test_run_safety.py::test_resume_honours_or_refuses_overrides_and_cleans_debris",
+    "test_patch.py::test_patch_cli_positional_analysis_and_errors",
+    "test_training.py::test_kill_then_resume_continues_steps_and_events",
+    "test_study_headline.py::test_the_steering_agents_top_channel",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        node = item.nodeid.split("/")[-1]
+        return next((i for i, name in enumerate(SLOWEST_FIRST) if node.startswith(name)), 99)
+
+    items.sort(key=rank)  # stable: the rest keep their order

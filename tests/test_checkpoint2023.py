@@ -27,7 +27,7 @@ from agents.settings.commands import EvaluateConfig, PatchConfig  # noqa: E402
 from agents.settings.pth import PthConfig  # noqa: E402
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pth(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_2023(tmp_path_factory.mktemp("ckpt") / "model_rand_region_5.pth", scale=1)
 

@@ -15,7 +15,7 @@ from agents.train.vecenv import MazeVecEnv  # noqa: E402
 from mazegen.files import jsonable  # noqa: E402
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def impala_run(tmp_path_factory):
     """An (untrained) langosco-preset IMPALA policy in a run folder: the analyses must run on
     the procgen-scale network too."""
@@ -110,7 +110,14 @@ def test_retarget_runs_on_the_impala_network(impala_run, tmp_path):
 
 def test_retarget_on_the_shipped_policy_reports_every_intervention(tmp_path):
     report, out = run_analysis(
-        PatchConfig(analysis="retarget", mazes=4, field_mazes=3, field_steps=8, out=str(tmp_path))
+        PatchConfig(
+            analysis="retarget",
+            mazes=4,
+            field_mazes=3,
+            field_steps=8,
+            field_batch=256,
+            out=str(tmp_path),
+        )
     )
     inter = report["interventions"]
     assert {"none", "real cheese moved", "goal field", "real cheese moved + goal field"} <= set(

@@ -159,3 +159,51 @@ def test_shipped_policies_misgeneralize(name):
         success = np.concatenate([s for s, _, _ in out["test"]])
         ended = np.concatenate([e for _, _, e in out["test"]])
         assert ended[~success].mean() > 0.6
+
+
+def test_a_pure_policy_is_computed_once_per_maze_and_observation_with_the_same_episodes():
+    """`rollout` memoizes a `pure` act_fn: a shipped policy played on held-out test mazes (where
+    its failures wander until the time-out) gives the same episodes, step for step, as the same
+    policy unmarked (called for every active maze at every step), from far fewer forward rows;
+    and two interventions stacked on one network (the same maze at rows i and n + i, their first
+    observations identical) keep their own outcomes, so the memo tells mazes by their index."""
+    from agents.interp.activations import patched_act_fn, stack_acts
+    from agents.interp.patches import zero
+    from agents.policy.rollout import is_pure
+
+    policy = load_pretrained("easy")
+    net = policy.net.eval()
+    held = HeldOut(policy.config, 24)
+    states = held.states["test"]
+    rows: list[int] = []
+    counter = net.register_forward_pre_hook(lambda _, args: rows.append(len(args[0])))
+    hook = net.default_hook
+    # rows [0, n): no patch; [n, 2n): the default layer zeroed (the mouse wanders)
+    stacked = stack_acts(
+        [patched_act_fn(net, lambda idx: {}), patched_act_fn(net, lambda idx: {hook: zero()})],
+        states.num,
+    )
+    both = BatchState.concat([states, states])
+    played = {}
+    try:
+        for name, act in (("memo", stacked), ("plain", lambda obs, idx: stacked(obs, idx))):
+            assert is_pure(act) == (name == "memo")
+            rows.clear()
+            ep = rollout(
+                act,
+                both,
+                held.train_cfg,
+                region=held.region,
+                rng=np.random.default_rng(3),
+                max_steps=200,
+            )
+            played[name] = (ep, sum(rows))
+    finally:
+        counter.remove()
+    (memo, memo_rows), (plain, plain_rows) = played["memo"], played["plain"]
+    for field in ("success", "steps", "end_square", "visited_region"):
+        assert np.array_equal(getattr(memo, field), getattr(plain, field)), field
+    assert plain_rows == plain.steps.sum()  # unmarked: every active maze at every step
+    assert memo_rows < 0.5 * plain_rows, (memo_rows, plain_rows)
+    n = states.num  # the zeroed layer changes the outcomes: the halves differ
+    assert not np.array_equal(memo.steps[:n], memo.steps[n:])

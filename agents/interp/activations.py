@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -72,6 +72,9 @@ class PatchedAct:
 
     net: HookedMazeNet
     patches_for: Callable[[np.ndarray], Patches]
+    #: `agents.policy.rollout.pure`: a patch is a function of the activation and the maze
+    #: index (every patch of the project is), so a maze's repeated observation is computed once
+    pure: ClassVar[bool] = True
 
     def __call__(self, obs: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
         index = np.arange(len(obs)) if idx is None else idx

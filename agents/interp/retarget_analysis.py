@@ -178,6 +178,7 @@ def fit_fields(ctx: Context) -> tuple[dict[str, GoalField], dict[str, Any]]:
             ctx.rng,
             size=cfg.field_size,
             steps=cfg.field_steps,
+            batch=cfg.field_batch,
             cheese_on_target=on_target,
         )
         fitted.scale = cfg.field_scale

@@ -129,6 +129,8 @@ class PatchConfig:
         field_hook: Layer of the goal field (None: the network's first spatial layer).
         field_size: Side of the goal field in activation-map cells (odd).
         field_steps: Gradient steps of each fit.
+        field_batch: Samples per gradient step of each fit (its held-out loss is taken on four
+            times as many).
         field_mazes: Training-distribution mazes the fields are fitted on (levels disjoint from
             the evaluated ones).
         field_scale: Multiplies the fitted field when it is applied.
@@ -161,6 +163,7 @@ class PatchConfig:
     field_hook: str | None = None
     field_size: int = 13
     field_steps: int = 600
+    field_batch: int = 1024
     field_mazes: int = 200
     field_scale: float = 1.0
     seed: int = 0
@@ -183,6 +186,7 @@ def validate_patch(cfg: PatchConfig) -> None:
     if isinstance(cfg.radius, bool) or not isinstance(cfg.radius, int) or cfg.radius < 0:
         raise ConfigError(f"radius must be an integer >= 0, got {cfg.radius!r}")
     at_least(1, ("field_steps", cfg.field_steps), ("field_mazes", cfg.field_mazes))
+    at_least(1, ("field_batch", cfg.field_batch))
     at_least(0, ("start_level", cfg.start_level), ("seed", cfg.seed))
     for name in ("value", "amplify", "coeff", "budget_factor", "field_scale"):
         x = getattr(cfg, name)
