@@ -136,6 +136,10 @@ def test_bad_settings_and_a_missing_sae_say_what_to_do():
         validate_sae(SaeConfig(run="easy", width=8, k=9))
     with pytest.raises(ConfigError, match="dictionary must be one of"):
         validate_sae(SaeConfig(run="easy", dictionary="pca"))
+    with pytest.raises(ConfigError, match=r"init must be one of \['random', 'moves'\]"):
+        validate_sae(SaeConfig(run="easy", init="pca"))
+    with pytest.raises(ConfigError, match="give dictionary=learned"):
+        validate_sae(SaeConfig(run="easy", dictionary="moves", init="moves"))
     with pytest.raises(HookError, match="python -m experiments.sae train run=easy"):
         load_sae(load_policy("easy"), "embedder.block1.res0.conv1")
 
@@ -275,3 +279,31 @@ def test_moves_dictionary_holds_the_move_in_its_first_features_and_reconstructs_
     assert float(f[0, 0]) == pytest.approx(2.0, abs=1e-5)
     assert float(f[1, 6]) == pytest.approx(2.0, abs=1e-5)
     assert int((f > 1e-5).sum()) == 2
+
+
+def test_moves_init_starts_the_learned_sae_on_the_move_directions_and_it_stays_sparse():
+    """``init=moves``: before any step the first 2C decoder rows are the moves dictionary's
+    signed directions (the encoder their transpose), the rest the random rows the trainer starts
+    without it; narrower than 2C, the first ``width`` of them; trained, still top-k sparse."""
+    from agents.interp.features.train import moves_dictionary, moves_directions
+
+    g = torch.Generator().manual_seed(1)
+    move = torch.randn(20, 6, 3, 3, generator=g) * torch.linspace(3, 0.5, 6).view(1, 6, 1, 1)
+    signed = moves_directions(move)  # [12, 6]
+    assert torch.equal(signed, moves_dictionary(move).w_dec.detach())
+    data = _sparse_data()[:, :6]
+    kwargs = {"k": 2, "batch": 128, "lr": 3e-3, "l1": 0.0, "seed": 0}
+    start, losses = fit(data, width=16, steps=0, init=signed, **kwargs)
+    plain, _ = fit(data, width=16, steps=0, **kwargs)
+    w = start.w_dec.detach()
+    assert losses == [] and torch.allclose(w[:12], signed, atol=1e-6)
+    assert torch.allclose(w[12:], plain.w_dec.detach()[12:], atol=1e-6)
+    assert torch.equal(start.w_enc.detach(), w.T)
+    assert torch.equal(start.b_enc.detach(), plain.b_enc.detach())
+    assert torch.equal(start.b_dec.detach(), data.mean(0))
+    narrow, _ = fit(data, width=8, steps=0, init=signed, **kwargs)
+    assert torch.allclose(narrow.w_dec.detach(), signed[:8], atol=1e-6)
+    trained, _ = fit(data, width=16, steps=50, init=signed, **kwargs)
+    f = trained.encode(data).detach()
+    assert int((f > 0).sum(1).max()) <= 2 and reconstruction(trained, data)["fve"] > 0.5
+    assert not torch.allclose(trained.w_dec.detach()[:12], signed, atol=1e-3)  # it trained

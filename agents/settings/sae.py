@@ -10,6 +10,8 @@ from agents.settings.base import ConfigError, at_least
 
 #: How ``train`` makes the dictionary (`SaeConfig.dictionary`).
 DICTIONARIES = ("learned", "moves")
+#: Where a learned dictionary's decoder starts (`SaeConfig.init`).
+INITS = ("random", "moves")
 #: What ``python -m experiments.sae <action>`` does.
 SAE_ACTIONS = ("train", "find-features", "resample-features", "retarget-features", "layers")
 
@@ -34,6 +36,10 @@ class SaeConfig:
         dictionary: ``learned`` (a sparse autoencoder trained on the activations) or ``moves``
             (not learned, not sparse: the signed principal directions of the cheese's move on
             ``rollout_mazes`` training mazes, ``targets_per_maze`` moves each; a baseline).
+        init: Where a ``learned`` dictionary's decoder starts: ``random`` directions, or
+            ``moves``: its first ``min(width, 2C)`` features on the ``moves`` dictionary's
+            signed directions (the encoder their transpose; the rest random), then trained on
+            the activations as any learned one (top-k ``k``).
         tag: Names a second SAE of the same layer (``<hook>-<tag>.safetensors``), e.g. ``mix``.
         removed_share: Share of the collected activations taken with the cheese removed (0: the
             policy's own observations only; a mix lets the dictionary hold both).
@@ -74,6 +80,7 @@ class SaeConfig:
     lr: float = 1e-3
     rollout_mazes: int = 300
     dictionary: str = "learned"
+    init: str = "random"
     tag: str = ""
     removed_share: float = 0.0
     eval_mazes: int = 300
@@ -111,6 +118,10 @@ def validate_sae(cfg: SaeConfig) -> None:
     at_least(1, ("torch_threads", cfg.torch_threads))
     if cfg.dictionary not in DICTIONARIES:
         raise ConfigError(f"dictionary must be one of {list(DICTIONARIES)}, got {cfg.dictionary!r}")
+    if cfg.init not in INITS:
+        raise ConfigError(f"init must be one of {list(INITS)}, got {cfg.init!r}")
+    if cfg.init != "random" and cfg.dictionary != "learned":
+        raise ConfigError(f"init={cfg.init} starts a learned dictionary: give dictionary=learned")
     if cfg.k > cfg.width:
         raise ConfigError(f"k must be <= width ({cfg.width}), got {cfg.k}")
     if not 0 <= cfg.removed_share < 1:

@@ -19,6 +19,7 @@ from agents.interp.features.train import (
     collect,
     fit,
     moves_dictionary,
+    moves_directions,
     p_cheese_share,
     reconstruction,
 )
@@ -62,16 +63,21 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
     held = range(agent.start + FIT_OFFSET, agent.start + FIT_OFFSET + 50)
     learned = cfg.dictionary == "learned"
-    if not learned:  # the moves of mazes after the held-out ones
+    move: torch.Tensor | None = None
+    if not learned or cfg.init == "moves":  # the moves of mazes after the held-out ones
         trial = agent.trial(FIT_OFFSET + 50, cfg.rollout_mazes, cfg.targets_per_maze, rng, 2.0)
         with torch.no_grad():
             move = trial.cheese_move  # [targets, C, H, W]
-            sae, vectors = moves_dictionary(move), move.shape[0] * move[0, 0].numel()
+    if move is not None and not learned:
+        sae, vectors = moves_dictionary(move), move.shape[0] * move[0, 0].numel()
         losses: list[float] = []
     else:
         data = collect(agent.net, agent.hook, env, range(env.start_level, env.start_level +
                        cfg.rollout_mazes), cfg.removed_share, rng)  # fmt: skip
-        sae, losses = fit(data, cfg.width, cfg.k, cfg.steps, cfg.batch, cfg.lr, cfg.l1, cfg.seed)
+        init = None if move is None else moves_directions(move)
+        sae, losses = fit(
+            data, cfg.width, cfg.k, cfg.steps, cfg.batch, cfg.lr, cfg.l1, cfg.seed, init
+        )
         vectors = len(data)
     minutes = (time.perf_counter() - t0) / 60
     quality = reconstruction(sae, collect(agent.net, agent.hook, agent.env, held, 0.0, rng))
@@ -82,6 +88,7 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
     info = {
         "hook": agent.hook,
         "dictionary": cfg.dictionary,
+        "init": cfg.init if learned else None,
         "width": sae.width,
         "k": sae.k,
         "l1": cfg.l1 if learned and cfg.k == 0 else None,

@@ -4,9 +4,11 @@ Activations come from the policy's rollouts on its training distribution (`colle
 of every episode gives one ``[C, H, W]`` map, every position of it one sample (optionally a share
 of them with the cheese taken out of the observation, ``removed_share``). `fit` trains with Adam
 on the reconstruction's squared error (plus an L1 on the features when ``k = 0``), decoder rows
-kept unit. `quality`: the fraction of variance explained and mean L0 on held-out rollouts, dead
-features, and held-out P(cheese) with the reconstruction spliced in for the layer, as a share of
-the unpatched policy's (same mazes, same sampled actions' generator).
+kept unit, from random directions or with its first features started on given ones (``init``,
+e.g. the cheese move's signed principal directions, `moves_directions`). `quality`: the
+fraction of variance explained and mean L0 on held-out rollouts, dead features, and held-out
+P(cheese) with the reconstruction spliced in for the layer, as a share of the unpatched
+policy's (same mazes, same sampled actions' generator).
 """
 
 from __future__ import annotations
@@ -76,13 +78,21 @@ def fit(
     lr: float,
     l1: float,
     seed: int,
+    init: torch.Tensor | None = None,
 ) -> tuple[Sae, list[float]]:
-    """An SAE trained on ``data`` ``[N, C]``, and its loss every 100 steps."""
+    """An SAE trained on ``data`` ``[N, C]``, and its loss every 100 steps. ``init`` (``[M, C]``
+    directions) starts the first ``min(width, M)`` decoder rows on them (made unit; the encoder
+    their transpose as for the random rows, which start the rest as without ``init``)."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     sae = Sae(data.shape[1], width, k)
     with torch.no_grad():
         sae.b_dec.copy_(data.mean(0))
+        if init is not None:
+            n = min(width, len(init))
+            sae.w_dec[:n] = init[:n]
+            sae.normalize()
+            sae.w_enc.copy_(sae.w_dec.T)
     opt = torch.optim.Adam(sae.parameters(), lr=lr)
     scale = float(data.var(0).sum())  # the loss as a share of the variance
     losses = []
@@ -136,6 +146,13 @@ def p_cheese_share(
     return out
 
 
+def moves_directions(move: torch.Tensor) -> torch.Tensor:
+    """``[2C, C]``: the principal directions of ``move`` (``[B, C, H, W]``) by decreasing share,
+    then their opposites (row ``j + C`` is ``-`` row ``j``)."""
+    directions, _ = principal_directions(move)  # [C, C], one a column
+    return torch.cat([directions.T, -directions.T]).float()
+
+
 def moves_dictionary(move: torch.Tensor) -> Sae:
     """A dictionary of the cheese's move, not learned and not sparse: the principal directions
     of ``move`` (``[B, C, H, W]``, the layer with the cheese moved minus as played,
@@ -147,10 +164,9 @@ def moves_dictionary(move: torch.Tensor) -> Sae:
     It is the baseline a learned dictionary should beat at holding the move in few features:
     its first 11 features (or their opposites) carry the share of the move that the top 11
     principal directions carry."""
-    directions, _ = principal_directions(move)  # [C, C], one a column
-    c = directions.shape[0]
+    signed = moves_directions(move)  # [2C, C]
+    c = signed.shape[1]
     sae = Sae(c, 2 * c, 0)
-    signed = torch.cat([directions.T, -directions.T]).float()  # [2C, C]
     with torch.no_grad():
         sae.w_dec.copy_(signed)
         sae.w_enc.copy_(signed.T)
