@@ -95,6 +95,7 @@ def test_retarget_runs_on_the_impala_network(impala_run, tmp_path):
             targets_per_maze=6,
             field_mazes=1,
             field_steps=1,
+            field_batch=64,
             out=str(tmp_path),
         )
     )
