@@ -44,8 +44,8 @@ def is_pure(act_fn: ActFn) -> bool:
 class _Memo:
     """A pure ``act_fn`` called only for the (maze index, observation) pairs not seen before in
     this rollout; the others get the probabilities computed then. Observations are keyed by a
-    128-bit digest of their bytes (a collision among a rollout's observations is about as
-    likely as 2^-100)."""
+    128-bit digest of their bytes (the chance that two of a million observations share one is
+    under 10^-26)."""
 
     def __init__(self, act_fn: ActFn) -> None:
         self.act_fn = act_fn
