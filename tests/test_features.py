@@ -136,10 +136,10 @@ def test_bad_settings_and_a_missing_sae_say_what_to_do():
         validate_sae(SaeConfig(run="easy", width=8, k=9))
     with pytest.raises(ConfigError, match="dictionary must be one of"):
         validate_sae(SaeConfig(run="easy", dictionary="pca"))
-    with pytest.raises(ConfigError, match=r"init must be one of \['random', 'moves'\]"):
+    with pytest.raises(ConfigError, match=r"init must be one of \['random', 'moves', 'moves-fix"):
         validate_sae(SaeConfig(run="easy", init="pca"))
     with pytest.raises(ConfigError, match="give dictionary=learned"):
-        validate_sae(SaeConfig(run="easy", dictionary="moves", init="moves"))
+        validate_sae(SaeConfig(run="easy", dictionary="moves", init="moves-fixed"))
     with pytest.raises(HookError, match="python -m experiments.sae train run=easy"):
         load_sae(load_policy("easy"), "embedder.block1.res0.conv1")
 
@@ -284,7 +284,9 @@ def test_moves_dictionary_holds_the_move_in_its_first_features_and_reconstructs_
 def test_moves_init_starts_the_learned_sae_on_the_move_directions_and_it_stays_sparse():
     """``init=moves``: before any step the first 2C decoder rows are the moves dictionary's
     signed directions (the encoder their transpose), the rest the random rows the trainer starts
-    without it; narrower than 2C, the first ``width`` of them; trained, still top-k sparse."""
+    without it; narrower than 2C, the first ``width`` of them; trained, still top-k sparse.
+    ``init=moves-fixed`` (``fixed``): trained, those rows are still the directions, the rest and
+    the encoder moved."""
     from agents.interp.features.train import moves_dictionary, moves_directions
 
     g = torch.Generator().manual_seed(1)
@@ -307,3 +309,9 @@ def test_moves_init_starts_the_learned_sae_on_the_move_directions_and_it_stays_s
     f = trained.encode(data).detach()
     assert int((f > 0).sum(1).max()) <= 2 and reconstruction(trained, data)["fve"] > 0.5
     assert not torch.allclose(trained.w_dec.detach()[:12], signed, atol=1e-3)  # it trained
+    held, _ = fit(data, width=16, steps=50, init=signed, fixed=True, **kwargs)  # moves-fixed
+    w = held.w_dec.detach()
+    assert torch.allclose(w[:12], signed, atol=1e-6)
+    assert not torch.allclose(w[12:], plain.w_dec.detach()[12:], atol=1e-3)
+    assert not torch.allclose(held.w_enc.detach(), w.T, atol=1e-3)  # the encoder trained
+    assert int((held.encode(data) > 0).sum(1).max()) <= 2

@@ -11,7 +11,7 @@ from agents.settings.base import ConfigError, at_least
 #: How ``train`` makes the dictionary (`SaeConfig.dictionary`).
 DICTIONARIES = ("learned", "moves")
 #: Where a learned dictionary's decoder starts (`SaeConfig.init`).
-INITS = ("random", "moves")
+INITS = ("random", "moves", "moves-fixed")
 #: What ``python -m experiments.sae <action>`` does.
 SAE_ACTIONS = ("train", "find-features", "resample-features", "retarget-features", "layers")
 
@@ -39,7 +39,9 @@ class SaeConfig:
         init: Where a ``learned`` dictionary's decoder starts: ``random`` directions, or
             ``moves``: its first ``min(width, 2C)`` features on the ``moves`` dictionary's
             signed directions (the encoder their transpose; the rest random), then trained on
-            the activations as any learned one (top-k ``k``).
+            the activations as any learned one (top-k ``k``); ``moves-fixed``: the same start
+            with those decoder rows held there while it trains (the encoder, the biases and the
+            other rows train).
         tag: Names a second SAE of the same layer (``<hook>-<tag>.safetensors``), e.g. ``mix``.
         removed_share: Share of the collected activations taken with the cheese removed (0: the
             policy's own observations only; a mix lets the dictionary hold both).

@@ -64,7 +64,7 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
     held = range(agent.start + FIT_OFFSET, agent.start + FIT_OFFSET + 50)
     learned = cfg.dictionary == "learned"
     move: torch.Tensor | None = None
-    if not learned or cfg.init == "moves":  # the moves of mazes after the held-out ones
+    if not learned or cfg.init != "random":  # the moves of mazes after the held-out ones
         trial = agent.trial(FIT_OFFSET + 50, cfg.rollout_mazes, cfg.targets_per_maze, rng, 2.0)
         with torch.no_grad():
             move = trial.cheese_move  # [targets, C, H, W]
@@ -75,8 +75,9 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
         data = collect(agent.net, agent.hook, env, range(env.start_level, env.start_level +
                        cfg.rollout_mazes), cfg.removed_share, rng)  # fmt: skip
         init = None if move is None else moves_directions(move)
+        fixed = cfg.init == "moves-fixed"
         sae, losses = fit(
-            data, cfg.width, cfg.k, cfg.steps, cfg.batch, cfg.lr, cfg.l1, cfg.seed, init
+            data, cfg.width, cfg.k, cfg.steps, cfg.batch, cfg.lr, cfg.l1, cfg.seed, init, fixed
         )
         vectors = len(data)
     minutes = (time.perf_counter() - t0) / 60

@@ -5,10 +5,10 @@ of every episode gives one ``[C, H, W]`` map, every position of it one sample (o
 of them with the cheese taken out of the observation, ``removed_share``). `fit` trains with Adam
 on the reconstruction's squared error (plus an L1 on the features when ``k = 0``), decoder rows
 kept unit, from random directions or with its first features started on given ones (``init``,
-e.g. the cheese move's signed principal directions, `moves_directions`). `quality`: the
-fraction of variance explained and mean L0 on held-out rollouts, dead features, and held-out
-P(cheese) with the reconstruction spliced in for the layer, as a share of the unpatched
-policy's (same mazes, same sampled actions' generator).
+e.g. the cheese move's signed principal directions, `moves_directions`; ``fixed``: kept there).
+`quality`: the fraction of variance explained and mean L0 on held-out rollouts, dead features,
+and held-out P(cheese) with the reconstruction spliced in for the layer, as a share of the
+unpatched policy's (same mazes, same sampled actions' generator).
 """
 
 from __future__ import annotations
@@ -79,20 +79,24 @@ def fit(
     l1: float,
     seed: int,
     init: torch.Tensor | None = None,
+    fixed: bool = False,
 ) -> tuple[Sae, list[float]]:
     """An SAE trained on ``data`` ``[N, C]``, and its loss every 100 steps. ``init`` (``[M, C]``
     directions) starts the first ``min(width, M)`` decoder rows on them (made unit; the encoder
-    their transpose as for the random rows, which start the rest as without ``init``)."""
+    their transpose as for the random rows, which start the rest as without ``init``); with
+    ``fixed`` those rows stay as started (restored after every step; the encoder, the biases
+    and the other rows train)."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     sae = Sae(data.shape[1], width, k)
+    n = 0 if init is None else min(width, len(init))
     with torch.no_grad():
         sae.b_dec.copy_(data.mean(0))
         if init is not None:
-            n = min(width, len(init))
             sae.w_dec[:n] = init[:n]
             sae.normalize()
             sae.w_enc.copy_(sae.w_dec.T)
+    held = sae.w_dec.detach()[:n].clone() if fixed else None
     opt = torch.optim.Adam(sae.parameters(), lr=lr)
     scale = float(data.var(0).sum())  # the loss as a share of the variance
     losses = []
@@ -106,6 +110,9 @@ def fit(
         loss.backward()
         opt.step()
         sae.normalize()
+        if held is not None:
+            with torch.no_grad():
+                sae.w_dec[:n] = held
         if step % 100 == 0 or step == steps - 1:
             losses.append(float(loss.detach()))
     return sae.eval(), losses
