@@ -33,13 +33,23 @@ PIP ?= uv
 UV := $(VENV)/bin/uv
 # pip inside the venv, from Python's bundled copy, where it is not there yet
 ENSUREPIP = { $(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --default-pip >/dev/null; }
+# uv itself: pip installs it into the first venv a machine makes (2.4 s of a fast CPU, 20 s on
+# the slow EPYC, mostly pip's own start), and a copy kept in the user's cache folder, beside
+# uv's cache of wheels, goes into every later venv (a fresh clone's): hard-linked, or copied.
+UV_KEEP ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cheese-maze/uv
+GET_UV = test -x $(UV) \
+	|| { $(UV_KEEP)/uv --version >/dev/null 2>&1 \
+		&& { ln -f $(UV_KEEP)/uv $(UV) 2>/dev/null || cp $(UV_KEEP)/uv $(UV); }; } \
+	|| { { $(PYTHON) -m pip --python $(PY) install -q uv 2>/dev/null \
+			|| { $(ENSUREPIP) && $(PY) -m pip install -q uv; }; } \
+		&& { mkdir -p $(UV_KEEP) && cp $(UV) $(UV_KEEP)/uv.$$$$ && mv -f $(UV_KEEP)/uv.$$$$ $(UV_KEEP)/uv \
+			|| true; }; }
 EXTRAS := -e ".[agents,viewer,dev,docs]"
 TORCH_VERSION = $(patsubst torch==%,%,$(TORCH_SPEC))
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
-	@if [ "$(PIP)" = uv ] && { test -x $(UV) || $(PYTHON) -m pip --python $(PY) install -q uv 2>/dev/null \
-			|| { $(ENSUREPIP) && $(PY) -m pip install -q uv; }; }; then \
+	@if [ "$(PIP)" = uv ] && { $(GET_UV); }; then \
 		links=$$($(PY) -m pip config list 2>/dev/null || $(PYTHON) -m pip config list 2>/dev/null); \
 		links=$$(echo "$$links" | sed -n "s/^[^.]*\.find-links='\(.*\)'$$/\1/p" | head -1); \
 		if [ -n "$$links" ] && ls "$$links"/torch-$(TORCH_VERSION)*.whl >/dev/null 2>&1; then \

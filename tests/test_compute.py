@@ -4,6 +4,7 @@ the probe, the log line, and the benchmark end to end at a tiny size."""
 import json
 import subprocess
 import sys
+import tempfile
 
 import pytest
 from conftest import ROOT
@@ -187,9 +188,12 @@ def test_training_logs_its_compute_and_records_the_choice_in_its_config(tiny_run
     assert "fp32:" in chosen or "bf16:" in chosen
 
 
-def test_benchmark_runs_end_to_end_at_a_tiny_size(tmp_path):
+def test_benchmark_runs_end_to_end_at_a_tiny_size(tmp_path, monkeypatch):
     from conftest import run_cli
 
+    scratch = tmp_path / "tmp"  # the system's temporary folder, as the benchmark sees it
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     out = run_cli(
         "benchmark",
         "environment=false",
@@ -212,3 +216,5 @@ def test_benchmark_runs_end_to_end_at_a_tiny_size(tmp_path):
     assert figures["quick_fp32_t1_share_of_peak"] > 0
     assert figures["quick_auto_t1"] in ("fp32", "bf16")
     assert figures["quick_split_t1_steps_per_s"] > 0
+    # no empty folder left behind at every `learn` (SB3's default logger makes one)
+    assert not list(scratch.glob("SB3-*"))

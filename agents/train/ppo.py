@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from stable_baselines3 import PPO
+from stable_baselines3.common.logger import Logger
 
 from agents.policy.hooked import IMPALA_HOOK, SMALL_HOOK
 from agents.policy.networks import reset_to_torch_init
@@ -62,7 +63,9 @@ def make_env(cfg: TrainConfig, seed: int) -> Any:
 
 
 def build_ppo(cfg: TrainConfig, env: Any, tensorboard_log: str | None) -> MazePPO:
-    """A fresh PPO agent for ``cfg`` on ``env``."""
+    """A fresh PPO agent for ``cfg`` on ``env``, logging to TensorBoard in ``tensorboard_log``;
+    with ``None`` it logs nowhere (SB3's own default would make an empty ``SB3-<time>`` folder
+    in the system's temporary folder at every ``learn``)."""
     ppo = cfg.agent.ppo
     lr: Any = ppo.learning_rate
     if ppo.anneal_lr:
@@ -90,6 +93,8 @@ def build_ppo(cfg: TrainConfig, env: Any, tensorboard_log: str | None) -> MazePP
         device=resolve_device(cfg.device),
         verbose=0,
     )
+    if tensorboard_log is None:
+        model.set_logger(Logger(folder=None, output_formats=[]))
     policy: Any = model.policy
     if cfg.agent.network.kind == "impala":
         reset_to_torch_init(policy.features_extractor.embedder)
