@@ -52,6 +52,18 @@ def test_topk_sae_learns_sparse_data_and_round_trips(tmp_path):
     assert torch.equal(back(data[:50]), sae(data[:50]))
 
 
+def test_every_shipped_sae_keeps_nine_tenths_of_its_agents_p_cheese():
+    """The bar for a shipped SAE: with its reconstruction spliced in for its layer, held-out
+    P(cheese) at least 0.9 of the agent's own (as `train` measured and recorded it in the file);
+    and the file is named after the layer it was trained on."""
+    shipped = sorted(Path(__file__).parents[1].glob("agents/pretrained/*/sae/*.safetensors"))
+    assert len(shipped) >= 4
+    for path in shipped:
+        _, info = read_sae(path)
+        assert info["quality"]["p_cheese"]["share"] >= 0.9, path
+        assert path.name.split("-")[0].removesuffix(".safetensors") == info["hook"], path
+
+
 def test_feature_patch_writes_the_decoder_direction_at_the_target_only():
     sae = Sae(4, 6, 2)
     x = torch.rand(2, 4, 3, 3)
@@ -136,6 +148,10 @@ def test_bad_settings_and_a_missing_sae_say_what_to_do():
         validate_sae(SaeConfig(run="easy", width=8, k=9))
     with pytest.raises(ConfigError, match="dictionary must be one of"):
         validate_sae(SaeConfig(run="easy", dictionary="pca"))
+    with pytest.raises(ConfigError, match="move_weight must be >= 0, got -1"):
+        validate_sae(SaeConfig(run="easy", move_weight=-1.0))
+    with pytest.raises(ConfigError, match="move_weight trains a learned dictionary"):
+        validate_sae(SaeConfig(run="easy", dictionary="moves", move_weight=1.0))
     with pytest.raises(ConfigError, match=r"init must be one of \['random', 'moves', 'moves-fix"):
         validate_sae(SaeConfig(run="easy", init="pca"))
     with pytest.raises(ConfigError, match="give dictionary=learned"):
@@ -279,6 +295,37 @@ def test_moves_dictionary_holds_the_move_in_its_first_features_and_reconstructs_
     assert float(f[0, 0]) == pytest.approx(2.0, abs=1e-5)
     assert float(f[1, 6]) == pytest.approx(2.0, abs=1e-5)
     assert int((f > 1e-5).sum()) == 2
+
+
+def test_a_move_loss_makes_the_features_change_hold_a_move_the_activations_alone_ignore():
+    """``move_weight``: with the activations alone the top-k SAE spends its features on their
+    large directions and the cheese's move, along a direction they barely use, is left to the
+    reconstruction's error (the features' change holds little of it, `move_fve`); with the
+    move's loss the features' change holds most of the move, at a small cost in FVE.
+    `move_pairs` keeps the positions that hold the move."""
+    from agents.interp.features.train import move_fve, move_pairs
+
+    g = torch.Generator().manual_seed(2)
+    data = torch.cat([_sparse_data()[:, :6], torch.zeros(4000, 2)], dim=1)  # [4000, 8]
+    # the move: at one position in four of each map, +0.8 along the 7th channel, which the
+    # activations never use; elsewhere nothing moves
+    played = data[:3200].reshape(200, 4, 4, 8).permute(0, 3, 1, 2)  # [200, 8, 4, 4]
+    moved = played.clone()
+    moved[:, 6, ::2, ::2] += 0.8 * (1 + torch.rand(200, 2, 2, generator=g))
+    pairs = move_pairs(played, moved)  # the positions holding 0.95 of it, largest first
+    change = pairs[1] - pairs[0]
+    length = change.norm(dim=1)
+    assert 600 <= len(change) < 200 * 4 and bool((length[:-1] >= length[1:]).all())
+    assert bool((change[:, 6] > 0).all()) and not change[:, [0, 1, 2, 3, 4, 5, 7]].any()
+    kwargs = {"width": 16, "k": 2, "steps": 400, "batch": 256, "lr": 3e-3, "l1": 0.0, "seed": 0}
+    alone, _ = fit(data, **kwargs)
+    with_moves, _ = fit(data, moves=pairs, move_weight=1.0, **kwargs)
+    assert move_fve(alone, *pairs) < 0.3
+    assert move_fve(with_moves, *pairs) > 0.8
+    assert reconstruction(with_moves, data)["fve"] > 0.8
+    # no weight, no second loss: the same SAE as the activations alone
+    same, _ = fit(data, moves=pairs, move_weight=0.0, **kwargs)
+    assert torch.equal(same.w_dec.detach(), alone.w_dec.detach())
 
 
 def test_moves_init_starts_the_learned_sae_on_the_move_directions_and_it_stays_sparse():

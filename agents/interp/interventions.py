@@ -133,13 +133,21 @@ class Trial:
         return self.states.placed(cheese=self.targets.squares.copy())
 
     @cached_property
+    def layer_played_and_moved(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``([K, C, H, W], [K, C, H, W])``: the trial's layer with the mouse at the start, as
+        played and with the cheese moved to the target."""
+        config = self.setting.config
+        return (
+            activations(self.net, self.hook, self.states, config),
+            activations(self.net, self.hook, self.moved, config),
+        )
+
+    @cached_property
     def cheese_move(self) -> torch.Tensor:
         """``[K, C, H, W]`` the cheese's move: the activation change at the trial's layer of
         moving the cheese to the target, the mouse at the start."""
-        config = self.setting.config
-        return activations(self.net, self.hook, self.moved, config) - activations(
-            self.net, self.hook, self.states, config
-        )
+        played, moved = self.layer_played_and_moved
+        return moved - played
 
     def unpatched(self) -> ActFn:
         """The policy as it is (an act of the batch, so that it plays with the patched rows)."""

@@ -42,6 +42,11 @@ class SaeConfig:
             the activations as any learned one (top-k ``k``); ``moves-fixed``: the same start
             with those decoder rows held there while it trains (the encoder, the biases and the
             other rows train).
+        move_weight: Weight of a second loss for a ``learned`` dictionary (0: none): the
+            features' change, decoded, against the cheese's move itself (the layer with the
+            cheese moved to a target minus as played, on the same training mazes as
+            ``init=moves``' directions), as a share of the move's size, so that the move is
+            held by the features and not left to the reconstruction's error.
         tag: Names a second SAE of the same layer (``<hook>-<tag>.safetensors``), e.g. ``mix``.
         removed_share: Share of the collected activations taken with the cheese removed (0: the
             policy's own observations only; a mix lets the dictionary hold both).
@@ -83,6 +88,7 @@ class SaeConfig:
     rollout_mazes: int = 300
     dictionary: str = "learned"
     init: str = "random"
+    move_weight: float = 0.0
     tag: str = ""
     removed_share: float = 0.0
     eval_mazes: int = 300
@@ -124,6 +130,10 @@ def validate_sae(cfg: SaeConfig) -> None:
         raise ConfigError(f"init must be one of {list(INITS)}, got {cfg.init!r}")
     if cfg.init != "random" and cfg.dictionary != "learned":
         raise ConfigError(f"init={cfg.init} starts a learned dictionary: give dictionary=learned")
+    if not (math.isfinite(cfg.move_weight) and cfg.move_weight >= 0):
+        raise ConfigError(f"move_weight must be >= 0, got {cfg.move_weight}")
+    if cfg.move_weight > 0 and cfg.dictionary != "learned":
+        raise ConfigError("move_weight trains a learned dictionary: give dictionary=learned")
     if cfg.k > cfg.width:
         raise ConfigError(f"k must be <= width ({cfg.width}), got {cfg.k}")
     if not 0 <= cfg.removed_share < 1:

@@ -18,6 +18,8 @@ from agents.interp.features.retarget import measure
 from agents.interp.features.train import (
     collect,
     fit,
+    move_fve,
+    move_pairs,
     moves_dictionary,
     moves_directions,
     p_cheese_share,
@@ -64,24 +66,31 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
     held = range(agent.start + FIT_OFFSET, agent.start + FIT_OFFSET + 50)
     learned = cfg.dictionary == "learned"
     move: torch.Tensor | None = None
-    if not learned or cfg.init != "random":  # the moves of mazes after the held-out ones
+    pairs: tuple[torch.Tensor, torch.Tensor] | None = None
+    if not learned or cfg.init != "random" or cfg.move_weight > 0:
+        # the moves of mazes after the held-out ones
         trial = agent.trial(FIT_OFFSET + 50, cfg.rollout_mazes, cfg.targets_per_maze, rng, 2.0)
         with torch.no_grad():
             move = trial.cheese_move  # [targets, C, H, W]
+            if cfg.move_weight > 0:
+                pairs = move_pairs(*trial.layer_played_and_moved)  # ([M, C], [M, C])
     if move is not None and not learned:
         sae, vectors = moves_dictionary(move), move.shape[0] * move[0, 0].numel()
         losses: list[float] = []
     else:
         data = collect(agent.net, agent.hook, env, range(env.start_level, env.start_level +
                        cfg.rollout_mazes), cfg.removed_share, rng)  # fmt: skip
-        init = None if move is None else moves_directions(move)
+        init = None if move is None or cfg.init == "random" else moves_directions(move)
         fixed = cfg.init == "moves-fixed"
         sae, losses = fit(
-            data, cfg.width, cfg.k, cfg.steps, cfg.batch, cfg.lr, cfg.l1, cfg.seed, init, fixed
-        )
+            data, cfg.width, cfg.k, cfg.steps, cfg.batch, cfg.lr, cfg.l1, cfg.seed, init, fixed,
+            pairs, cfg.move_weight,
+        )  # fmt: skip
         vectors = len(data)
     minutes = (time.perf_counter() - t0) / 60
     quality = reconstruction(sae, collect(agent.net, agent.hook, agent.env, held, 0.0, rng))
+    if pairs is not None:  # on the training moves
+        quality["move_fve"] = move_fve(sae, *pairs)
     quality["p_cheese"] = p_cheese_share(
         agent.net, agent.hook, sae, agent.env, range(agent.behaviour_start,
         agent.behaviour_start + cfg.eval_mazes), cfg.seed,
@@ -90,6 +99,7 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
         "hook": agent.hook,
         "dictionary": cfg.dictionary,
         "init": cfg.init if learned else None,
+        "move_weight": cfg.move_weight if learned else None,
         "width": sae.width,
         "k": sae.k,
         "l1": cfg.l1 if learned and cfg.k == 0 else None,
@@ -117,7 +127,11 @@ def lines_of(action: str, result: dict[str, Any]) -> list[str]:
             f"{q['dead']}/{q['width']}, P(cheese) spliced {q['p_cheese']['spliced']:.3f} / "
             f"{q['p_cheese']['original']:.3f} = {q['p_cheese']['share']:.3f} of the original "
             f"({result['train_minutes']:.1f} min, {result['cpu']})"
-        ]
+        ] + (
+            [f"the features' change holds {q['move_fve']:.3f} of the cheese's move (its fit's)"]
+            if "move_fve" in q
+            else []
+        )
     if action == "find-features":
         return [
             f"- feature {r['feature']}: tracking {r['tracking_accuracy']:.3f}"

@@ -6,6 +6,9 @@ of them with the cheese taken out of the observation, ``removed_share``). `fit` 
 on the reconstruction's squared error (plus an L1 on the features when ``k = 0``), decoder rows
 kept unit, from random directions or with its first features started on given ones (``init``,
 e.g. the cheese move's signed principal directions, `moves_directions`; ``fixed``: kept there).
+With ``moves`` (pairs of position vectors, the layer as played and with the cheese moved,
+`move_pairs`) and ``move_weight``, a second loss asks the features' change to hold the move: the
+decoded difference of the two codes against the move's own difference (`move_fve`).
 `quality`: the fraction of variance explained and mean L0 on held-out rollouts, dead features,
 and held-out P(cheese) with the reconstruction spliced in for the layer, as a share of the
 unpatched policy's (same mazes, same sampled actions' generator).
@@ -69,6 +72,33 @@ def collect(
     return vectors
 
 
+def move_pairs(
+    played: torch.Tensor, moved: torch.Tensor, share: float = 0.95
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``([M, C], [M, C])``: the position vectors of a layer as played and with the cheese
+    moved (``[K, C, H, W]`` each) at the positions holding ``share`` of the move's squared
+    length, the largest changes first (the rest barely move)."""
+    p, m = to_vectors(played), to_vectors(moved)
+    sq = (m - p).pow(2).sum(1)
+    order = torch.argsort(sq, descending=True)
+    keep = min(int(torch.searchsorted(torch.cumsum(sq[order], 0), share * sq.sum())) + 1, len(sq))
+    return p[order[:keep]], m[order[:keep]]
+
+
+def move_error(sae: Sae, played: torch.Tensor, moved: torch.Tensor) -> torch.Tensor:
+    """``[M]``: per pair (``[M, C]`` each), the squared error of the features' change decoded,
+    ``W_dec (f(moved) - f(played))``, against the move ``moved - played``."""
+    change = (sae.encode(moved) - sae.encode(played)) @ sae.w_dec
+    return (change - (moved - played)).pow(2).sum(1)
+
+
+@torch.no_grad()
+def move_fve(sae: Sae, played: torch.Tensor, moved: torch.Tensor) -> float:
+    """The share of the move's squared length (pairs ``[M, C]``) that the features' change
+    holds: 1 - `move_error` / |move|^2."""
+    return float(1 - move_error(sae, played, moved).sum() / (moved - played).pow(2).sum())
+
+
 def fit(
     data: torch.Tensor,
     width: int,
@@ -80,12 +110,16 @@ def fit(
     seed: int,
     init: torch.Tensor | None = None,
     fixed: bool = False,
+    moves: tuple[torch.Tensor, torch.Tensor] | None = None,
+    move_weight: float = 0.0,
 ) -> tuple[Sae, list[float]]:
     """An SAE trained on ``data`` ``[N, C]``, and its loss every 100 steps. ``init`` (``[M, C]``
     directions) starts the first ``min(width, M)`` decoder rows on them (made unit; the encoder
     their transpose as for the random rows, which start the rest as without ``init``); with
     ``fixed`` those rows stay as started (restored after every step; the encoder, the biases
-    and the other rows train)."""
+    and the other rows train). With ``moves`` (`move_pairs`) and ``move_weight`` > 0, each step
+    adds ``move_weight`` x the mean `move_error` of a batch of pairs, as a share of their mean
+    squared move."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     sae = Sae(data.shape[1], width, k)
@@ -99,6 +133,8 @@ def fit(
     held = sae.w_dec.detach()[:n].clone() if fixed else None
     opt = torch.optim.Adam(sae.parameters(), lr=lr)
     scale = float(data.var(0).sum())  # the loss as a share of the variance
+    pairs = moves if moves is not None and move_weight > 0 else None
+    move_scale = 1.0 if pairs is None else float((pairs[1] - pairs[0]).pow(2).sum(1).mean())
     losses = []
     for step in range(steps):
         x = data[torch.randint(len(data), (batch,), generator=gen)]
@@ -106,6 +142,10 @@ def fit(
         loss = (sae.decode(f) - x).pow(2).sum(1).mean() / scale
         if k <= 0:
             loss = loss + l1 * f.sum(1).mean()
+        if pairs is not None:
+            j = torch.randint(len(pairs[0]), (batch,), generator=gen)
+            error = move_error(sae, pairs[0][j], pairs[1][j]).mean()
+            loss = loss + move_weight * error / move_scale
         opt.zero_grad()
         loss.backward()
         opt.step()
