@@ -18,6 +18,8 @@ from mazegen.files import atomic_write
 
 Square = tuple[int, int]
 NO_CHEESE = (-1, -1)
+#: `BatchState`'s arrays, in order (also the fields of its file, `save_states`).
+_FIELDS = ("walls", "mouse", "cheese", "inner_size", "level")
 
 
 class MazeStateError(ValueError):
@@ -317,18 +319,11 @@ class BatchState:
         sizes = {b.world_size for b in batches}
         if len(sizes) != 1:
             raise MazeStateError(f"all batches must have one world size, got {sorted(sizes)}")
-        fields = ("walls", "mouse", "cheese", "inner_size", "level")
-        return BatchState(**{f: np.concatenate([getattr(b, f) for b in batches]) for f in fields})
+        return BatchState(**{f: np.concatenate([getattr(b, f) for b in batches]) for f in _FIELDS})
 
     def take(self, idx: np.ndarray | list[int] | slice) -> BatchState:
         """The mazes at ``idx`` (indices, a mask or a slice) as a new batch."""
-        return BatchState(
-            walls=self.walls[idx],
-            mouse=self.mouse[idx],
-            cheese=self.cheese[idx],
-            inner_size=self.inner_size[idx],
-            level=self.level[idx],
-        )
+        return BatchState(**{f: getattr(self, f)[idx] for f in _FIELDS})
 
     def placed(
         self, mouse: np.ndarray | None = None, cheese: np.ndarray | None = None
@@ -366,9 +361,6 @@ class BatchState:
                 self[i].validate()
             except MazeStateError as e:
                 raise MazeStateError(f"maze {i}: {e}") from None
-
-
-_FIELDS = ("walls", "mouse", "cheese", "inner_size", "level")
 
 
 def save_states(path: str | os.PathLike[str], states: BatchState) -> None:
