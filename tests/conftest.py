@@ -314,7 +314,6 @@ SLOWEST_FIRST = (
     "test_study_headline.py::test_real_cheese_retargets_and_the_best_channels_do_not",
     "test_checkpoint2023.py::test_evaluate_runs",
     "test_patch.py::test_retarget_runs_on_the_impala_network",
-    "test_procgen.py::test_frames_equal_procgen",
     "test_play.py::test_recordings_are_readable_timed_and_can_compare",
     "test_study.py::test_study_pools_an_agents_figures_over_maze_sets",
     "test_run_safety.py::test_resume_honours_or_refuses_overrides_and_cleans_debris",

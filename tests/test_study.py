@@ -26,7 +26,7 @@ TINY = dict(
 )
 
 
-def test_study_measures_every_agent_into_one_table(tmp_path):
+def test_study_measures_every_agent_into_one_table(tmp_path, monkeypatch):
     results = run_study(StudyConfig(runs=["quick", "easy"], out=str(tmp_path), **TINY))
     assert [r["label"] for r in results] == ["quick", "easy"]
     saved = json.loads((tmp_path / "study.json").read_text())
@@ -110,7 +110,10 @@ def test_study_measures_every_agent_into_one_table(tmp_path):
     old = {**saved_part, "key": {**saved_part["key"], "measurements": 6}}
     old["result"] = {k: v for k, v in saved_part["result"].items() if k != "area_setting"}
     part.write_text(json.dumps(old))
+    # the plot was drawn and checked above: the study run again only names it (0.5 s a figure)
+    drawn = _record_plots(monkeypatch)
     added = run_study(StudyConfig(runs=["quick"], out=str(tmp_path), **TINY))
+    assert drawn == [(["quick"], tmp_path / "study.png")]
     assert added[0]["seconds"] == -1.0  # read back, not measured again
     kept = json.loads(part.read_text())["result"]["area_setting"]
 
@@ -166,11 +169,26 @@ def test_study_measures_every_run_of_a_sweep(tmp_path, tiny_run):
         run_study(StudyConfig(sweep=str(sweep / ".submitit"), **TINY))
 
 
-def test_study_pools_an_agents_figures_over_maze_sets(tmp_path, capsys):
+def _record_plots(monkeypatch) -> list[tuple[list[str], object]]:
+    """Replaces the study's plot (`plot_study`, drawn and checked by
+    test_study_measures_every_agent_into_one_table) with a record of the agents' labels and
+    the path of each plot a study asks for."""
+    from agents.interp.study import run
+
+    drawn: list[tuple[list[str], object]] = []
+    monkeypatch.setattr(
+        run, "plot_study", lambda results, path: drawn.append(([r["label"] for r in results], path))
+    )
+    return drawn
+
+
+def test_study_pools_an_agents_figures_over_maze_sets(tmp_path, capsys, monkeypatch):
     from agents.interp.study.run import run_pooled
 
+    drawn = _record_plots(monkeypatch)  # each set's study names its plot; none is drawn
     cfg = StudyConfig(runs=["quick"], out=str(tmp_path), maze_sets=[1, 2], **TINY)
     pooled = run_pooled(cfg)
+    assert drawn == [(["quick"], tmp_path / f"set{k}" / "study.png") for k in (1, 2)]
     sets = [json.loads((tmp_path / f"set{k}" / "study.json").read_text()) for k in (1, 2)]
     assert [s["settings"]["maze_set"] for s in sets] == [1, 2]
     per = [s["agents"][0]["retargeting"] for s in sets]
