@@ -8,6 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from agents.interp.features.conv_map import ConvMap, map_from_json, train_conv_map  # noqa: E402
 from agents.interp.features.dictionary import (  # noqa: E402
     Sae,
     load_sae,
@@ -18,7 +19,7 @@ from agents.interp.features.dictionary import (  # noqa: E402
 from agents.interp.features.find import aligned_mean  # noqa: E402
 from agents.interp.features.rows import Near, feature_patch, features_set  # noqa: E402
 from agents.interp.features.train import fit, reconstruction  # noqa: E402
-from agents.interp.features.wall_map import WallMap, fit_wall_map  # noqa: E402
+from agents.interp.features.wall_map import fit_wall_map  # noqa: E402
 from agents.interp.interventions import no_intervention, successes  # noqa: E402
 from agents.interp.study.agent import study_agent  # noqa: E402
 from agents.policy.errors import HookError  # noqa: E402
@@ -108,6 +109,44 @@ def test_map_is_written_within_its_radius_and_erasure_by_radius_stays_near_the_c
             assert torch.allclose(got, x + keep * step, atol=1e-5)
 
 
+def test_conv_map_learns_from_the_whole_maze_what_the_wall_map_cannot_see():
+    """A feature that changes by 1 on the squares within 2 steps of the cheese along the maze,
+    and another by 2 on the mouse's square (the wall map sees no mouse): the conv map, trained on
+    200 mazes, predicts both on 40 others; it writes its prediction times the decoder
+    directions, erases with its prediction at the cheese, and comes back from its JSON whole."""
+    config = MazeConfig(world_size=7, min_size=7, max_size=7, obs_mode="grid")
+    rng = np.random.default_rng(0)
+    mazes = generate_levels(range(240), config)
+    two_open = np.stack([rng.permutation(np.argwhere(~w))[:2] for w in mazes.walls])
+    mazes = mazes.placed(mouse=two_open[:, 1].copy())  # the mouse anywhere
+    squares = two_open[:, 0]  # [240, 2] the cheese's
+    change = np.zeros((240, 2, 7, 7), dtype=np.float32)
+    for i, (walls, (r, c)) in enumerate(zip(mazes.walls, squares)):
+        d = distances(walls, (r, c))
+        change[i, 0] = (d >= 0) & (d <= 2)
+        change[i, 1][tuple(mazes.mouse[i])] = 2.0
+    conv = train_conv_map(mazes, squares, change, [5, 7], 200, 400, 0, width=16)
+    assert conv.fve > 0.9, conv.fve
+    rest = mazes.take(np.arange(200, 240))
+    pred = conv.predict(rest, squares[200:], (7, 7))  # [40, 2, 7, 7]
+    assert ((pred[:, 0] > 0.5) != (change[200:, 0] > 0.5)).mean() < 0.01
+    peak = pred[:, 1].reshape(40, -1).argmax(1)  # where it puts the mouse's change
+    assert (peak == change[200:, 1].reshape(40, -1).argmax(1)).mean() >= 0.95
+    sae = Sae(4, 8, 2)
+    two = rest.take(np.arange(2))
+    write = conv.take(1).write(sae, two, squares[200:202], (4, 7, 7))
+    want = torch.einsum("khw,c->kchw", torch.tensor(pred[:2, 0]), sae.w_dec[5].detach())
+    assert torch.allclose(write, want, atol=1e-5)
+    cheese = np.stack([np.argwhere(~w)[0] for w in two.walls])  # another open square of each
+    erased = conv.take(1).write(sae, two, squares[200:202], (4, 7, 7), cheese)
+    at_cheese = torch.tensor(conv.predict(two, cheese, (7, 7))[:, 0])
+    want = torch.einsum("khw,c->kchw", torch.tensor(pred[:2, 0]) - at_cheese, sae.w_dec[5])
+    assert torch.allclose(erased, want.detach(), atol=1e-5)
+    again = map_from_json(conv.to_json())
+    assert isinstance(again, ConvMap) and again.features == [5, 7]
+    assert np.array_equal(again.predict(rest, squares[200:], (7, 7)), pred)
+
+
 def test_wall_map_learns_a_change_that_follows_the_corridors():
     """A feature that changes by 1 on the squares within 2 steps of the cheese along the maze
     (and another, by 2 beside it on the right wherever that is open): the wall map predicts
@@ -174,7 +213,7 @@ def test_shipped_sae_feature_retargets_with_the_cheese_present():
     sae, _ = load_sae(policy, agent.hook)
     best = read_json_object(measured_path(policy, agent.hook))["best_present"]
     pattern = None if best["pattern"] is None else torch.tensor(best["pattern"])
-    wall = None if best.get("wall_map") is None else WallMap.from_json(best["wall_map"])
+    wall = None if best.get("wall_map") is None else map_from_json(best["wall_map"])
     row = features_set(
         sae, best["features"], best["value"], best["erase"], best["mode"], False, "f", pattern,
         best.get("radius"), wall,

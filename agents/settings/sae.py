@@ -68,7 +68,12 @@ class SaeConfig:
         wall_radius: Radius of the "wall map" rows (0: none): the top move features' change
             within r of the cheese predicted from the walls around it
             (`agents.interp.features.wall_map`), fit on the test mazes, written around the target.
-        wall_placements: Cheese placements per test maze the wall map is fit on.
+        wall_placements: Cheese placements per maze the wall map and the conv map are fit on.
+        conv_mazes: Fit mazes of the "conv map" rows (0: none): the top move features' change
+            predicted from the whole maze by a small convolutional network
+            (`agents.interp.features.conv_map`), fit on placements of the cheese in the maze
+            set's fit mazes (a fifth of them held out for its figure), written at the target.
+        conv_steps: Training steps of the conv map (batches of 64 placements).
         maze_set: Held-out maze set of the retargeting (0: the study's; 1-9 others).
         out: Report folder (default: the policy's report folder ``sae/``).
         seed: Seed of the trainer, sampled actions and drawn targets.
@@ -104,6 +109,8 @@ class SaeConfig:
     erase_radii: list[int] = field(default_factory=lambda: [1, 2, 4])
     wall_radius: int = 5
     wall_placements: int = 8
+    conv_mazes: int = 200
+    conv_steps: int = 2000
     maze_set: int = 0
     out: str | None = None
     seed: int = 0
@@ -122,7 +129,10 @@ def validate_sae(cfg: SaeConfig) -> None:
     at_least(1, ("search_mazes", cfg.search_mazes), ("targets_per_maze", cfg.targets_per_maze))
     at_least(0, ("k", cfg.k), ("seed", cfg.seed), ("maze_set", cfg.maze_set))
     at_least(0, ("wall_radius", cfg.wall_radius))
-    at_least(1, ("wall_placements", cfg.wall_placements))
+    at_least(1, ("wall_placements", cfg.wall_placements), ("conv_steps", cfg.conv_steps))
+    at_least(0, ("conv_mazes", cfg.conv_mazes))
+    if cfg.conv_mazes == 1:
+        raise ConfigError("conv_mazes must be 0 (no conv map) or at least 2, got 1")
     at_least(1, ("torch_threads", cfg.torch_threads))
     if cfg.dictionary not in DICTIONARIES:
         raise ConfigError(f"dictionary must be one of {list(DICTIONARIES)}, got {cfg.dictionary!r}")

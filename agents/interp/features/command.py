@@ -152,6 +152,12 @@ def lines_of(action: str, result: dict[str, Any]) -> list[str]:
             f"wall map r{w['radius']}: explains {w['fve']:.3f} of the move features' change on "
             f"held-out mazes (the averaged map {w['fve_averaged']:.3f})"
         )
+    if result.get("conv_map"):
+        c = result["conv_map"]
+        lines.append(
+            f"conv map ({c['mazes']} fit mazes, {c['steps']} steps): explains {c['fve']:.3f} of "
+            "the move features' change on held-out mazes"
+        )
     for label, r in result["interventions"].items():
         ok = r.get("success_not_behind_cheese")
         lines.append(

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from agents.interp.channels import find_cheese_channels
+from agents.interp.features.conv_map import fit_conv_map
 from agents.interp.features.dictionary import Sae
 from agents.interp.features.find import cheese_features, cheese_maps, find_cheese_features
 from agents.interp.features.rows import (
@@ -24,7 +25,7 @@ from agents.interp.features.rows import (
     features_splice,
     move_features,
 )
-from agents.interp.features.wall_map import WallMap, fit_wall_map, placed_changes
+from agents.interp.features.wall_map import MazeMap, WallMap, fit_wall_map, placed_changes
 from agents.interp.interventions import (
     NONE,
     REAL_CHEESE_MOVED,
@@ -39,7 +40,7 @@ from agents.interp.interventions import (
 from agents.interp.study.agent import Agent
 from agents.interp.study.retargeting import baselines
 from agents.interp.subspace import principal_directions
-from agents.settings.levels import STUDY_RETARGET_OFFSET, STUDY_SEARCH_OFFSET
+from agents.settings.levels import FIT_OFFSET, STUDY_RETARGET_OFFSET, STUDY_SEARCH_OFFSET
 from agents.settings.sae import SaeConfig
 from mazegen import generate_levels
 
@@ -108,18 +109,26 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
     kinds = KINDS + tuple(f"map{r}" for r in cfg.radii)
     counts = sorted({min(n, sae.width) for n in cfg.counts})
     patterns = torch.as_tensor(found.pattern, dtype=torch.float32)  # [F, 3, 3]
-    # the move features (those the cheese's move on the search targets is in) and, with a
-    # wall radius, their wall map, fit on placements of the cheese in the test mazes
+    # the move features (those the cheese's move on the search targets is in) and their maps
+    # of the maze: with a wall radius, the wall map, fit on placements of the cheese in the test
+    # mazes; with conv mazes, the conv map, fit on placements in the maze set's fit mazes
     search = agent.trial(STUDY_SEARCH_OFFSET, cfg.search_mazes, cfg.targets_per_maze, rng, 2.0)
     by_move = move_features(sae, search)
-    wall: WallMap | None = None
+    mazemaps: dict[str, MazeMap] = {}
     if cfg.wall_radius:
         placed = placed_changes(
             net, hook, sae, tests, agent.test_env, by_move[: max(counts)],
             np.random.default_rng([cfg.seed, 38, 1]), cfg.wall_placements,
         )  # fmt: skip
-        wall = fit_wall_map(*placed, by_move[: max(counts)], cfg.wall_radius)
-        kinds += ("wall",)
+        mazemaps["wall"] = fit_wall_map(*placed, by_move[: max(counts)], cfg.wall_radius)
+    if cfg.conv_mazes:
+        first = agent.start + FIT_OFFSET
+        fits = generate_levels(range(first, first + cfg.conv_mazes), agent.test_env)
+        mazemaps["conv"] = fit_conv_map(
+            net, hook, sae, fits, agent.test_env, by_move[: max(counts)],
+            np.random.default_rng([cfg.seed, 38, 2]), cfg.wall_placements, cfg.conv_steps,
+        )  # fmt: skip
+    kinds += tuple(mazemaps)
 
     def feature_row(kind: str, n: int, m: float, erase: int = 0, mode: str = "zeroed",
                     removed: bool = False, label: str | None = None) -> Intervention:  # fmt: skip
@@ -127,13 +136,13 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
         "pattern" / "map<r>": m x their mean change around the cheese written around the
         target. ``erase``: how many cheese features, or with ``mode`` "near" / "layer" the
         radius around the cheese erased."""
-        feats = by_move[:n] if kind == "wall" else found.ranked[:n]
-        wall_n = wall.take(n) if kind == "wall" and wall is not None else None
+        feats = by_move[:n] if kind in mazemaps else found.ranked[:n]
+        wall_n = mazemaps[kind].take(n) if kind in mazemaps else None
         if kind == "set":
             value, pattern = m * float(found.largest[feats].max()), None
         elif kind == "pattern":
             value, pattern = m, patterns[feats]
-        elif kind == "wall":
+        elif kind in mazemaps:
             value, pattern = m, None
         else:
             value, pattern = m, maps[int(kind[3:])][feats]
@@ -206,7 +215,7 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
         for n in counts
         for e, mode in [(max(cfg.erase_counts), "replaced")]
         + [(r, m) for r in cfg.erase_radii for m in NEAR_MODES]
-        + ([(1, "predicted")] if kind == "wall" else [])
+        + ([(1, "predicted")] if kind in mazemaps else [])
         if e > 0
     ]
 
@@ -235,7 +244,7 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
     layer = [k for k in erasures if k[3] == "layer"]
     best_layer = max(layer, key=lambda k: float(hit[str(k)].mean())) if layer else None
     b_kind, b_n, b_e, b_mode = best
-    b_feats = by_move[:b_n] if b_kind == "wall" else found.ranked[:b_n]
+    b_feats = by_move[:b_n] if b_kind in mazemaps else found.ranked[:b_n]
     chosen_pattern = (
         patterns[b_feats]
         if b_kind == "pattern"
@@ -264,7 +273,7 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
             if er["count"]:
                 m = multiple(kind, n, er["mode"])
                 final.append(feature_row(kind, n, m, er["count"], er["mode"]))
-            if kind == "wall" and er["mode"] != "predicted":  # the fixed write, reported too
+            if kind in mazemaps and er["mode"] != "predicted":  # the fixed write, reported too
                 final.append(feature_row(kind, n, multiple(kind, n, "predicted"), 1, "predicted"))
         for name in ranking:
             for rem in CONDITIONS:
@@ -279,6 +288,7 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
     if picked.label not in {r.label for r in final}:
         final.append(picked)
     played = outcomes(final, trial)
+    wall, conv = mazemaps.get("wall"), mazemaps.get("conv")
     return {
         "hook": hook,
         "targets": int(len(trial.targets.maze)),
@@ -290,8 +300,11 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
             str(r): maps[r][found.ranked[: max(counts)]].tolist() for r in cfg.radii
         },
         "wall_map": None  # how well the walls predict the move features' change (held out)
-        if wall is None
+        if not isinstance(wall, WallMap)
         else {"radius": wall.radius, "fve": wall.fve, "fve_averaged": wall.fve_averaged},
+        "conv_map": None  # and the whole maze, through the conv map
+        if conv is None
+        else {"mazes": cfg.conv_mazes, "steps": cfg.conv_steps, "fve": conv.fve},
         "picks": picks,
         "best_present": {  # the feature row with the cheese present that the search picked
             "kind": b_kind,
@@ -302,7 +315,7 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
                 * (float(found.largest[b_feats].max()) if b_kind == "set" else 1.0)
             ),
             "pattern": None if chosen_pattern is None else chosen_pattern.tolist(),
-            "wall_map": wall.take(b_n).to_json() if b_kind == "wall" and wall else None,
+            "wall_map": mazemaps[b_kind].take(b_n).to_json() if b_kind in mazemaps else None,
             "erase": [] if b_mode in (*NEAR_MODES, "predicted") else erasable[:b_e],
             "mode": b_mode,
             "radius": b_e if b_mode in NEAR_MODES else None,

@@ -23,7 +23,7 @@ import torch
 from agents.interp.activations import activations, map_position, patched_act_fn
 from agents.interp.features.dictionary import Sae
 from agents.interp.features.train import without_cheese_obs
-from agents.interp.features.wall_map import WallMap
+from agents.interp.features.wall_map import MazeMap
 from agents.interp.interventions import REMOVED, Arm, Intervention, Trial
 from agents.policy.hooked import HookedMazeNet, PatchFn
 from mazegen.state import BatchState
@@ -54,7 +54,7 @@ def feature_patch(
     their values in ``reference``, the same observations' layer without the cheese, when
     given); with ``near`` (and ``reference``), instead, every feature (``near.layer``: the
     whole vector, the SAE's error included) within ``near.radius`` of the cheese replaced by
-    its value in ``reference``. ``write`` ``[B, C, H, W]`` (a wall map's, `WallMap.write`) is
+    its value in ``reference``. ``write`` ``[B, C, H, W]`` (a map of the maze's, `MazeMap.write`) is
     added as it is."""
     chosen, gone = list(features), list(erase)
 
@@ -153,19 +153,20 @@ def features_label(
     pattern: bool = False,
     radius: int = 1,
     near: int | None = None,
-    wall: int | None = None,
+    wall: str | None = None,
 ) -> str:
     """``top 3 features`` / ``top 3 features, 16 cheese features zeroed`` / ``... replaced``
     (``top 3 features' pattern`` when their 3 x 3 pattern is written, ``top 3 features' map
     r2`` for their 5 x 5 map); with an erasure by radius, ``..., features within 2 of the
     cheese replaced`` (``the layer within 2 of the cheese replaced, top 3 ...``: the SAE's error
     term too, so not features alone; named first so that the study's feature rows leave it);
-    ``top 3 move features' wall map r5`` for a wall map of radius ``wall``."""
+    ``top 3 move features' wall map r5`` for a map of the maze named ``wall`` (a wall map of
+    radius 5; ``conv map`` for a conv map)."""
     label = f"top {len(features)} features" + ("' pattern" if pattern else "")
     if pattern and radius != 1:
         label = f"top {len(features)} features' map r{radius}"
     if wall is not None:
-        label = f"top {len(features)} move features' wall map r{wall}"
+        label = f"top {len(features)} move features' {wall}"
     if near is not None and erase == "layer":  # not a feature row alone: named apart
         return f"the layer within {near} of the cheese replaced, {label}"
     if near is not None:
@@ -192,12 +193,12 @@ def features_set(
     label: str | None = None,
     pattern: torch.Tensor | None = None,
     radius: int | None = None,
-    wall: WallMap | None = None,
+    wall: MazeMap | None = None,
 ) -> Intervention:
     """The row: ``features`` set at the target to ``value`` (or their ``pattern`` around it,
-    ``value`` times; or, with a ``wall`` map, its features' change predicted from the walls
-    around each target, ``value`` times, and with ``mode`` ``"predicted"`` its prediction at
-    the cheese subtracted); ``erase`` features ``"zeroed"`` or ``"replaced"``
+    ``value`` times; or, with a ``wall`` map (or a conv map), its features' change predicted
+    from the maze around each target, ``value`` times, and with ``mode`` ``"predicted"`` its
+    prediction at the cheese subtracted); ``erase`` features ``"zeroed"`` or ``"replaced"``
     (by their cheese-removed values); or, with ``mode`` ``"near"`` / ``"layer"``, every
     feature / the whole vector within ``radius`` of the cheese replaced by its cheese-removed
     value; with ``removed``, on the mazes without their cheese."""
@@ -214,7 +215,7 @@ def features_set(
         pattern is not None,
         pattern_radius,
         radius if by_radius else None,
-        None if wall is None else wall.radius,
+        None if wall is None else wall.name,
     )
     if mode == "predicted" and wall is None:
         raise ValueError("the erasure 'predicted' needs a wall map")

@@ -93,8 +93,55 @@ def design(
     return np.stack([r, c], 1), x
 
 
+class MazeMap:
+    """A map of the features' change that depends on the maze: `WallMap` here, `ConvMap`
+    (`agents.interp.features.conv_map`) from the whole maze. Each predicts its ``features``'
+    change (`predict`) and writes it in the layer (`write`, shared)."""
+
+    features: list[int]
+    fve: float  # the share of the features' change it explains on held-out mazes
+
+    @property
+    def name(self) -> str:
+        """How a row's label names it."""
+        raise NotImplementedError
+
+    def take(self, n: int) -> MazeMap:
+        """The map of the first ``n`` features."""
+        raise NotImplementedError
+
+    def to_json(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def predict(
+        self, states: BatchState, squares: np.ndarray, shape: tuple[int, int]
+    ) -> np.ndarray:
+        """``[K, k, h, w]`` each feature's predicted change with the cheese on ``squares``
+        ``[K, 2]`` of ``states``."""
+        raise NotImplementedError
+
+    def write(
+        self,
+        sae: Sae,
+        states: BatchState,
+        squares: np.ndarray,
+        shape: tuple[int, ...],
+        minus: np.ndarray | None = None,
+    ) -> torch.Tensor:
+        """``[K, C, h, w]`` the predicted change written in the layer: ``sum_j f_j d_j``; with
+        ``minus`` ``[K, 2]`` (the cheese's squares), the change predicted there subtracted: the
+        cheese erased in the same features, from the maze alone."""
+        hw = (shape[-2], shape[-1])
+        pred = self.predict(states, squares, hw)
+        if minus is not None:
+            pred = pred - self.predict(states, minus, hw)
+        with torch.no_grad():
+            w_dec = sae.w_dec[self.features].float()
+            return torch.einsum("kfhw,fc->kchw", torch.as_tensor(pred), w_dec)
+
+
 @dataclass(frozen=True)
-class WallMap:
+class WallMap(MazeMap):
     """Per-feature ridge regressions of the cheese's change on the maze around it.
 
     Attributes:
@@ -111,6 +158,11 @@ class WallMap:
     fve: float = float("nan")
     fve_averaged: float = float("nan")
 
+    @property
+    def name(self) -> str:
+        """How a row's label names it."""
+        return f"wall map r{self.radius}"
+
     def take(self, n: int) -> WallMap:
         """The map of the first ``n`` features."""
         return replace(self, features=self.features[:n], coef=self.coef[:, :n])
@@ -125,25 +177,6 @@ class WallMap:
             pos, x = design(states.walls[i], sq, shape, self.radius)
             out[i, :, pos[:, 0], pos[:, 1]] = x @ self.coef
         return out
-
-    def write(
-        self,
-        sae: Sae,
-        states: BatchState,
-        squares: np.ndarray,
-        shape: tuple[int, ...],
-        minus: np.ndarray | None = None,
-    ) -> torch.Tensor:
-        """``[K, C, h, w]`` the predicted change written in the layer: ``sum_j f_j d_j``; with
-        ``minus`` ``[K, 2]`` (the cheese's squares), the change predicted there subtracted: the
-        cheese erased in the same features, from the walls alone."""
-        hw = (shape[-2], shape[-1])
-        pred = self.predict(states, squares, hw)
-        if minus is not None:
-            pred = pred - self.predict(states, minus, hw)
-        pred = torch.as_tensor(pred)
-        with torch.no_grad():
-            return torch.einsum("kfhw,fc->kchw", pred, sae.w_dec[self.features].float())
 
     def to_json(self) -> dict[str, Any]:
         return {
