@@ -401,3 +401,21 @@ def test_moves_init_starts_the_learned_sae_on_the_move_directions_and_it_stays_s
     assert not torch.allclose(w[12:], plain.w_dec.detach()[12:], atol=1e-3)
     assert not torch.allclose(held.w_enc.detach(), w.T, atol=1e-3)  # the encoder trained
     assert int((held.encode(data) > 0).sum(1).max()) <= 2
+
+
+def test_the_best_map_figure_draws_only_a_map_of_the_maze(tmp_path):
+    """``retarget-features`` draws the network's change of the best row's features beside its
+    map's prediction when that row writes a map of the maze, and nothing otherwise."""
+    from agents.interp.features.command import plot_best_map
+    from agents.interp.features.wall_map import WallMap, design_width
+
+    policy = load_policy("quick")
+    agent = study_agent("quick", policy, None, 0)
+    c, h, _ = agent.net.shapes[agent.hook]
+    sae = Sae(c, 8, 2)
+    world = agent.env.world_size
+    wall = WallMap([1, 2], 1, np.zeros((design_width(1, world, h), 2)))
+    assert plot_best_map(agent, sae, {"wall_map": wall.to_json()}, tmp_path / "m.png", "quick")
+    assert (tmp_path / "m.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not plot_best_map(agent, sae, {"wall_map": None}, tmp_path / "n.png", "quick")
+    assert not (tmp_path / "n.png").exists()

@@ -246,6 +246,36 @@ def plot_channel_maps(
     save_figure(fig, path)
 
 
+def plot_map_pairs(
+    state: Any,
+    pairs: dict[str, tuple[np.ndarray, np.ndarray]],
+    rows: tuple[str, str],
+    path: Path,
+    title: str,
+) -> None:
+    """The maze, and per label two maps ``[h, w]`` aligned with it, one above the other (named
+    by ``rows``) on one diverging scale per label, so that the two compare (e.g. a change as
+    the network computes it and as a model predicts it)."""
+    plt = figure_module()
+    n = len(pairs) + 1
+    fig, axes = plt.subplots(2, n, figsize=(2.4 * n, 5.6), squeeze=False)
+    _maze_axes(axes[0, 0], state)
+    axes[0, 0].set_title("maze (cheese: yellow)", fontsize=9)
+    axes[1, 0].axis("off")
+    for col, (label, maps) in enumerate(pairs.items(), start=1):
+        lim = float(max(np.abs(m).max() for m in maps)) + 1e-9
+        for row, m in enumerate(maps):
+            ax = axes[row, col]
+            ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim)
+            scale = f"\n(max |value| {lim:.2f})" if row == 0 else ""
+            ax.set_title(f"{label}, {rows[row]}{scale}", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle(title, fontsize=10)
+    fig.subplots_adjust(top=0.78, hspace=0.3)
+    save_figure(fig, path)
+
+
 def plot_kernel(kernel: np.ndarray, path: Path, title: str) -> None:
     """Each channel of a ``[C, k, k]`` pattern (e.g. a goal field), shared diverging scale;
     the centre cell is where the target sits."""

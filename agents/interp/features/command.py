@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.interp.features.conv_map import map_from_json
 from agents.interp.features.dictionary import load_sae, measured_path, sae_path, save_sae
 from agents.interp.features.find import find_cheese_features, resample_features
 from agents.interp.features.layers import layer_ceilings, layer_lines
@@ -25,9 +26,10 @@ from agents.interp.features.train import (
     p_cheese_share,
     reconstruction,
 )
+from agents.interp.features.wall_map import placed_changes
 from agents.interp.study.agent import Agent, study_agent
 from agents.policy.loading import LoadedPolicy, load_policy
-from agents.settings.levels import ANALYSIS_OFFSET, FIT_OFFSET
+from agents.settings.levels import ANALYSIS_OFFSET, FIT_OFFSET, STUDY_RETARGET_OFFSET
 from agents.settings.sae import SaeConfig, validate_sae
 from mazegen import generate_levels
 from mazegen.files import write_json
@@ -56,6 +58,31 @@ def plot_features(tests: Any, found: Any, path: Path, hook: str, name: str) -> N
         f"cheese-tracking features, test maze {i} (red: higher with the cheese)"
     )
     plot_channel_maps(tests[i], maps, path, title)
+
+
+def plot_best_map(agent: Agent, sae: Any, best: dict[str, Any], path: Path, name: str) -> bool:
+    """When the search's best row writes a map of the maze (`best["wall_map"]`): its top 3
+    features' change on the first retargeting maze with the cheese on a random open square, as
+    the network computes it and as the map predicts it; False when there is none."""
+    from agents.interp.plots import plot_map_pairs
+
+    if not best.get("wall_map"):
+        return False
+    mazemap = map_from_json(best["wall_map"])
+    first = agent.start + STUDY_RETARGET_OFFSET
+    maze = generate_levels(range(first, first + 1), agent.env)
+    rng = np.random.default_rng(0)
+    feats = mazemap.features[:3]
+    placed, squares, change = placed_changes(agent.net, agent.hook, sae, maze, agent.test_env,
+                                             feats, rng, 1)  # fmt: skip
+    pred = mazemap.take(len(feats)).predict(placed, squares, change.shape[2:])
+    pairs = {f"feature {f}": (change[0, j], pred[0, j]) for j, f in enumerate(feats)}
+    title = (
+        f"{name}, SAE at {agent.hook}: the top move features' change with the cheese there\n"
+        f"as the network computes it (top) and as the {mazemap.name} predicts it (bottom); red: up"
+    )
+    plot_map_pairs(placed[0], pairs, ("network", mazemap.name), path, title)
+    return True
 
 
 def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
@@ -204,6 +231,10 @@ def run_sae(cfg: SaeConfig) -> dict[str, Any]:
             result["minutes"] = (time.perf_counter() - t0) / 60
             result["cpu"] = machine()
             result["sae"] = {k: info.get(k) for k in ("width", "k", "removed_share", "quality")}
+            out.mkdir(parents=True, exist_ok=True)
+            if plot_best_map(agent, sae, result["best_present"], out / "best_map.png",
+                             policy.run.name):  # fmt: skip
+                result["figure"] = "best_map.png"
             if not cfg.out:  # the measurement the study's table reads, beside the SAE
                 write_json(measured_path(policy, agent.hook, cfg.tag), result)
     out.mkdir(parents=True, exist_ok=True)
