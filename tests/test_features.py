@@ -145,6 +145,10 @@ def test_conv_map_learns_from_the_whole_maze_what_the_wall_map_cannot_see():
     again = map_from_json(conv.to_json())
     assert isinstance(again, ConvMap) and again.features == [5, 7]
     assert np.array_equal(again.predict(rest, squares[200:], (7, 7)), pred)
+    assert np.allclose(conv.predict(mazes, squares, (7, 7))[200:], pred, atol=1e-6)  # 64 a batch
+    second = map_from_json(conv.take(1).to_json())  # a row of fewer features saves the whole net
+    assert second.features == [5]
+    assert np.array_equal(second.predict(rest, squares[200:], (7, 7)), pred[:, :1])
 
 
 def test_wall_map_learns_a_change_that_follows_the_corridors():
@@ -189,6 +193,8 @@ def test_bad_settings_and_a_missing_sae_say_what_to_do():
         validate_sae(SaeConfig(run="easy", dictionary="pca"))
     with pytest.raises(ConfigError, match="move_weight must be >= 0, got -1"):
         validate_sae(SaeConfig(run="easy", move_weight=-1.0))
+    with pytest.raises(ConfigError, match="conv_mazes must be 0"):
+        validate_sae(SaeConfig(run="easy", conv_mazes=1))
     with pytest.raises(ConfigError, match="move_weight trains a learned dictionary"):
         validate_sae(SaeConfig(run="easy", dictionary="moves", move_weight=1.0))
     with pytest.raises(ConfigError, match=r"init must be one of \['random', 'moves', 'moves-fix"):

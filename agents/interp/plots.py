@@ -253,7 +253,8 @@ def plot_map_pairs(
     path: Path,
     title: str,
 ) -> None:
-    """The maze, and per label two maps ``[h, w]`` aligned with it, one above the other (named
+    """The maze, and per label two maps ``[h, w]`` of it (a layer's map: coarser than the maze
+    where the layer pools), one above the other (named
     by ``rows``) on one diverging scale per label, so that the two compare (e.g. a change as
     the network computes it and as a model predicts it)."""
     plt = figure_module()

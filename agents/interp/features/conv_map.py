@@ -4,11 +4,12 @@ The wall map (`agents.interp.features.wall_map`), a linear regression on what th
 around each position, explains 0.4-0.45 of the move features' change on held-out mazes, barely
 more than one mean per offset (docs/features.md). `fit_conv_map` fits a small convolutional
 network instead, from what the maze shows at its own resolution (`maze_inputs`: the open
-squares, the target, the path distance from the target, the mouse) to each feature's change at
-every position of the layer's map, on placements of the cheese in mazes apart from those the
-rows are searched or played on (`placed_changes` on the maze set's fit mazes). It writes like a
-wall map (`MazeMap.write`: the predicted change times the features' decoder directions) and its
-weights travel in the measurement's JSON (`ConvMap.to_json`: float32 bytes, no code).
+squares, the target, the path distance from the target, where that is reachable, the mouse) to
+each feature's change at every position of the layer's map, on placements of the cheese in
+mazes apart from those the rows are searched or played on (`placed_changes` on the maze set's
+fit mazes). It writes like a wall map (`MazeMap.write`: the predicted change times the
+features' decoder directions) and its weights travel in the measurement's JSON
+(`ConvMap.to_json`: float32 bytes, no code).
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ class ConvMap(MazeMap):
             "features": self.features,
             "outputs": self.outputs,
             "width": self.net.head.in_channels,
+            "heads": self.net.head.out_channels,  # the network's outputs (`take` keeps some)
             "world": int(self.net.pool.shape[1] ** 0.5 + 0.5),
             "shape": list(self.net.shape),
             "fve": self.fve,
@@ -135,7 +137,7 @@ class ConvMap(MazeMap):
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ConvMap:
         shape = (int(d["shape"][0]), int(d["shape"][1]))
-        net = ConvMapNet(int(d["width"]), int(max(d["outputs"])) + 1, int(d["world"]), shape)
+        net = ConvMapNet(int(d["width"]), int(d["heads"]), int(d["world"]), shape)
         own = net.state_dict()
         state = {
             k: torch.as_tensor(
@@ -203,7 +205,8 @@ def train_conv_map(
     with torch.no_grad():
         pred = torch.cat([model(x[i : i + 256]) for i in range(first_out, len(x), 256)])
     rest = y[first_out:]
-    fve = 1.0 - float((pred - rest).pow(2).sum() / (rest - rest.mean((0, 2, 3), True)).pow(2).sum())
+    spread = max(float((rest - rest.mean((0, 2, 3), True)).pow(2).sum()), 1e-12)
+    fve = 1.0 - float((pred - rest).pow(2).sum()) / spread
     return ConvMap(list(features), model, list(range(len(features))), fve)
 
 
