@@ -219,10 +219,10 @@ def test_shipped_sae_feature_retargets_with_the_cheese_present():
     sae, _ = load_sae(policy, agent.hook)
     best = read_json_object(measured_path(policy, agent.hook))["best_present"]
     pattern = None if best["pattern"] is None else torch.tensor(best["pattern"])
-    wall = None if best.get("wall_map") is None else map_from_json(best["wall_map"])
+    mazemap = None if best.get("wall_map") is None else map_from_json(best["wall_map"])
     row = features_set(
         sae, best["features"], best["value"], best["erase"], best["mode"], False, "f", pattern,
-        best.get("radius"), wall,
+        best.get("radius"), mazemap,
     )  # fmt: skip
     rng = np.random.default_rng(0)
     gains: list[np.ndarray] = []

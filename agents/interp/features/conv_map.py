@@ -73,7 +73,7 @@ class ConvMapNet(nn.Module):
             layers += [nn.ReLU()]
         self.body = nn.Sequential(*layers)
         self.head = nn.Conv2d(width, outputs, 1)
-        self.shape = shape
+        self.world, self.shape = world, shape
         self.register_buffer("pool", pooling(world, shape))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [K, 5, W, W] -> [K, outputs, h, w]
@@ -87,14 +87,13 @@ class ConvMap(MazeMap):
 
     Attributes:
         features: The features whose change it writes, in order.
-        net: The network; its output ``outputs[j]`` is ``features[j]``'s change.
-        outputs: Which of the network's outputs the features are (`take` keeps a prefix).
+        net: The network; its output ``j`` is ``features[j]``'s change (`take` keeps the first
+            features, the network whole).
         fve: The share of the features' change it explains on the held-out fit mazes.
     """
 
     features: list[int]
     net: ConvMapNet
-    outputs: list[int]
     fve: float = float("nan")
 
     @property
@@ -104,7 +103,7 @@ class ConvMap(MazeMap):
 
     def take(self, n: int) -> ConvMap:
         """The map of the first ``n`` features."""
-        return ConvMap(self.features[:n], self.net, self.outputs[:n], self.fve)
+        return ConvMap(self.features[:n], self.net, self.fve)
 
     @torch.no_grad()
     def predict(
@@ -117,7 +116,7 @@ class ConvMap(MazeMap):
         k = len(squares)
         out = [self.net(maze_inputs(states.take(np.arange(i, min(i + 64, k))), squares[i : i + 64]))
                for i in range(0, k, 64)]  # fmt: skip
-        return torch.cat(out)[:, self.outputs].numpy()
+        return torch.cat(out)[:, : len(self.features)].numpy()
 
     def to_json(self) -> dict[str, Any]:
         state = {k: base64.b64encode(v.detach().numpy().astype("<f4").tobytes()).decode()
@@ -125,10 +124,9 @@ class ConvMap(MazeMap):
         return {
             "kind": "conv",
             "features": self.features,
-            "outputs": self.outputs,
             "width": self.net.head.in_channels,
             "heads": self.net.head.out_channels,  # the network's outputs (`take` keeps some)
-            "world": int(self.net.pool.shape[1] ** 0.5 + 0.5),
+            "world": self.net.world,
             "shape": list(self.net.shape),
             "fve": self.fve,
             "state": state,
@@ -147,7 +145,7 @@ class ConvMap(MazeMap):
         }
         net.load_state_dict(state | {"pool": own["pool"]})
         feats = [int(j) for j in d["features"]]
-        return cls(feats, net.eval(), [int(j) for j in d["outputs"]], float(d["fve"]))
+        return cls(feats, net.eval(), float(d["fve"]))
 
 
 def fit_conv_map(
@@ -207,7 +205,7 @@ def train_conv_map(
     rest = y[first_out:]
     spread = max(float((rest - rest.mean((0, 2, 3), True)).pow(2).sum()), 1e-12)
     fve = 1.0 - float((pred - rest).pow(2).sum()) / spread
-    return ConvMap(list(features), model, list(range(len(features))), fve)
+    return ConvMap(list(features), model, fve)
 
 
 def map_from_json(d: dict[str, Any]) -> MazeMap:

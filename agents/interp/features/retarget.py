@@ -137,7 +137,7 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
         target. ``erase``: how many cheese features, or with ``mode`` "near" / "layer" the
         radius around the cheese erased."""
         feats = by_move[:n] if kind in mazemaps else found.ranked[:n]
-        wall_n = mazemaps[kind].take(n) if kind in mazemaps else None
+        map_n = mazemaps[kind].take(n) if kind in mazemaps else None
         if kind == "set":
             value, pattern = m * float(found.largest[feats].max()), None
         elif kind == "pattern":
@@ -149,7 +149,7 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
         by_radius = mode in NEAR_MODES  # else `erase` counts cheese features ("predicted": none)
         return features_set(
             sae, feats, value, () if by_radius else erasable[:erase], mode, removed, label,
-            pattern, erase if by_radius else None, wall_n,
+            pattern, erase if by_radius else None, map_n,
         )  # fmt: skip
 
     # values of the feature and channel sets, the ceiling's scale and place

@@ -153,20 +153,20 @@ def features_label(
     pattern: bool = False,
     radius: int = 1,
     near: int | None = None,
-    wall: str | None = None,
+    mazemap: str | None = None,
 ) -> str:
     """``top 3 features`` / ``top 3 features, 16 cheese features zeroed`` / ``... replaced``
     (``top 3 features' pattern`` when their 3 x 3 pattern is written, ``top 3 features' map
     r2`` for their 5 x 5 map); with an erasure by radius, ``..., features within 2 of the
     cheese replaced`` (``the layer within 2 of the cheese replaced, top 3 ...``: the SAE's error
     term too, so not features alone; named first so that the study's feature rows leave it);
-    ``top 3 move features' wall map r5`` for a map of the maze named ``wall`` (a wall map of
+    ``top 3 move features' wall map r5`` for a map of the maze named ``mazemap`` (a wall map of
     radius 5; ``conv map`` for a conv map)."""
     label = f"top {len(features)} features" + ("' pattern" if pattern else "")
     if pattern and radius != 1:
         label = f"top {len(features)} features' map r{radius}"
-    if wall is not None:
-        label = f"top {len(features)} move features' {wall}"
+    if mazemap is not None:
+        label = f"top {len(features)} move features' {mazemap}"
     if near is not None and erase == "layer":  # not a feature row alone: named apart
         return f"the layer within {near} of the cheese replaced, {label}"
     if near is not None:
@@ -193,15 +193,15 @@ def features_set(
     label: str | None = None,
     pattern: torch.Tensor | None = None,
     radius: int | None = None,
-    wall: MazeMap | None = None,
+    mazemap: MazeMap | None = None,
 ) -> Intervention:
     """The row: ``features`` set at the target to ``value`` (or their ``pattern`` around it,
-    ``value`` times; or, with a ``wall`` map (or a conv map), its features' change predicted
-    from the maze around each target, ``value`` times, and with ``mode`` ``"predicted"`` its
-    prediction at the cheese subtracted); ``erase`` features ``"zeroed"`` or ``"replaced"``
-    (by their cheese-removed values); or, with ``mode`` ``"near"`` / ``"layer"``, every
-    feature / the whole vector within ``radius`` of the cheese replaced by its cheese-removed
-    value; with ``removed``, on the mazes without their cheese."""
+    ``value`` times; or, with a ``mazemap`` (a wall map or a conv map), its features' change
+    predicted from the maze around each target, ``value`` times, and with ``mode``
+    ``"predicted"`` its prediction at the cheese subtracted); ``erase`` features ``"zeroed"``
+    or ``"replaced"`` (by their cheese-removed values); or, with ``mode`` ``"near"`` /
+    ``"layer"``, every feature / the whole vector within ``radius`` of the cheese replaced by its
+    cheese-removed value; with ``removed``, on the mazes without their cheese."""
     if mode not in ERASE_MODES:
         raise ValueError(f"mode must be one of {list(ERASE_MODES)}, got {mode!r}")
     by_radius = mode in ("near", "layer")
@@ -215,24 +215,24 @@ def features_set(
         pattern is not None,
         pattern_radius,
         radius if by_radius else None,
-        None if wall is None else wall.name,
+        None if mazemap is None else mazemap.name,
     )
-    if mode == "predicted" and wall is None:
-        raise ValueError("the erasure 'predicted' needs a wall map")
+    if mode == "predicted" and mazemap is None:
+        raise ValueError("the erasure 'predicted' needs a map of the maze")
     if mode == "predicted":
-        erase = ()  # the wall map erases in its own features
-    if wall is not None and list(wall.features) != list(features):
-        raise ValueError(f"the wall map is of features {wall.features}, not {list(features)}")
-    chosen = () if wall is not None else features  # a wall map writes them its own way
+        erase = ()  # the map erases in its own features
+    if mazemap is not None and list(mazemap.features) != list(features):
+        raise ValueError(f"the map is of features {mazemap.features}, not {list(features)}")
+    chosen = () if mazemap is not None else features  # a map writes them its own way
 
     def build(t: Trial) -> Arm:
         pos = t.positions
         states = t.removed if removed else t.states
         shape = t.net.shapes[t.hook]
         write = None
-        if wall is not None:
+        if mazemap is not None:
             minus = t.states.cheese if mode == "predicted" and not removed else None
-            write = value * wall.write(sae, t.states, t.targets.squares, shape, minus)
+            write = value * mazemap.write(sae, t.states, t.targets.squares, shape, minus)
         if by_radius and not removed:
             assert radius is not None
             cheese = map_position(t.states.cheese, t.setting.config.world_size, shape)
