@@ -278,7 +278,39 @@ def test_layers_lists_the_stage_outputs_and_measures_each_layers_ceiling(capsys,
     assert result["best"] == best
     printed = capsys.readouterr().out
     assert f"highest ceiling with the cheese present on the search mazes: {best}" in printed
+    assert f"the maze's bound with the cheese present (the cheese shown on the target at every " \
+        f"step): {result['bound']['report']['p']:.3f}" in printed  # fmt: skip
     assert (Path(cfg.out) / "layers.json").is_file()
+
+
+def test_the_mazes_bound_shows_the_network_the_cheese_on_the_target_in_a_maze_that_keeps_it():
+    """`cheese_shown`: the network's policy is the moved maze's exactly, the maze played keeps
+    its cheese, so no target behind the cheese is reached, and on the others it does what the
+    real cheese moved does (the same policy; sampled actions aside)."""
+    from agents.interp.features.ceiling import BOUND, cheese_shown
+    from agents.interp.interventions import play, real_cheese_moved
+    from mazegen.render import observe
+
+    policy = load_policy("quick")
+    agent = study_agent("quick", policy, None, 0)
+    trial = agent.trial(STUDY_RETARGET_OFFSET, 40, 5, np.random.default_rng(0), 2.0)
+    states, act = cheese_shown().build(trial)
+    assert states is trial.states  # the maze keeps its cheese
+    k = np.arange(len(trial.targets.maze))
+    with torch.no_grad():
+        logits, _ = agent.net(torch.as_tensor(observe(trial.moved, agent.env)))
+    want = torch.softmax(logits.float(), -1).numpy()
+    assert np.allclose(act(observe(trial.states, agent.env), k), want, atol=1e-6)
+    behind = trial.targets.behind_cheese
+    assert behind.sum() >= 10, behind.sum()  # enough targets behind the cheese to check
+    got = play([cheese_shown(), real_cheese_moved(), no_intervention()], trial)
+    bound, real = got[BOUND].summary, got["real cheese moved"].summary
+    assert bound["success_behind_cheese"]["p"] == 0 < real["success_behind_cheese"]["p"]
+    n = int((~behind).sum())
+    se = np.sqrt(2 * real["success_not_behind_cheese"]["p"] / n)  # a generous bound on the gap
+    gap = bound["success_not_behind_cheese"]["p"] - real["success_not_behind_cheese"]["p"]
+    assert abs(gap) < 3 * se, (gap, se)
+    assert bound["success"]["p"] > got["none"].summary["success"]["p"]
 
 
 def test_study_row_shows_the_feature_row_the_search_picked(tmp_path, monkeypatch):
@@ -425,3 +457,104 @@ def test_the_best_map_figure_draws_only_a_map_of_the_maze(tmp_path):
     assert (tmp_path / "m.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not plot_best_map(agent, sae, {"wall_map": None}, tmp_path / "n.png", "quick")
     assert not (tmp_path / "n.png").exists()
+
+
+def test_an_erasure_before_the_written_layer_removes_the_cheese_there_under_the_write():
+    """`erased_before`: the row's own patch at its layer, and at an earlier layer the cheese
+    replaced by its absence within the radius. Over the whole map that is the network without
+    the cheese (with the row's patch), exactly; within radius 0 only the cheese's own position
+    changes there; a hook after the written layer, or without a map, is refused in one line."""
+    from agents.interp.activations import patched_act_fn
+    from agents.interp.features.train import without_cheese_obs
+    from agents.interp.features.upstream import UpstreamAct, check_upstream, erased_before
+    from agents.interp.interventions import Intervention
+
+    policy = load_policy("quick")
+    agent = study_agent("quick", policy, None, 0)
+    net, hook, early = agent.net, agent.hook, "embedder.relu1_out"
+    trial = agent.trial(STUDY_RETARGET_OFFSET, 6, 1, np.random.default_rng(0), 2.0)
+    from mazegen.render import observe
+
+    obs = torch.as_tensor(observe(trial.states, agent.env))  # [6, 3, 9, 9]
+    push = torch.randn(6, *net.shapes[hook])  # the row's write at its layer
+
+    def write(idx: np.ndarray) -> dict:
+        return {hook: lambda x: x + push[torch.as_tensor(idx)]}
+
+    def row_patch(t):
+        return t.states, patched_act_fn(t.net, write)
+
+    def probs(x: torch.Tensor, patches: dict) -> np.ndarray:
+        with torch.no_grad(), net.hooks(patches=patches):
+            return torch.softmax(net(x)[0].float(), -1).numpy()
+
+    row = Intervention("w", row_patch)
+    states, act = erased_before(row, early, 99).build(trial)
+    assert isinstance(act, UpstreamAct) and states is trial.states
+    idx = np.arange(6)
+    got = act(obs.numpy(), idx)
+    assert np.allclose(got, probs(without_cheese_obs(obs), write(idx)), atol=1e-6)
+    assert np.abs(got - probs(obs, write(idx))).max() > 1e-3  # the cheese mattered
+    # radius 0: at the earlier layer only the cheese's position takes its no-cheese value
+    seen: list[torch.Tensor] = []
+    _, act0 = erased_before(row, early, 0).build(trial)
+    with net.hooks(cache=[early]) as plain:
+        net(obs)
+    handle = net.hook_points["embedder.conv2"].register_forward_pre_hook(
+        lambda _m, given: seen.append(given[0])  # the earlier layer as the next one reads it
+    )
+    try:
+        act0(obs.numpy(), idx)
+    finally:
+        handle.remove()
+    moved = (seen[-1] - plain[early]).abs().sum(1) > 1e-6  # [6, 9, 9]
+    cheese = trial.states.cheese
+    assert moved[np.arange(6), cheese[:, 0], cheese[:, 1]].all() and int(moved.sum()) == 6
+    label = erased_before(row, early, 2).label
+    assert label == f"the layer at {early} within 2 of the cheese replaced, w"
+    assert erased_before(row, early, 2, Sae(16, 8, 2)).label == (
+        f"w, {early}'s features within 2 of the cheese replaced"
+    )
+    with pytest.raises(ConfigError, match=f"erase_hook must run before hook={hook}"):
+        check_upstream(net, hook, "embedder.relu3_out")
+    with pytest.raises(ConfigError, match=r"erase_hook must be a layer with a map \(\["):
+        check_upstream(net, hook, "embedder.fc")
+    with pytest.raises(ConfigError, match="give erase_hook=<layer> too"):
+        validate_sae(SaeConfig(run="easy", erase_tag="w64"))
+
+
+def test_the_splice_at_every_step_with_a_dictionary_of_the_whole_layer_is_the_mazes_bound():
+    """`every_step_splice` takes the features' change again at each step (the observation with
+    the cheese on the target against the observation as it is): with a dictionary that holds
+    the whole layer exactly ([I; -I], no top-k), its splice at scale 1 is the network shown the
+    cheese on the target, `cheese_shown`'s policy, at any step; half of it is not."""
+    from agents.interp.features.ceiling import cheese_shown
+    from agents.interp.features.every_step import EVERY_STEP, every_step_splice
+    from mazegen.render import observe
+
+    policy = load_policy("quick")
+    agent = study_agent("quick", policy, None, 0)
+    c = agent.net.shapes[agent.hook][0]
+    sae = Sae(c, 2 * c, 0)
+    with torch.no_grad():
+        eye = torch.eye(c)
+        sae.w_dec.copy_(torch.cat([eye, -eye]))
+        sae.w_enc.copy_(torch.cat([eye, -eye]).T)
+    trial = agent.trial(STUDY_RETARGET_OFFSET, 8, 2, np.random.default_rng(0), 2.0)
+    row = every_step_splice(sae, list(range(2 * c)), 1.0, "all ")
+    assert row.label == f"all features top {2 * c} splice x1{EVERY_STEP}"
+    states, act = row.build(trial)
+    _, bound = cheese_shown().build(trial)
+    assert states is trial.states
+    k = np.arange(len(trial.targets.maze))
+    later = trial.states.take(k)
+    later.mouse[:] = trial.targets.squares[::-1]  # the mouse elsewhere: a later step
+    for s in (trial.states, later):
+        obs = observe(s, agent.env)
+        assert np.allclose(act(obs, k), bound(obs, k), atol=1e-5)
+    # the negative half holds nothing at a ReLU's output: its splice leaves the policy as it is
+    _, half = every_step_splice(sae, list(range(c, 2 * c)), 1.0).build(trial)
+    obs = observe(trial.states, agent.env)
+    plain = trial.unpatched()(obs, k)
+    assert np.allclose(half(obs, k), plain, atol=1e-6)
+    assert np.abs(plain - bound(obs, k)).max() > 0.05, np.abs(plain - bound(obs, k)).max()

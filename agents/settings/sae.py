@@ -74,6 +74,12 @@ class SaeConfig:
             (`agents.interp.features.conv_map`), fit on placements of the cheese in the maze
             set's fit mazes (a fifth of them held out for its figure), written at the target.
         conv_steps: Training steps of the conv map (batches of 64 placements).
+        erase_hook: An earlier layer at which the cheese is erased under the map rows' writes
+            (None: no such rows; `agents.interp.features.upstream`): within each of
+            ``erase_radii`` of the cheese, the whole vector there, or with ``erase_tag`` that
+            layer's SAE features, replaced by its value without the cheese.
+        erase_tag: The SAE of ``erase_hook`` whose features are replaced (its tag; "" the
+            untagged one; None: the whole vector).
         maze_set: Held-out maze set of the retargeting (0: the study's; 1-9 others).
         out: Report folder (default: the policy's report folder ``sae/``).
         seed: Seed of the trainer, sampled actions and drawn targets.
@@ -111,6 +117,8 @@ class SaeConfig:
     wall_placements: int = 8
     conv_mazes: int = 200
     conv_steps: int = 2000
+    erase_hook: str | None = None
+    erase_tag: str | None = None
     maze_set: int = 0
     out: str | None = None
     seed: int = 0
@@ -148,6 +156,10 @@ def validate_sae(cfg: SaeConfig) -> None:
         raise ConfigError(f"k must be <= width ({cfg.width}), got {cfg.k}")
     if not 0 <= cfg.removed_share < 1:
         raise ConfigError(f"removed_share must be in [0, 1), got {cfg.removed_share}")
+    if cfg.erase_tag is not None and not cfg.erase_hook:
+        raise ConfigError("erase_tag names an SAE of erase_hook: give erase_hook=<layer> too")
+    if cfg.erase_hook and not (cfg.conv_mazes or cfg.wall_radius):
+        raise ConfigError("erase_hook erases under a map's write: give conv_mazes or wall_radius")
     if cfg.maze_set > 9:
         raise ConfigError(f"maze_set must be 0-9, got {cfg.maze_set}")
     for name in ("l1", "lr"):

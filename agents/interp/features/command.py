@@ -227,7 +227,10 @@ def run_sae(cfg: SaeConfig) -> dict[str, Any]:
             )
         else:
             t0 = time.perf_counter()
-            result = measure(agent, sae, cfg)
+            erase_sae = None  # the upstream rows' SAE, by its tag ("" the untagged one)
+            if cfg.erase_hook and cfg.erase_tag is not None:
+                erase_sae, _ = load_sae(policy, cfg.erase_hook, cfg.erase_tag)
+            result = measure(agent, sae, cfg, erase_sae)
             result["minutes"] = (time.perf_counter() - t0) / 60
             result["cpu"] = machine()
             result["sae"] = {k: info.get(k) for k in ("width", "k", "removed_share", "quality")}

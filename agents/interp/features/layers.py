@@ -1,5 +1,5 @@
 """Which layer to train an SAE on: each layer's **ceiling**, the best fixed write of the cheese's
-move there (`agents.interp.features.rows.difference_added`: the layer with the cheese on the
+move there (`agents.interp.features.ceiling.difference_added`: the layer with the cheese on the
 target minus the layer as played, the mouse at the start, added at every step over the whole
 layer or around the target, at each of ``cfg.scales``), with the cheese present and removed.
 
@@ -17,8 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from agents.interp.features.retarget import CONDITIONS, ceiling_rows, pick_ceiling
-from agents.interp.features.rows import difference_added
+from agents.interp.features.ceiling import (
+    BOUND,
+    CONDITIONS,
+    ceiling_rows,
+    cheese_shown,
+    difference_added,
+    pick_ceiling,
+)
 from agents.interp.interventions import NONE, REAL_CHEESE_MOVED, successes
 from agents.interp.study.agent import study_agent
 from agents.interp.study.retargeting import baselines
@@ -49,13 +55,15 @@ def stream_layers(net: HookedMazeNet) -> list[str]:
 def layer_ceilings(policy: LoadedPolicy, cfg: SaeConfig) -> dict[str, Any]:
     """Each of ``cfg.layers`` (empty: `stream_layers`) measured: the ceiling's place and scale
     picked on ``cfg.search_mazes`` mazes, then played on ``cfg.retarget_mazes`` mazes of
-    ``cfg.maze_set``, beside no intervention and the real cheese moved (which do not depend on
-    the layer: played once, on the same targets). Returns ``{"layers": [...]}``, each entry the
-    hook, its shape, the picks and both mazes' rates, ``baselines`` and ``best``: the layer
-    whose ceiling with the cheese present succeeds most on the search mazes."""
+    ``cfg.maze_set``, beside no intervention, the real cheese moved and the maze's bound with
+    the cheese present (`cheese_shown`), which do not depend on the layer: played once, on the
+    same targets. Returns ``{"layers": [...]}``, each entry the hook, its shape, the picks and
+    both mazes' rates, ``baselines``, ``bound`` (its figures) and ``best``: the layer whose
+    ceiling with the cheese present succeeds most on the search mazes."""
     hooks = list(cfg.layers) or stream_layers(policy.net)
     layers: list[dict[str, Any]] = []
     base: dict[str, dict[str, float]] = {}
+    bound: dict[str, Any] = {}
     for hook in hooks:
         agent = study_agent(policy.run.name, policy, hook, cfg.maze_set)
         rng = np.random.default_rng([cfg.seed, 38])  # the same targets at each layer
@@ -63,9 +71,11 @@ def layer_ceilings(policy: LoadedPolicy, cfg: SaeConfig) -> dict[str, Any]:
         report = agent.trial(
             STUDY_RETARGET_OFFSET, cfg.retarget_mazes, cfg.targets_per_maze, rng, 2.0
         )
-        if not base:
+        if not base:  # and the maze's bound with the cheese present (`cheese_shown`)
             trials = {"search": search, "report": report}
             base = {name: _rates(successes(baselines(), t)) for name, t in trials.items()}
+            got = successes([cheese_shown()], report)
+            bound = {"report": _figures(got[BOUND], base["report"])}
         hit = successes(ceiling_rows(cfg.scales), search)
         picks = {SUFFIX[rem]: pick_ceiling(hit, cfg.scales, rem) for rem in CONDITIONS}
         chosen = {
@@ -83,7 +93,13 @@ def layer_ceilings(policy: LoadedPolicy, cfg: SaeConfig) -> dict[str, Any]:
             }
         )
     best = max(layers, key=lambda e: e["search"]["present"])["hook"]
-    return {"layers": layers, "baselines": base, "best": best, "maze_set": cfg.maze_set}
+    return {
+        "layers": layers,
+        "baselines": base,
+        "bound": bound,
+        "best": best,
+        "maze_set": cfg.maze_set,
+    }
 
 
 def _rates(hit: dict[str, np.ndarray]) -> dict[str, float]:
@@ -120,4 +136,10 @@ def layer_lines(result: dict[str, Any]) -> list[str]:
         shape = "x".join(map(str, e["shape"]))
         lines.append(f"- {e['hook']} [{shape}]: ceiling " + "; ".join(cells))
     lines.append(f"highest ceiling with the cheese present on the search mazes: {result['best']}")
+    if result.get("bound"):
+        f = result["bound"]["report"]
+        lines.append(
+            f"the maze's bound with the cheese present (the cheese shown on the target at every "
+            f"step): {f['p']:.3f} ({f['x_none']:.2f}x none, {f['x_real_cheese']:.2f}x real cheese)"
+        )
     return lines

@@ -16,15 +16,20 @@ import numpy as np
 import torch
 
 from agents.interp.channels import find_cheese_channels
+from agents.interp.features.ceiling import (
+    CONDITIONS,
+    best_of,
+    ceiling_rows,
+    cheese_shown,
+    difference_added,
+    pick_ceiling,
+)
 from agents.interp.features.conv_map import fit_conv_map
 from agents.interp.features.dictionary import Sae
+from agents.interp.features.every_step import EVERY_STEP, every_step_splice
 from agents.interp.features.find import cheese_features, cheese_maps, find_cheese_features
-from agents.interp.features.rows import (
-    difference_added,
-    features_set,
-    features_splice,
-    move_features,
-)
+from agents.interp.features.rows import features_set, features_splice, move_features
+from agents.interp.features.upstream import check_upstream, erased_before
 from agents.interp.features.wall_map import MazeMap, WallMap, fit_wall_map, placed_changes
 from agents.interp.interventions import (
     NONE,
@@ -44,8 +49,6 @@ from agents.settings.levels import FIT_OFFSET, STUDY_RETARGET_OFFSET, STUDY_SEAR
 from agents.settings.sae import SaeConfig
 from mazegen import generate_levels
 
-WHERE = ("whole layer", "around the target")
-CONDITIONS = (False, True)  # removed?
 MODES = ("zeroed", "replaced")
 #: How the top features are written at the target: set there, or their pattern around it (the
 #: mean change over the 3 x 3 around the cheese on the test mazes); ``map<r>`` kinds (one per
@@ -55,30 +58,10 @@ KINDS = ("set", "pattern")
 NEAR_MODES = ("near", "layer")
 
 
-def _best(hit: dict[str, np.ndarray], keys: list[Any], label: Any) -> tuple[Any, dict[str, float]]:
-    """The key whose row ``label(key)`` succeeds most (the first on a tie), and every rate."""
-    rates = {str(k): float(hit[label(k)].mean()) for k in keys}
-    return max(keys, key=lambda k: rates[str(k)]), rates
-
-
-def ceiling_rows(scales: list[float]) -> list[Intervention]:
-    """The layer's ceiling rows to search: the cheese's move added over the whole layer and
-    around the target, at each scale, cheese present and removed."""
-    return [difference_added(w, s, rem) for w in WHERE for s in scales for rem in CONDITIONS]
-
-
-def pick_ceiling(hit: dict[str, np.ndarray], scales: list[float], removed: bool) -> dict[str, Any]:
-    """The place and scale of the ceiling row (of `ceiling_rows`) that succeeds most in
-    ``hit``, with every rate tried."""
-    keys = [(w, s) for w in WHERE for s in scales]
-    best, tried = _best(hit, keys, lambda k: difference_added(k[0], k[1], removed).label)
-    return {"where": best[0], "scale": best[1], "tried": tried}
-
-
 def outcomes(rows: list[Intervention], trial: Trial) -> dict[str, Any]:
     """Every row's summary on ``trial`` with its ratio to no intervention and to the real cheese
     moved; the rows that patch alone (`ReplacingAct`) play one by one, the rest as one batch."""
-    alone = [r for r in rows if "replaced" in r.label]
+    alone = [r for r in rows if "replaced" in r.label or r.label.endswith(EVERY_STEP)]
     done = {k: o.summary for k, o in play([r for r in rows if r not in alone], trial).items()}
     for r in alone:
         done.update({k: o.summary for k, o in play([r], trial).items()})
@@ -91,10 +74,14 @@ def outcomes(rows: list[Intervention], trial: Trial) -> dict[str, Any]:
     return results
 
 
-def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
-    """Searches on the search mazes, then plays every chosen row on the retargeting mazes."""
+def measure(agent: Agent, sae: Sae, cfg: SaeConfig, erase_sae: Sae | None = None) -> dict[str, Any]:
+    """Searches on the search mazes, then plays every chosen row on the retargeting mazes.
+    ``erase_sae``: the SAE of ``cfg.erase_hook`` whose features the upstream rows replace
+    (None: the whole vector there)."""
     rng = np.random.default_rng([cfg.seed, 38])
     net, hook = agent.net, agent.hook
+    if cfg.erase_hook:
+        check_upstream(net, hook, cfg.erase_hook)
     tests = generate_levels(range(agent.start, agent.start + cfg.mazes), agent.test_env)
     found = find_cheese_features(net, hook, sae, tests, agent.test_env)
     channels = find_cheese_channels(net, hook, tests, agent.test_env, top=max(cfg.counts))
@@ -184,16 +171,16 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
         chans = ranked_ch[: min(n, len(ranked_ch))]
         for rem in CONDITIONS:
             for kind in kinds:
-                m, tried = _best(hit, multiples, lambda m: f"{kind}{n} x{m}" + sfx[rem])  # noqa: B023
+                m, tried = best_of(hit, multiples, lambda m: f"{kind}{n} x{m}" + sfx[rem])  # noqa: B023
                 picks[f"{kind} {n}{sfx[rem]}"] = {"multiple": m, "tried": tried}
-            m, tried = _best(hit, multiples, lambda m: f"c{n} x{m}" + sfx[rem])  # noqa: B023
+            m, tried = best_of(hit, multiples, lambda m: f"c{n} x{m}" + sfx[rem])  # noqa: B023
             value = m * channels.largest(chans)
             picks[f"channels {n}{sfx[rem]}"] = {"channels": chans, "value": value, "tried": tried}
     for name in ranking:
         for n in counts:
             for rem in CONDITIONS:
                 lab = lambda s: splice_row(name, n, s, rem).label  # noqa: B023, E731
-                s, tried = _best(hit, list(cfg.scales), lab)
+                s, tried = best_of(hit, list(cfg.scales), lab)
                 picks[f"{name}splice {n}{sfx[rem]}"] = {"scale": s, "tried": tried}
     for rem in CONDITIONS:
         picks[f"ceiling{sfx[rem]}"] = pick_ceiling(hit, cfg.scales, rem)
@@ -237,9 +224,26 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
     for kind in kinds:
         for n in counts:
             mine = [k for k in erasures if k[:2] == (kind, n)]
-            pick, tried = _best(hit, mine, lambda k: str(k))
+            pick, tried = best_of(hit, mine, lambda k: str(k))
             picks[f"erasure {kind} {n}"] = {"count": pick[2], "mode": pick[3], "tried": tried}
-    # the best feature row (an erasure of the whole vector touches the SAE's error too: apart)
+
+    # the cheese erased at an earlier layer under each map's write (the value searched with
+    # the cheese removed), the radius searched
+    def upstream_row(kind: str, n: int, radius: int) -> Intervention:
+        assert cfg.erase_hook
+        row = feature_row(kind, n, multiple(kind, n, "replaced"))
+        return erased_before(row, cfg.erase_hook, radius, erase_sae)
+
+    ups = [(kind, n, r) for kind in mazemaps for n in counts for r in cfg.erase_radii]
+    ups = ups if cfg.erase_hook else []
+    for up_key in ups:
+        hit.update(successes([upstream_row(*up_key)], search))
+    upstream: dict[str, Any] = {}
+    for kind in mazemaps if ups else ():
+        for n in counts:
+            lab = lambda r: upstream_row(kind, n, r).label  # noqa: B023, E731
+            r, tried = best_of(hit, list(cfg.erase_radii), lab)
+            upstream[f"{kind} {n}"] = {"radius": r, "label": lab(r), "tried": tried}
     best = max((k for k in erasures if k[3] != "layer"), key=lambda k: float(hit[str(k)].mean()))
     layer = [k for k in erasures if k[3] == "layer"]
     best_layer = max(layer, key=lambda k: float(hit[str(k)].mean())) if layer else None
@@ -279,14 +283,24 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
             for rem in CONDITIONS:
                 sc = picks[f"{name}splice {n}{sfx[rem]}"]["scale"]
                 final.append(splice_row(name, n, sc, rem))
+        # the move features' splice taken again at every step, at the scale picked for it once
+        sc = picks[f"move splice {n}"]["scale"]
+        final.append(every_step_splice(sae, by_move[:n], sc, "move "))
+    # how many features the bound needs: twice the most, and the whole dictionary, x1
+    for n in sorted({2 * max(counts), len(by_move)} - set(counts)):
+        final.append(every_step_splice(sae, by_move[:n], 1.0, "move "))
     for rem in CONDITIONS:
         c = picks[f"ceiling{sfx[rem]}"]
         final.append(difference_added(c["where"], c["scale"], rem))
+    final.append(cheese_shown())
     # the search's best feature row, reported under its own name (a kind's erasure pick may be
     # a whole-vector one, which leaves it out above)
     picked = feature_row(b_kind, b_n, multiple(b_kind, b_n, b_mode), b_e, b_mode)
     if picked.label not in {r.label for r in final}:
         final.append(picked)
+    for name, up in upstream.items():
+        up_kind, up_n = name.split()
+        final.append(upstream_row(up_kind, int(up_n), up["radius"]))
     played = outcomes(final, trial)
     wall, conv = mazemaps.get("wall"), mazemaps.get("conv")
     return {
@@ -329,5 +343,8 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig) -> dict[str, Any]:
             "label": erase_row(best_layer).label,
             "search_success": float(hit[str(best_layer)].mean()),
         },
+        "upstream": None  # the cheese erased at an earlier layer under each map's write
+        if not upstream
+        else {"hook": cfg.erase_hook, "tag": cfg.erase_tag, "picks": upstream},
         "interventions": played,
     }

@@ -1,15 +1,12 @@
-"""Feature interventions as rows of the retargeting table (`agents.interp.interventions`), and
-the rows of a layer's ceiling.
+"""Feature interventions as rows of the retargeting table (`agents.interp.interventions`).
 
 - `features_set`: the top features set at the target's position (each feature's decoder
   direction written there, ``x += (value - f_j) d_j``), and, with the cheese present, the
   cheese's features erased: ``erase="zero"`` subtracts ``f_e d_e`` of each erased feature
   wherever it fires; ``erase="replace"`` swaps each erased feature's contribution for its value
   in the same observation with the cheese taken out (the reconstruction error kept).
-- `difference_added`: **the layer's ceiling**'s rows: the cheese's activation difference
-  (the layer with the cheese on the target minus the layer as played: present or removed),
-  taken once with the mouse at the start and added at every step, ``scale`` times, over the
-  whole layer or within one position of the target.
+
+The layer's ceiling and the maze's bound are in `agents.interp.features.ceiling`.
 """
 
 from __future__ import annotations
@@ -29,12 +26,25 @@ from agents.policy.hooked import HookedMazeNet, PatchFn
 from mazegen.state import BatchState
 
 
-def _near(pos: torch.Tensor, h: int, w: int, radius: int) -> torch.Tensor:
+def near_mask(pos: torch.Tensor, h: int, w: int, radius: int) -> torch.Tensor:
     """``[B, 1, h, w]`` mask of the positions within ``radius`` of each ``pos`` ``[B, 2]``."""
     rows = torch.arange(h).view(1, h, 1)
     cols = torch.arange(w).view(1, 1, w)
     r, c = pos[:, 0].view(-1, 1, 1), pos[:, 1].view(-1, 1, 1)
     return (((rows - r).abs() <= radius) & ((cols - c).abs() <= radius)).unsqueeze(1)
+
+
+def replaced_near(
+    x: torch.Tensor, reference: torch.Tensor, mask: torch.Tensor, sae: Sae | None = None
+) -> torch.Tensor:
+    """``x`` ``[B, C, H, W]`` with, where ``mask`` ``[B, 1, H, W]`` holds, the whole vector
+    (``sae`` None) or every feature of ``sae`` (its error term kept) replaced by its value in
+    ``reference`` (the same observations' layer without the cheese)."""
+    ref, keep = reference.to(x.dtype), mask.to(x.dtype)
+    if sae is None:
+        return x + keep * (ref - x)
+    change = sae.encode_map(ref) - sae.encode_map(x)  # [B, F, H, W]
+    return x + keep * torch.einsum("bfhw,fc->bchw", change.to(x.dtype), sae.w_dec.to(x.dtype))
 
 
 def feature_patch(
@@ -62,14 +72,9 @@ def feature_patch(
         dec = sae.w_dec.to(x.dtype)  # [F, C]
         out = x.clone()
         if near is not None and reference is not None:
-            ref = reference.to(x.dtype)
             h, w = x.shape[2:]
-            mask = _near(torch.as_tensor(near.cheese), h, w, near.radius).to(x.dtype)
-            if near.layer:
-                out = x + mask * (ref - x)
-            else:
-                change = sae.encode_map(ref) - sae.encode_map(x)  # [B, F, H, W]
-                out = x + mask * torch.einsum("bfhw,fc->bchw", change.to(x.dtype), dec)
+            mask = near_mask(torch.as_tensor(near.cheese), h, w, near.radius)
+            out = replaced_near(x, reference, mask, None if near.layer else sae)
         elif gone:
             old = sae.encode_map(x)[:, gone]
             new = torch.zeros_like(old)
@@ -296,32 +301,3 @@ def move_features(sae: Sae, t: Trial) -> list[int]:
         change = feature_move(sae, t, t.states)
     energy = change.pow(2).sum(dim=(0, 2, 3)) * sae.w_dec.detach().pow(2).sum(1)
     return [int(j) for j in torch.argsort(energy, descending=True)]
-
-
-def difference_label(where: str, scale: float) -> str:
-    return f"cheese difference x{scale:g}, {where}"
-
-
-def difference_added(where: str, scale: float, removed: bool = False) -> Intervention:
-    """A ceiling row: the cheese's activation difference (cheese on the target minus the maze
-    as played), taken with the mouse at the start, added at every step ``scale`` times over the
-    whole layer (``where="whole layer"``) or within one position of the target
-    (``"around the target"``)."""
-
-    def build(t: Trial) -> Arm:
-        config = t.setting.config
-        states = t.removed if removed else t.states
-        delta = activations(t.net, t.hook, t.moved, config) - activations(
-            t.net, t.hook, states, config
-        )  # [K, C, H, W]
-        if where != "whole layer":
-            pos = torch.as_tensor(t.positions)
-            delta = delta * _near(pos, delta.shape[2], delta.shape[3], 1).to(delta.dtype)
-
-        def patches(idx: np.ndarray) -> dict[str, PatchFn]:
-            d = delta[torch.as_tensor(idx)]
-            return {t.hook: lambda x: x + scale * d.to(x.dtype)}
-
-        return states, patched_act_fn(t.net, patches)
-
-    return Intervention(difference_label(where, scale) + (REMOVED if removed else ""), build)

@@ -39,6 +39,13 @@ def without_cheese_obs(obs: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def cheese_on(obs: torch.Tensor, squares: torch.Tensor) -> torch.Tensor:
+    """Grid observations ``[B, 3, W, W]`` with the cheese shown on ``squares`` ``[B, 2]`` only."""
+    out = without_cheese_obs(obs)
+    out[torch.arange(len(obs)), GRID_CHEESE_CHANNEL, squares[:, 0], squares[:, 1]] = 1
+    return out
+
+
 def collect(
     net: HookedMazeNet,
     hook: str,

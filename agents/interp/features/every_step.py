@@ -1,0 +1,71 @@
+"""The features' splice at every step: what a write that follows the mouse could do.
+
+`agents.interp.features.rows.features_splice` takes each maze's change of the chosen features
+once, with the mouse at the start, and adds it at every step; the conv map and the wall map
+predict that same change. Here the change is taken again at each step, from the observation as
+it is and the same observation with the cheese shown on the target (grid observations): the most
+a write of these features that follows the mouse could do, beside the write computed once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from agents.interp.features.dictionary import Sae
+from agents.interp.features.train import cheese_on
+from agents.interp.interventions import Arm, Intervention, Trial
+from agents.policy.hooked import HookedMazeNet
+
+
+@dataclass(frozen=True)
+class EveryStepAct:
+    """An ``act_fn``: at each step, ``features``' change at ``hook`` between the observation
+    with the cheese on each episode's target and the observation as it is, ``scale`` times,
+    added at ``hook`` (two forward passes a step, the first on both observations at once)."""
+
+    net: HookedMazeNet
+    hook: str
+    sae: Sae
+    features: Sequence[int]
+    scale: float
+    squares: torch.Tensor  # [K, 2] each episode's target
+    #: a function of the observation and the maze index (`agents.policy.rollout.pure`)
+    pure: ClassVar[bool] = True
+
+    def __call__(self, obs: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
+        index = np.arange(len(obs)) if idx is None else idx
+        x = torch.as_tensor(obs, device=self.net.device)
+        moved = cheese_on(x, self.squares[torch.as_tensor(index)])
+        chosen = list(self.features)
+        with torch.no_grad(), self.net.hooks(cache=[self.hook]) as there:
+            self.net(torch.cat([moved, x]))
+        both = self.sae.encode_map(there[self.hook].float())[:, chosen]  # [2B, k, h, w]
+        change = both[: len(x)] - both[len(x) :]
+        add = self.scale * torch.einsum("bfhw,fc->bchw", change, self.sae.w_dec[chosen].float())
+        with torch.no_grad(), self.net.hooks(patches={self.hook: lambda a: a + add.to(a.dtype)}):
+            logits, _ = self.net(x)
+        return torch.softmax(logits.float(), dim=-1).cpu().numpy()
+
+
+#: How the label of an `every_step_splice` row ends (such a row plays alone, not batched).
+EVERY_STEP = ", at every step"
+
+
+def every_step_splice(
+    sae: Sae, features: Sequence[int], scale: float, name: str = ""
+) -> Intervention:
+    """The row, cheese present: `EveryStepAct` on the trial's mazes as played."""
+    label = f"{name}features top {len(features)} splice x{scale:g}{EVERY_STEP}"
+
+    def build(t: Trial) -> Arm:
+        if t.setting.config.obs_mode != "grid":
+            raise ValueError("the splice at every step moves the cheese of grid observations only")
+        squares = torch.as_tensor(t.targets.squares)
+        return t.states, EveryStepAct(t.net, t.hook, sae, list(features), scale, squares)
+
+    return Intervention(label, build)
