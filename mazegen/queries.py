@@ -24,22 +24,31 @@ def distances_to_set(walls: np.ndarray, sources: list[Square]) -> np.ndarray:
     """BFS distance from the nearest of ``sources`` to every square (e.g. to a path):
     ``[W, W]`` int64, -1 for walls/unreachable."""
     w = walls.shape[0]
-    dist = np.full(walls.shape, UNREACHABLE, dtype=np.int64)
     for r0, c0 in sources:
         if not (0 <= r0 < w and 0 <= c0 < w) or walls[r0, c0]:
             raise MazeStateError(f"source {(r0, c0)} must be an open square of the {w}x{w} grid")
-        dist[r0, c0] = 0
-    open_ = ~walls
-    todo = deque((int(r), int(c)) for r, c in sources)
+    # The search runs on Python lists of the grid framed by a border of walls (flat indices,
+    # no bounds checks): indexing the numpy arrays one square at a time cost 2-3x as much.
+    side = w + 2
+    framed = np.zeros((side, side), dtype=bool)
+    framed[1:-1, 1:-1] = ~walls
+    free = framed.ravel().tolist()
+    dist = [UNREACHABLE] * (side * side)
+    todo: deque[int] = deque()
+    for r0, c0 in sources:
+        i = (int(r0) + 1) * side + int(c0) + 1
+        dist[i] = 0
+        todo.append(i)
+    steps = [dr * side + dc for dr, dc in MOVES]
     while todo:
-        r, c = todo.popleft()
-        d = dist[r, c] + 1
-        for dr, dc in MOVES:
-            nr, nc = r + dr, c + dc
-            if 0 <= nr < w and 0 <= nc < w and open_[nr, nc] and dist[nr, nc] < 0:
-                dist[nr, nc] = d
-                todo.append((nr, nc))
-    return dist
+        i = todo.popleft()
+        d = dist[i] + 1
+        for step in steps:
+            j = i + step
+            if free[j] and dist[j] < 0:
+                dist[j] = d
+                todo.append(j)
+    return np.array(dist, dtype=np.int64).reshape(side, side)[1:-1, 1:-1].copy()
 
 
 def shortest_path(walls: np.ndarray, source: Square, target: Square) -> list[Square]:
