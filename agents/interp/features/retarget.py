@@ -13,9 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
-from agents.interp.channels import find_cheese_channels
 from agents.interp.features.ceiling import (
     CONDITIONS,
     best_of,
@@ -24,13 +22,12 @@ from agents.interp.features.ceiling import (
     difference_added,
     pick_ceiling,
 )
-from agents.interp.features.conv_map import fit_conv_map
 from agents.interp.features.dictionary import Sae
 from agents.interp.features.every_step import EVERY_STEP, every_step_splice
-from agents.interp.features.find import cheese_features, cheese_maps, find_cheese_features
-from agents.interp.features.rows import features_set, features_splice, move_features
+from agents.interp.features.materials import KINDS, NEAR_MODES, gather
+from agents.interp.features.rows import features_splice
 from agents.interp.features.upstream import check_upstream, erased_before
-from agents.interp.features.wall_map import MazeMap, WallMap, fit_wall_map, placed_changes
+from agents.interp.features.wall_map import WallMap
 from agents.interp.interventions import (
     NONE,
     REAL_CHEESE_MOVED,
@@ -45,17 +42,10 @@ from agents.interp.interventions import (
 from agents.interp.study.agent import Agent
 from agents.interp.study.retargeting import baselines
 from agents.interp.subspace import principal_directions
-from agents.settings.levels import FIT_OFFSET, STUDY_RETARGET_OFFSET, STUDY_SEARCH_OFFSET
+from agents.settings.levels import STUDY_RETARGET_OFFSET
 from agents.settings.sae import SaeConfig
-from mazegen import generate_levels
 
 MODES = ("zeroed", "replaced")
-#: How the top features are written at the target: set there, or their pattern around it (the
-#: mean change over the 3 x 3 around the cheese on the test mazes); ``map<r>`` kinds (one per
-#: ``cfg.radii``) write their change within r of the cheese, averaged on the search mazes.
-KINDS = ("set", "pattern")
-#: The erasures by radius tried with a map kind (`agents.interp.features.rows.features_set`).
-NEAR_MODES = ("near", "layer")
 
 
 def outcomes(rows: list[Intervention], trial: Trial) -> dict[str, Any]:
@@ -79,65 +69,15 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig, erase_sae: Sae | None = None
     ``erase_sae``: the SAE of ``cfg.erase_hook`` whose features the upstream rows replace
     (None: the whole vector there)."""
     rng = np.random.default_rng([cfg.seed, 38])
-    net, hook = agent.net, agent.hook
     if cfg.erase_hook:
-        check_upstream(net, hook, cfg.erase_hook)
-    tests = generate_levels(range(agent.start, agent.start + cfg.mazes), agent.test_env)
-    found = find_cheese_features(net, hook, sae, tests, agent.test_env)
-    channels = find_cheese_channels(net, hook, tests, agent.test_env, top=max(cfg.counts))
+        check_upstream(agent.net, agent.hook, cfg.erase_hook)
+    mat = gather(agent, sae, cfg, rng)
+    found, channels, by_move, mazemaps, kinds = (
+        mat.found, mat.channels, mat.by_move, mat.mazemaps, mat.kinds
+    )  # fmt: skip
+    search, erasable, feature_row = mat.search, mat.erasable, mat.row
     ranked_ch = [r["channel"] for r in channels.top]
-    first = agent.start + STUDY_SEARCH_OFFSET
-    searched = generate_levels(range(first, first + cfg.search_mazes), agent.env)
-    erasable = cheese_features(net, hook, sae, searched, agent.env)
-    maps = {
-        r: torch.as_tensor(m, dtype=torch.float32)
-        for r, m in cheese_maps(net, hook, sae, searched, agent.env, list(cfg.radii)).items()
-    }
-    kinds = KINDS + tuple(f"map{r}" for r in cfg.radii)
     counts = sorted({min(n, sae.width) for n in cfg.counts})
-    patterns = torch.as_tensor(found.pattern, dtype=torch.float32)  # [F, 3, 3]
-    # the move features (those the cheese's move on the search targets is in) and their maps
-    # of the maze: with a wall radius, the wall map, fit on placements of the cheese in the test
-    # mazes; with conv mazes, the conv map, fit on placements in the maze set's fit mazes
-    search = agent.trial(STUDY_SEARCH_OFFSET, cfg.search_mazes, cfg.targets_per_maze, rng, 2.0)
-    by_move = move_features(sae, search)
-    mazemaps: dict[str, MazeMap] = {}
-    if cfg.wall_radius:
-        placed = placed_changes(
-            net, hook, sae, tests, agent.test_env, by_move[: max(counts)],
-            np.random.default_rng([cfg.seed, 38, 1]), cfg.wall_placements,
-        )  # fmt: skip
-        mazemaps["wall"] = fit_wall_map(*placed, by_move[: max(counts)], cfg.wall_radius)
-    if cfg.conv_mazes:
-        first = agent.start + FIT_OFFSET
-        fits = generate_levels(range(first, first + cfg.conv_mazes), agent.test_env)
-        mazemaps["conv"] = fit_conv_map(
-            net, hook, sae, fits, agent.test_env, by_move[: max(counts)],
-            np.random.default_rng([cfg.seed, 38, 2]), cfg.wall_placements, cfg.conv_steps,
-        )  # fmt: skip
-    kinds += tuple(mazemaps)
-
-    def feature_row(kind: str, n: int, m: float, erase: int = 0, mode: str = "zeroed",
-                    removed: bool = False, label: str | None = None) -> Intervention:  # fmt: skip
-        """``kind`` "set": the top n set to m x their largest activation at the target;
-        "pattern" / "map<r>": m x their mean change around the cheese written around the
-        target. ``erase``: how many cheese features, or with ``mode`` "near" / "layer" the
-        radius around the cheese erased."""
-        feats = by_move[:n] if kind in mazemaps else found.ranked[:n]
-        map_n = mazemaps[kind].take(n) if kind in mazemaps else None
-        if kind == "set":
-            value, pattern = m * float(found.largest[feats].max()), None
-        elif kind == "pattern":
-            value, pattern = m, patterns[feats]
-        elif kind in mazemaps:
-            value, pattern = m, None
-        else:
-            value, pattern = m, maps[int(kind[3:])][feats]
-        by_radius = mode in NEAR_MODES  # else `erase` counts cheese features ("predicted": none)
-        return features_set(
-            sae, feats, value, () if by_radius else erasable[:erase], mode, removed, label,
-            pattern, erase if by_radius else None, map_n,
-        )  # fmt: skip
 
     # values of the feature and channel sets, the ceiling's scale and place
     rows: list[Intervention] = []
@@ -248,11 +188,11 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig, erase_sae: Sae | None = None
     layer = [k for k in erasures if k[3] == "layer"]
     best_layer = max(layer, key=lambda k: float(hit[str(k)].mean())) if layer else None
     b_kind, b_n, b_e, b_mode = best
-    b_feats = by_move[:b_n] if b_kind in mazemaps else found.ranked[:b_n]
+    b_feats = mat.features(b_kind, b_n)
     chosen_pattern = (
-        patterns[b_feats]
+        mat.patterns[b_feats]
         if b_kind == "pattern"
-        else maps[int(b_kind[3:])][b_feats]
+        else mat.maps[int(b_kind[3:])][b_feats]
         if b_kind.startswith("map")
         else None
     )
@@ -304,14 +244,14 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig, erase_sae: Sae | None = None
     played = outcomes(final, trial)
     wall, conv = mazemaps.get("wall"), mazemaps.get("conv")
     return {
-        "hook": hook,
+        "hook": agent.hook,
         "targets": int(len(trial.targets.maze)),
         "search_targets": int(len(search.targets.maze)),
         "tracking": found.top(),
         "erasable": erasable[: max(cfg.erase_counts)],
         "move_features": by_move[: max(counts)],
         "maps": {  # the top features' mean change around the cheese, by radius
-            str(r): maps[r][found.ranked[: max(counts)]].tolist() for r in cfg.radii
+            str(r): mat.maps[r][found.ranked[: max(counts)]].tolist() for r in cfg.radii
         },
         "wall_map": None  # how well the walls predict the move features' change (held out)
         if not isinstance(wall, WallMap)
