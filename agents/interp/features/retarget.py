@@ -184,6 +184,7 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig, erase_sae: Sae | None = None
             lab = lambda r: upstream_row(kind, n, r).label  # noqa: B023, E731
             r, tried = best_of(hit, list(cfg.erase_radii), lab)
             upstream[f"{kind} {n}"] = {"radius": r, "label": lab(r), "tried": tried}
+    # the best feature row (an erasure of the whole vector touches the SAE's error too: apart)
     best = max((k for k in erasures if k[3] != "layer"), key=lambda k: float(hit[str(k)].mean()))
     layer = [k for k in erasures if k[3] == "layer"]
     best_layer = max(layer, key=lambda k: float(hit[str(k)].mean())) if layer else None

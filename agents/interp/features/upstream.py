@@ -2,12 +2,13 @@
 earlier layer everything within a radius of the cheese replaced by its value in the same
 observation without the cheese (the whole vector, or that layer's SAE features).
 
-A write at one layer cannot take back what the cheese has already spread to it: with the cheese
-present, nine tenths of the layer's ceiling is as far as the written features go (docs/features.md,
-"How close"). At an earlier layer the cheese's effect is still near it, so a local erasure there
-removes it before it spreads. With the whole vector replaced the row is a diagnostic (how far an
-erasure there can go; named ``the layer at ...`` so that the study's feature rows leave it); with
-that layer's SAE, every change is made in features, at two layers.
+The hypothesis it tests: a write at one layer cannot take back what the cheese has already
+spread to it, while at an earlier layer the cheese's effect is still near it, so a local erasure
+there removes it before it spreads. On `easy` (the write at block 1's first residual sum, the
+erasure at its pooled map) it lifted no row beyond the noise (docs/features.md, "What is left").
+With the whole vector replaced the row is a diagnostic (how far an erasure there can go; named
+``the layer at ...`` so that the study's feature rows leave it); with that layer's SAE, every
+change is made in features, at two layers.
 """
 
 from __future__ import annotations
