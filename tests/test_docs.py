@@ -19,7 +19,9 @@ DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 SKIP = re.compile(r"<!-- docs: skip \((?P<why>[^)]+)\) -->\n$")
 FENCE = re.compile(r"^```(?P<info>[^\n]*)\n(?P<code>.*?)^```[ \t]*$", re.M | re.S)
-MKDOCS_ENV = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+# Signatures on one line: their wrapping runs `ruff format` once per long signature, about half
+# of a build's time, and cannot warn (mkdocs.yml, `line_length`).
+MKDOCS_ENV = dict(os.environ, NO_MKDOCS_2_WARNING="1", CHEESE_MAZE_DOCS_SIGNATURE_WIDTH="100000")
 
 
 def pages() -> list[Path]:
