@@ -1,5 +1,5 @@
 """Sparse autoencoders on a policy's hooked layer: ``python -m experiments.sae
-[train|find-features|resample-features|retarget-features|layers] run=<policy> [hook=...
+[train|find-features|resample-features|retarget-features|layers|dictionaries] run=<policy> [hook=...
 width=... k=... steps=...]`` (`agents.interp.features`; the write-up: ``docs/features.md``)."""
 
 from __future__ import annotations

@@ -197,6 +197,10 @@ def test_bad_settings_and_a_missing_sae_say_what_to_do():
         validate_sae(SaeConfig(run="easy", conv_mazes=1))
     with pytest.raises(ConfigError, match="move_weight trains a learned dictionary"):
         validate_sae(SaeConfig(run="easy", dictionary="moves", move_weight=1.0))
+    with pytest.raises(ConfigError, match=r"move_within must be in \[0, width=64\], got 65"):
+        validate_sae(SaeConfig(run="easy", width=64, move_weight=1.0, move_within=65))
+    with pytest.raises(ConfigError, match="give move_weight > 0 too"):
+        validate_sae(SaeConfig(run="easy", move_within=11))
     with pytest.raises(ConfigError, match=r"init must be one of \['random', 'moves', 'moves-fix"):
         validate_sae(SaeConfig(run="easy", init="pca"))
     with pytest.raises(ConfigError, match="give dictionary=learned"):
@@ -281,6 +285,44 @@ def test_layers_lists_the_stage_outputs_and_measures_each_layers_ceiling(capsys,
     assert f"the maze's bound with the cheese present (the cheese shown on the target at every " \
         f"step): {result['bound']['report']['p']:.3f}" in printed  # fmt: skip
     assert (Path(cfg.out) / "layers.json").is_file()
+
+
+def test_dictionaries_pools_each_dictionarys_every_step_write_and_all_directions_are_the_bound(
+    capsys, tmp_path
+):
+    """``dictionaries``: each dictionary's top move features written at every step, by maze
+    set and pooled over the sets. The shipped ``moves`` dictionary of `easy`'s block 1 holds
+    the layer's 16 channels as 16 signed directions, so its 16 directions written at every step
+    are the network shown the cheese on the target: the maze's bound, target for target, on
+    every set (share 1 of its gain); a learned SAE's 3 move features carry less."""
+    from agents.interp.features.ceiling import BOUND
+    from agents.interp.features.command import run_sae
+    from agents.interp.features.dictionaries import written
+    from agents.interp.interventions import NONE
+
+    cfg = SaeConfig(action="dictionaries", run="easy", hook="embedder.block1.res1.resadd_out",
+                    tags=["moves", "w64mw1"], maze_sets=[1, 2], counts=[3, 16], search_mazes=1,
+                    retarget_mazes=3, targets_per_maze=3, out=str(tmp_path))  # fmt: skip
+    result = run_sae(cfg)
+    every = "moves: top 16 directions, at every step"
+    assert result["maze_sets"] == [1, 2] and result["targets"] == 18
+    assert result["dictionaries"]["moves"]["dictionary"] == "moves"
+    for rates in result["sets"].values():
+        assert rates[every] == rates[BOUND]
+        assert set(rates) >= {NONE, "w64mw1: top 3 move features, at every step"}
+    pooled = result["pooled"]
+    for label, f in pooled.items():  # the sets' rates weighted by their targets (9 each)
+        assert f["p"] == pytest.approx(sum(r[label] for r in result["sets"].values()) / 2)
+    assert pooled[BOUND]["p"] > pooled[NONE]["p"] and pooled[every]["share_of_bound"] == 1.0
+    assert pooled["w64mw1: top 3 move features, at every step"]["share_of_bound"] < 1.0
+    assert "- moves: top 16 directions, at every step: " in capsys.readouterr().out
+    assert (tmp_path / "dictionaries.json").is_file()
+    with pytest.raises(ConfigError, match="maze sets are 0-9, got 10"):
+        validate_sae(SaeConfig(run="easy", maze_sets=[1, 10]))
+    # a moves dictionary's top directions: each feature and its opposite (j, j + C)
+    assert written([5, 16, 2, 0], 2) == [5, 16]
+    assert written([5, 16, 2, 0], 3, directions_of=32) == [0, 1, 2, 16, 17, 18]
+    assert written([], 40, directions_of=32) == list(range(32))
 
 
 def test_the_mazes_bound_shows_the_network_the_cheese_on_the_target_in_a_maze_that_keeps_it():
@@ -379,7 +421,8 @@ def test_a_move_loss_makes_the_features_change_hold_a_move_the_activations_alone
     large directions and the cheese's move, along a direction they barely use, is left to the
     reconstruction's error (the features' change holds little of it, `move_fve`); with the
     move's loss the features' change holds most of the move, at a small cost in FVE.
-    `move_pairs` keeps the positions that hold the move."""
+    `move_pairs` keeps the positions that hold the move. With ``move_within`` the loss puts the
+    move in the first features, where the loss on every feature left none of it."""
     from agents.interp.features.train import move_fve, move_pairs
 
     g = torch.Generator().manual_seed(2)
@@ -403,6 +446,9 @@ def test_a_move_loss_makes_the_features_change_hold_a_move_the_activations_alone
     # no weight, no second loss: the same SAE as the activations alone
     same, _ = fit(data, moves=pairs, move_weight=0.0, **kwargs)
     assert torch.equal(same.w_dec.detach(), alone.w_dec.detach())
+    first, _ = fit(data, moves=pairs, move_weight=1.0, move_within=1, **kwargs)
+    assert move_fve(with_moves, *pairs, within=1) < 0.2
+    assert move_fve(first, *pairs, within=1) > 0.8
 
 
 def test_moves_init_starts_the_learned_sae_on_the_move_directions_and_it_stays_sparse():

@@ -13,7 +13,14 @@ DICTIONARIES = ("learned", "moves")
 #: Where a learned dictionary's decoder starts (`SaeConfig.init`).
 INITS = ("random", "moves", "moves-fixed")
 #: What ``python -m experiments.sae <action>`` does.
-SAE_ACTIONS = ("train", "find-features", "resample-features", "retarget-features", "layers")
+SAE_ACTIONS = (
+    "train",
+    "find-features",
+    "resample-features",
+    "retarget-features",
+    "layers",
+    "dictionaries",
+)
 
 
 @dataclass
@@ -26,6 +33,9 @@ class SaeConfig:
         hook: Layer (None: the network's default, the 2023 layer on IMPALA).
         layers: The layers whose ceiling the ``layers`` action measures (empty: every stage
             output with a map, `agents.interp.features.layers.stream_layers`).
+        tags: The dictionaries of ``hook`` the ``dictionaries`` action compares, by tag (``""``
+            the untagged one; empty: ``tag``).
+        maze_sets: The maze sets the ``dictionaries`` action pools (empty: ``maze_set``).
         width: Dictionary size (features).
         k: Features kept per position (top-k); 0 uses the L1 penalty instead.
         l1: The L1 penalty on feature activations when ``k=0``.
@@ -47,6 +57,10 @@ class SaeConfig:
             cheese moved to a target minus as played, on the same training mazes as
             ``init=moves``' directions), as a share of the move's size, so that the move is
             held by the features and not left to the reconstruction's error.
+        move_within: With ``move_weight``, the move loss counts the change of the first
+            ``move_within`` features only (0: every feature), so that a few features (those
+            ``init=moves`` starts on the move's top directions) hold the move, as a retargeting
+            row that writes at most that many features needs.
         tag: Names a second SAE of the same layer (``<hook>-<tag>.safetensors``), e.g. ``mix``.
         removed_share: Share of the collected activations taken with the cheese removed (0: the
             policy's own observations only; a mix lets the dictionary hold both).
@@ -90,6 +104,8 @@ class SaeConfig:
     run: str | None = None
     hook: str | None = None
     layers: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    maze_sets: list[int] = field(default_factory=list)
     width: int = 256
     k: int = 4
     l1: float = 1e-3
@@ -100,6 +116,7 @@ class SaeConfig:
     dictionary: str = "learned"
     init: str = "random"
     move_weight: float = 0.0
+    move_within: int = 0
     tag: str = ""
     removed_share: float = 0.0
     eval_mazes: int = 300
@@ -152,6 +169,10 @@ def validate_sae(cfg: SaeConfig) -> None:
         raise ConfigError(f"move_weight must be >= 0, got {cfg.move_weight}")
     if cfg.move_weight > 0 and cfg.dictionary != "learned":
         raise ConfigError("move_weight trains a learned dictionary: give dictionary=learned")
+    if not 0 <= cfg.move_within <= cfg.width:
+        raise ConfigError(f"move_within must be in [0, width={cfg.width}], got {cfg.move_within}")
+    if cfg.move_within and not cfg.move_weight > 0:
+        raise ConfigError("move_within limits the move loss: give move_weight > 0 too")
     if cfg.k > cfg.width:
         raise ConfigError(f"k must be <= width ({cfg.width}), got {cfg.k}")
     if not 0 <= cfg.removed_share < 1:
@@ -160,8 +181,9 @@ def validate_sae(cfg: SaeConfig) -> None:
         raise ConfigError("erase_tag names an SAE of erase_hook: give erase_hook=<layer> too")
     if cfg.erase_hook and not (cfg.conv_mazes or cfg.wall_radius):
         raise ConfigError("erase_hook erases under a map's write: give conv_mazes or wall_radius")
-    if cfg.maze_set > 9:
-        raise ConfigError(f"maze_set must be 0-9, got {cfg.maze_set}")
+    for k in (cfg.maze_set, *cfg.maze_sets):
+        if not 0 <= k <= 9:
+            raise ConfigError(f"maze sets are 0-9, got {k}")
     for name in ("l1", "lr"):
         value = getattr(cfg, name)
         if not (math.isfinite(value) and value > 0):

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from agents.interp.features.conv_map import map_from_json
+from agents.interp.features.dictionaries import dictionary_bounds, dictionary_lines
 from agents.interp.features.dictionary import load_sae, measured_path, sae_path, save_sae
 from agents.interp.features.find import find_cheese_features, resample_features
 from agents.interp.features.layers import layer_ceilings, layer_lines
@@ -111,13 +112,15 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
         fixed = cfg.init == "moves-fixed"
         sae, losses = fit(
             data, cfg.width, cfg.k, cfg.steps, cfg.batch, cfg.lr, cfg.l1, cfg.seed, init, fixed,
-            pairs, cfg.move_weight,
+            pairs, cfg.move_weight, cfg.move_within,
         )  # fmt: skip
         vectors = len(data)
     minutes = (time.perf_counter() - t0) / 60
     quality = reconstruction(sae, collect(agent.net, agent.hook, agent.env, held, 0.0, rng))
     if pairs is not None:  # on the training moves
         quality["move_fve"] = move_fve(sae, *pairs)
+        if cfg.move_within:
+            quality["move_fve_within"] = move_fve(sae, *pairs, within=cfg.move_within)
     quality["p_cheese"] = p_cheese_share(
         agent.net, agent.hook, sae, agent.env, range(agent.behaviour_start,
         agent.behaviour_start + cfg.eval_mazes), cfg.seed,
@@ -127,6 +130,7 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
         "dictionary": cfg.dictionary,
         "init": cfg.init if learned else None,
         "move_weight": cfg.move_weight if learned else None,
+        "move_within": cfg.move_within if learned and cfg.move_weight > 0 else None,
         "width": sae.width,
         "k": sae.k,
         "l1": cfg.l1 if learned and cfg.k == 0 else None,
@@ -158,7 +162,12 @@ def lines_of(action: str, result: dict[str, Any]) -> list[str]:
             [f"the features' change holds {q['move_fve']:.3f} of the cheese's move (its fit's)"]
             if "move_fve" in q
             else []
-        )
+        ) + (
+            [f"the first {result['move_within']} features' change holds "
+             f"{q['move_fve_within']:.3f} of it"]
+            if "move_fve_within" in q
+            else []
+        )  # fmt: skip
     if action == "find-features":
         return [
             f"- feature {r['feature']}: tracking {r['tracking_accuracy']:.3f}"
@@ -172,6 +181,8 @@ def lines_of(action: str, result: dict[str, Any]) -> list[str]:
         ]
     if action == "layers":
         return layer_lines(result)
+    if action == "dictionaries":
+        return dictionary_lines(result)
     lines = []
     if result.get("wall_map"):
         w = result["wall_map"]
@@ -201,13 +212,15 @@ def run_sae(cfg: SaeConfig) -> dict[str, Any]:
     torch.set_num_threads(cfg.torch_threads)
     policy = load_policy(cfg.run)
     agent = study_agent(policy.run.name, policy, cfg.hook, cfg.maze_set)
-    layer = () if cfg.action == "layers" else (agent.hook + (f"-{cfg.tag}" if cfg.tag else ""),)
+    tagged = agent.hook + (f"-{cfg.tag}" if cfg.tag and cfg.action != "dictionaries" else "")
+    layer = () if cfg.action == "layers" else (tagged,)
     out = Path(cfg.out) if cfg.out else policy.report_dir("sae", *layer)
     if cfg.action == "train":
         result = train(policy, agent, cfg)
-    elif cfg.action == "layers":
+    elif cfg.action in ("layers", "dictionaries"):
         t0 = time.perf_counter()
-        result = layer_ceilings(policy, cfg) | {"cpu": machine()}
+        measured = layer_ceilings if cfg.action == "layers" else dictionary_bounds
+        result = measured(policy, cfg) | {"cpu": machine()}
         result["minutes"] = (time.perf_counter() - t0) / 60
     else:
         sae, info = load_sae(policy, agent.hook, cfg.tag)

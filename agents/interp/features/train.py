@@ -8,7 +8,8 @@ kept unit, from random directions or with its first features started on given on
 e.g. the cheese move's signed principal directions, `moves_directions`; ``fixed``: kept there).
 With ``moves`` (pairs of position vectors, the layer as played and with the cheese moved,
 `move_pairs`) and ``move_weight``, a second loss asks the features' change to hold the move: the
-decoded difference of the two codes against the move's own difference (`move_fve`).
+decoded difference of the two codes against the move's own difference (`move_fve`); with
+``move_within``, the difference of the first few features only.
 `quality`: the fraction of variance explained and mean L0 on held-out rollouts, dead features,
 and held-out P(cheese) with the reconstruction spliced in for the layer, as a share of the
 unpatched policy's (same mazes, same sampled actions' generator).
@@ -92,18 +93,23 @@ def move_pairs(
     return p[order[:keep]], m[order[:keep]]
 
 
-def move_error(sae: Sae, played: torch.Tensor, moved: torch.Tensor) -> torch.Tensor:
+def move_error(
+    sae: Sae, played: torch.Tensor, moved: torch.Tensor, within: int = 0
+) -> torch.Tensor:
     """``[M]``: per pair (``[M, C]`` each), the squared error of the features' change decoded,
-    ``W_dec (f(moved) - f(played))``, against the move ``moved - played``."""
-    change = (sae.encode(moved) - sae.encode(played)) @ sae.w_dec
+    ``W_dec (f(moved) - f(played))``, against the move ``moved - played``; with ``within`` > 0,
+    the change of the first ``within`` features only."""
+    n = within if within > 0 else sae.width
+    change = (sae.encode(moved) - sae.encode(played))[:, :n] @ sae.w_dec[:n]
     return (change - (moved - played)).pow(2).sum(1)
 
 
 @torch.no_grad()
-def move_fve(sae: Sae, played: torch.Tensor, moved: torch.Tensor) -> float:
+def move_fve(sae: Sae, played: torch.Tensor, moved: torch.Tensor, within: int = 0) -> float:
     """The share of the move's squared length (pairs ``[M, C]``) that the features' change
-    holds: 1 - `move_error` / |move|^2."""
-    return float(1 - move_error(sae, played, moved).sum() / (moved - played).pow(2).sum())
+    (of the first ``within`` features, if > 0) holds: 1 - `move_error` / |move|^2."""
+    error = move_error(sae, played, moved, within).sum()
+    return float(1 - error / (moved - played).pow(2).sum())
 
 
 def fit(
@@ -119,6 +125,7 @@ def fit(
     fixed: bool = False,
     moves: tuple[torch.Tensor, torch.Tensor] | None = None,
     move_weight: float = 0.0,
+    move_within: int = 0,
 ) -> tuple[Sae, list[float]]:
     """An SAE trained on ``data`` ``[N, C]``, and its loss every 100 steps. ``init`` (``[M, C]``
     directions) starts the first ``min(width, M)`` decoder rows on them (made unit; the encoder
@@ -126,7 +133,8 @@ def fit(
     ``fixed`` those rows stay as started (restored after every step; the encoder, the biases
     and the other rows train). With ``moves`` (`move_pairs`) and ``move_weight`` > 0, each step
     adds ``move_weight`` x the mean `move_error` of a batch of pairs, as a share of their mean
-    squared move."""
+    squared move; with ``move_within`` > 0, of the change of the first ``move_within`` features
+    only, so that those few hold the move."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     sae = Sae(data.shape[1], width, k)
@@ -151,7 +159,7 @@ def fit(
             loss = loss + l1 * f.sum(1).mean()
         if pairs is not None:
             j = torch.randint(len(pairs[0]), (batch,), generator=gen)
-            error = move_error(sae, pairs[0][j], pairs[1][j]).mean()
+            error = move_error(sae, pairs[0][j], pairs[1][j], move_within).mean()
             loss = loss + move_weight * error / move_scale
         opt.zero_grad()
         loss.backward()

@@ -1,0 +1,134 @@
+"""Which dictionary can carry the cheese's move in few features, with the cheese present.
+
+For each dictionary of the layer (``cfg.tags``) and each ``n`` of ``cfg.counts``: its top ``n``
+move features (`agents.interp.features.rows.move_features`, ranked on the search mazes) with
+their own change written at every step (`every_step_splice` x1: the change between the
+observation with the cheese on the target and as it is, taken again at each step). No write of
+those ``n`` features, fixed or predicted from the maze, can do better than their own change
+following the mouse, so this is each dictionary's bound for an ``n``-feature row. A ``moves``
+dictionary (the signed principal directions of the move, not sparse; ``dictionary=moves``) is
+read as ``n`` directions: its features ``j`` and ``j + C`` for ``j < n`` (each of the top ``n``
+directions and its opposite, `agents.interp.features.train.moves_dictionary`).
+
+Played on each of ``cfg.maze_sets``' retargeting mazes (`STUDY_RETARGET_OFFSET`) beside no
+intervention, the real cheese moved and the maze's bound (`cheese_shown`), and pooled over the
+sets; each row also as its share of the maze's bound's gain over no intervention. The bound and
+every dictionary's rows play one by one from the same state of the sampler (`paired`): rows
+whose policies agree take the same actions, so their differences are the policies', not the
+draws'.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from agents.interp.features.ceiling import BOUND, cheese_shown
+from agents.interp.features.dictionary import load_sae
+from agents.interp.features.every_step import EVERY_STEP, every_step_splice
+from agents.interp.features.rows import move_features
+from agents.interp.interventions import NONE, REAL_CHEESE_MOVED, Intervention, Trial, successes
+from agents.interp.study.agent import study_agent
+from agents.interp.study.retargeting import baselines
+from agents.policy.loading import LoadedPolicy
+from agents.settings.levels import STUDY_RETARGET_OFFSET, STUDY_SEARCH_OFFSET
+from agents.settings.sae import SaeConfig
+
+
+def row_label(tag: str, n: int, directions: bool) -> str:
+    """A dictionary's row: ``"<tag>: top <n> move features, at every step"``."""
+    what = f"top {n} directions" if directions else f"top {n} move features"
+    return f"{tag or '(untagged)'}: {what}{EVERY_STEP}"
+
+
+def written(ranked: list[int], n: int, directions_of: int | None = None) -> list[int]:
+    """The features an ``n``-feature row writes: the top ``n`` of ``ranked``; of a ``moves``
+    dictionary of width ``directions_of`` (2C), its top ``n`` directions, each a feature and
+    its opposite: ``j`` and ``j + C`` for ``j < n``."""
+    if directions_of is None:
+        return ranked[:n]
+    half = directions_of // 2
+    return [*range(min(n, half)), *range(half, half + min(n, half))]
+
+
+def paired(rows: list[Intervention], trial: Trial) -> dict[str, np.ndarray]:
+    """Each row's successes, every row played alone from the same state of the trial's sampler
+    (common random numbers), which is left as after the last."""
+    rng = trial.setting.rng
+    start = rng.bit_generator.state
+    got: dict[str, np.ndarray] = {}
+    for row in rows:
+        rng.bit_generator.state = start
+        got |= successes([row], trial)
+    return got
+
+
+def dictionary_bounds(policy: LoadedPolicy, cfg: SaeConfig) -> dict[str, Any]:
+    """Every dictionary's rows on every maze set (`row_label`), their success by set and pooled
+    (``{"sets": {set: {label: p}}, "pooled": {label: figures}, "targets": K, ...}``)."""
+    tags = list(cfg.tags) or [cfg.tag]
+    hits: dict[str, list[np.ndarray]] = {}
+    sets: dict[str, dict[str, float]] = {}
+    info: dict[str, Any] = {}
+    hook = ""
+    for maze_set in list(cfg.maze_sets) or [cfg.maze_set]:
+        agent = study_agent(policy.run.name, policy, cfg.hook, maze_set)
+        hook = agent.hook
+        rng = np.random.default_rng([cfg.seed, 38])  # the retargeting measurement's targets
+        search = agent.trial(STUDY_SEARCH_OFFSET, cfg.search_mazes, cfg.targets_per_maze, rng, 2.0)
+        trial = agent.trial(
+            STUDY_RETARGET_OFFSET, cfg.retarget_mazes, cfg.targets_per_maze, rng, 2.0
+        )
+        got = successes(baselines(), trial)
+        rows = [cheese_shown()]
+        for tag in tags:
+            sae, meta = load_sae(policy, agent.hook, tag)
+            directions = meta.get("dictionary") == "moves"
+            info[tag] = {k: meta.get(k) for k in ("dictionary", "width", "k", "move_weight",
+                                                  "move_within", "init")}  # fmt: skip
+            ranked = move_features(sae, search)
+            for n in cfg.counts:
+                feats = written(ranked, n, sae.width if directions else None)
+                row = every_step_splice(sae, feats, 1.0, "move ")
+                rows.append(Intervention(row_label(tag, n, directions), row.build))
+        got |= paired(rows, trial)
+        sets[str(maze_set)] = {label: float(h.mean()) for label, h in got.items()}
+        for label, h in got.items():
+            hits.setdefault(label, []).append(h)
+    pooled = {label: np.concatenate(h) for label, h in hits.items()}
+    none, real = float(pooled[NONE].mean()), float(pooled[REAL_CHEESE_MOVED].mean())
+    bound = float(pooled[BOUND].mean())
+    return {
+        "hook": hook,
+        "maze_sets": [int(k) for k in sets],
+        "targets": len(pooled[NONE]),
+        "dictionaries": info,
+        "sets": sets,
+        "pooled": {
+            label: {
+                "p": float(h.mean()),
+                "x_none": float(h.mean()) / none if none else None,
+                "x_real_cheese": float(h.mean()) / real if real else None,
+                "share_of_bound": (float(h.mean()) - none) / (bound - none)
+                if bound > none
+                else None,
+            }
+            for label, h in pooled.items()
+        },
+    }
+
+
+def dictionary_lines(result: dict[str, Any]) -> list[str]:
+    """The printed table: each row pooled over the maze sets."""
+    lines = [
+        f"{result['hook']}, maze sets {result['maze_sets']} ({result['targets']} targets), "
+        "cheese present, pooled:"
+    ]
+    for label, f in result["pooled"].items():
+        share = f["share_of_bound"]
+        lines.append(
+            f"- {label}: {f['p']:.3f} ({f['x_none']:.2f}x none, {f['x_real_cheese']:.2f}x real "
+            "cheese" + ("" if share is None else f"; {share:.2f} of the bound's gain") + ")"
+        )
+    return lines
