@@ -456,13 +456,16 @@ def test_moves_init_starts_the_learned_sae_on_the_move_directions_and_it_stays_s
     signed directions (the encoder their transpose), the rest the random rows the trainer starts
     without it; narrower than 2C, the first ``width`` of them; trained, still top-k sparse.
     ``init=moves-fixed`` (``fixed``): trained, those rows are still the directions, the rest and
-    the encoder moved."""
+    the encoder moved. ``init=moves-paired``: the same rows, each direction beside its opposite."""
     from agents.interp.features.train import moves_dictionary, moves_directions
 
     g = torch.Generator().manual_seed(1)
     move = torch.randn(20, 6, 3, 3, generator=g) * torch.linspace(3, 0.5, 6).view(1, 6, 1, 1)
     signed = moves_directions(move)  # [12, 6]
     assert torch.equal(signed, moves_dictionary(move).w_dec.detach())
+    paired = moves_directions(move, paired=True)  # direction j, then its opposite
+    assert torch.equal(paired[0::2], signed[:6]) and torch.equal(paired[1::2], signed[6:])
+    assert torch.equal(paired[1], -paired[0])
     data = _sparse_data()[:, :6]
     kwargs = {"k": 2, "batch": 128, "lr": 3e-3, "l1": 0.0, "seed": 0}
     start, losses = fit(data, width=16, steps=0, init=signed, **kwargs)

@@ -11,7 +11,7 @@ from agents.settings.base import ConfigError, at_least
 #: How ``train`` makes the dictionary (`SaeConfig.dictionary`).
 DICTIONARIES = ("learned", "moves")
 #: Where a learned dictionary's decoder starts (`SaeConfig.init`).
-INITS = ("random", "moves", "moves-fixed")
+INITS = ("random", "moves", "moves-fixed", "moves-paired")
 #: What ``python -m experiments.sae <action>`` does.
 SAE_ACTIONS = (
     "train",
@@ -51,7 +51,9 @@ class SaeConfig:
             signed directions (the encoder their transpose; the rest random), then trained on
             the activations as any learned one (top-k ``k``); ``moves-fixed``: the same start
             with those decoder rows held there while it trains (the encoder, the biases and the
-            other rows train).
+            other rows train); ``moves-paired``: as ``moves``, each direction followed by its
+            opposite, so that the first ``2n`` features are the top ``n`` directions both ways
+            (with ``move_within=2n``, the move's loss on them).
         move_weight: Weight of a second loss for a ``learned`` dictionary (0: none): the
             features' change, decoded, against the cheese's move itself (the layer with the
             cheese moved to a target minus as played, on the same training mazes as

@@ -108,7 +108,8 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
     else:
         data = collect(agent.net, agent.hook, env, range(env.start_level, env.start_level +
                        cfg.rollout_mazes), cfg.removed_share, rng)  # fmt: skip
-        init = None if move is None or cfg.init == "random" else moves_directions(move)
+        paired = cfg.init == "moves-paired"
+        init = None if move is None or cfg.init == "random" else moves_directions(move, paired)
         fixed = cfg.init == "moves-fixed"
         sae, losses = fit(
             data, cfg.width, cfg.k, cfg.steps, cfg.batch, cfg.lr, cfg.l1, cfg.seed, init, fixed,

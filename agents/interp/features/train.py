@@ -208,10 +208,14 @@ def p_cheese_share(
     return out
 
 
-def moves_directions(move: torch.Tensor) -> torch.Tensor:
+def moves_directions(move: torch.Tensor, paired: bool = False) -> torch.Tensor:
     """``[2C, C]``: the principal directions of ``move`` (``[B, C, H, W]``) by decreasing share,
-    then their opposites (row ``j + C`` is ``-`` row ``j``)."""
+    then their opposites (row ``j + C`` is ``-`` row ``j``); ``paired``: each followed by its
+    opposite (rows ``2j`` and ``2j + 1``), so that the first ``2n`` rows are the top ``n``
+    directions both ways."""
     directions, _ = principal_directions(move)  # [C, C], one a column
+    if paired:
+        return torch.stack([directions.T, -directions.T], dim=1).flatten(0, 1).float()
     return torch.cat([directions.T, -directions.T]).float()
 
 
