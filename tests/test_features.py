@@ -201,6 +201,17 @@ def test_bad_settings_and_a_missing_sae_say_what_to_do():
         validate_sae(SaeConfig(run="easy", width=64, move_weight=1.0, move_within=65))
     with pytest.raises(ConfigError, match="give move_weight > 0 too"):
         validate_sae(SaeConfig(run="easy", move_within=11))
+    with pytest.raises(
+        ConfigError, match=r"maze_sets must list different sets among 0-9, got \[1, 10\]"
+    ):
+        validate_sae(SaeConfig(run="easy", maze_sets=[1, 10]))
+    with pytest.raises(ConfigError, match=r"maze_sets must list different sets"):
+        validate_sae(SaeConfig(run="easy", maze_sets=[2, 2]))
+    with pytest.raises(
+        ConfigError, match=r"tags must list different dictionaries, got \['a', 'a'\]"
+    ):
+        validate_sae(SaeConfig(run="easy", tags=["a", "a"]))
+    validate_sae(SaeConfig(run="easy", init="moves-paired"))  # the paired start is accepted
     with pytest.raises(ConfigError, match=r"init must be one of \['random', 'moves', 'moves-fix"):
         validate_sae(SaeConfig(run="easy", init="pca"))
     with pytest.raises(ConfigError, match="give dictionary=learned"):
@@ -317,12 +328,10 @@ def test_dictionaries_pools_each_dictionarys_every_step_write_and_all_directions
     assert pooled["w64mw1: top 3 move features, at every step"]["share_of_bound"] < 1.0
     assert "- moves: top 16 directions, at every step: " in capsys.readouterr().out
     assert (tmp_path / "dictionaries.json").is_file()
-    with pytest.raises(ConfigError, match="maze sets are 0-9, got 10"):
-        validate_sae(SaeConfig(run="easy", maze_sets=[1, 10]))
     # a moves dictionary's top directions: each feature and its opposite (j, j + C)
     assert written([5, 16, 2, 0], 2) == [5, 16]
-    assert written([5, 16, 2, 0], 3, directions_of=32) == [0, 1, 2, 16, 17, 18]
-    assert written([], 40, directions_of=32) == list(range(32))
+    assert written([5, 16, 2, 0], 3, moves_width=32) == [0, 1, 2, 16, 17, 18]
+    assert written([], 40, moves_width=32) == list(range(32))
 
 
 def test_the_mazes_bound_shows_the_network_the_cheese_on_the_target_in_a_maze_that_keeps_it():

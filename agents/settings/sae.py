@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 
 from agents.settings.base import ConfigError, at_least
+from agents.settings.levels import STUDY_MAZE_SETS
 
 #: How ``train`` makes the dictionary (`SaeConfig.dictionary`).
 DICTIONARIES = ("learned", "moves")
@@ -60,9 +61,10 @@ class SaeConfig:
             ``init=moves``' directions), as a share of the move's size, so that the move is
             held by the features and not left to the reconstruction's error.
         move_within: With ``move_weight``, the move loss counts the change of the first
-            ``move_within`` features only (0: every feature), so that a few features (those
-            ``init=moves`` starts on the move's top directions) hold the move, as a retargeting
-            row that writes at most that many features needs.
+            ``move_within`` features only (0: every feature), so that a few features hold the
+            move, as a retargeting row that writes at most that many features needs. With
+            ``init=moves`` those features start on the top directions, one sign each; with
+            ``init=moves-paired`` and ``move_within=2n``, on the top ``n`` directions both ways.
         tag: Names a second SAE of the same layer (``<hook>-<tag>.safetensors``), e.g. ``mix``.
         removed_share: Share of the collected activations taken with the cheese removed (0: the
             policy's own observations only; a mix lets the dictionary hold both).
@@ -183,9 +185,17 @@ def validate_sae(cfg: SaeConfig) -> None:
         raise ConfigError("erase_tag names an SAE of erase_hook: give erase_hook=<layer> too")
     if cfg.erase_hook and not (cfg.conv_mazes or cfg.wall_radius):
         raise ConfigError("erase_hook erases under a map's write: give conv_mazes or wall_radius")
-    for k in (cfg.maze_set, *cfg.maze_sets):
-        if not 0 <= k <= 9:
-            raise ConfigError(f"maze sets are 0-9, got {k}")
+    if not 0 <= cfg.maze_set < STUDY_MAZE_SETS:
+        raise ConfigError(f"maze_set must be 0-{STUDY_MAZE_SETS - 1}, got {cfg.maze_set}")
+    if len(set(cfg.maze_sets)) != len(cfg.maze_sets) or not all(
+        0 <= k < STUDY_MAZE_SETS for k in cfg.maze_sets
+    ):
+        raise ConfigError(
+            f"maze_sets must list different sets among 0-{STUDY_MAZE_SETS - 1}, "
+            f"got {list(cfg.maze_sets)}"
+        )
+    if len(set(cfg.tags)) != len(cfg.tags):
+        raise ConfigError(f"tags must list different dictionaries, got {list(cfg.tags)}")
     for name in ("l1", "lr"):
         value = getattr(cfg, name)
         if not (math.isfinite(value) and value > 0):

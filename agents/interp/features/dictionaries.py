@@ -42,13 +42,13 @@ def row_label(tag: str, n: int, directions: bool) -> str:
     return f"{tag or '(untagged)'}: {what}{EVERY_STEP}"
 
 
-def written(ranked: list[int], n: int, directions_of: int | None = None) -> list[int]:
+def written(ranked: list[int], n: int, moves_width: int | None = None) -> list[int]:
     """The features an ``n``-feature row writes: the top ``n`` of ``ranked``; of a ``moves``
-    dictionary of width ``directions_of`` (2C), its top ``n`` directions, each a feature and
-    its opposite: ``j`` and ``j + C`` for ``j < n``."""
-    if directions_of is None:
+    dictionary of width ``moves_width`` (2C), its top ``n`` directions, each a feature and its
+    opposite: ``j`` and ``j + C`` for ``j < n``."""
+    if moves_width is None:
         return ranked[:n]
-    half = directions_of // 2
+    half = moves_width // 2
     return [*range(min(n, half)), *range(half, half + min(n, half))]
 
 
@@ -67,14 +67,19 @@ def paired(rows: list[Intervention], trial: Trial) -> dict[str, np.ndarray]:
 def dictionary_bounds(policy: LoadedPolicy, cfg: SaeConfig) -> dict[str, Any]:
     """Every dictionary's rows on every maze set (`row_label`), their success by set and pooled
     (``{"sets": {set: {label: p}}, "pooled": {label: figures}, "targets": K, ...}``)."""
-    tags = list(cfg.tags) or [cfg.tag]
+    hook = study_agent(policy.run.name, policy, cfg.hook, cfg.maze_set).hook
+    saes = {tag: load_sae(policy, hook, tag) for tag in list(cfg.tags) or [cfg.tag]}
+    info = {
+        tag: {
+            k: meta.get(k)
+            for k in ("dictionary", "width", "k", "move_weight", "move_within", "init")
+        }  # fmt: skip
+        for tag, (_, meta) in saes.items()
+    }
     hits: dict[str, list[np.ndarray]] = {}
     sets: dict[str, dict[str, float]] = {}
-    info: dict[str, Any] = {}
-    hook = ""
     for maze_set in list(cfg.maze_sets) or [cfg.maze_set]:
-        agent = study_agent(policy.run.name, policy, cfg.hook, maze_set)
-        hook = agent.hook
+        agent = study_agent(policy.run.name, policy, hook, maze_set)
         rng = np.random.default_rng([cfg.seed, 38])  # the retargeting measurement's targets
         search = agent.trial(STUDY_SEARCH_OFFSET, cfg.search_mazes, cfg.targets_per_maze, rng, 2.0)
         trial = agent.trial(
@@ -82,13 +87,12 @@ def dictionary_bounds(policy: LoadedPolicy, cfg: SaeConfig) -> dict[str, Any]:
         )
         got = successes(baselines(), trial)
         rows = [cheese_shown()]
-        for tag in tags:
-            sae, meta = load_sae(policy, agent.hook, tag)
+        for tag, (sae, meta) in saes.items():
             directions = meta.get("dictionary") == "moves"
-            info[tag] = {k: meta.get(k) for k in ("dictionary", "width", "k", "move_weight",
-                                                  "move_within", "init")}  # fmt: skip
-            ranked = move_features(sae, search)
-            for n in cfg.counts:
+            most = sae.width // 2 if directions else sae.width
+            # ranked again on each set's search targets (the rows' features may differ by set)
+            ranked = [] if directions else move_features(sae, search)
+            for n in sorted({min(n, most) for n in cfg.counts}):
                 feats = written(ranked, n, sae.width if directions else None)
                 row = every_step_splice(sae, feats, 1.0, "move ")
                 rows.append(Intervention(row_label(tag, n, directions), row.build))
@@ -126,9 +130,12 @@ def dictionary_lines(result: dict[str, Any]) -> list[str]:
         "cheese present, pooled:"
     ]
     for label, f in result["pooled"].items():
-        share = f["share_of_bound"]
-        lines.append(
-            f"- {label}: {f['p']:.3f} ({f['x_none']:.2f}x none, {f['x_real_cheese']:.2f}x real "
-            "cheese" + ("" if share is None else f"; {share:.2f} of the bound's gain") + ")"
-        )
+        ratios = [
+            f"{f[key]:.2f}x {name}"
+            for key, name in (("x_none", "none"), ("x_real_cheese", "real cheese"))
+            if f[key] is not None
+        ]
+        if f["share_of_bound"] is not None:
+            ratios.append(f"{f['share_of_bound']:.2f} of the bound's gain")
+        lines.append(f"- {label}: {f['p']:.3f}" + (f" ({'; '.join(ratios)})" if ratios else ""))
     return lines

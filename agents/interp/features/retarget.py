@@ -63,22 +63,22 @@ def measure(agent: Agent, sae: Sae, cfg: SaeConfig, erase_sae: Sae | None = None
     rng = np.random.default_rng([cfg.seed, 38])
     if cfg.erase_hook:
         check_upstream(agent.net, agent.hook, cfg.erase_hook)
-    found = Searches(gather(agent, sae, cfg, rng), cfg, erase_sae)
-    found.values()
-    found.erasures()
-    found.upstream_radii()
+    searches = Searches(gather(agent, sae, cfg, rng), cfg, erase_sae)
+    searches.values()
+    searches.erasures()
+    searches.upstream_radii()
     trial = agent.trial(STUDY_RETARGET_OFFSET, cfg.retarget_mazes, cfg.targets_per_maze, rng, 2.0)
-    final = report_rows(found)
-    return report(agent, found, trial, outcomes(final, trial))
+    final = report_rows(searches)
+    return report(agent, searches, trial, outcomes(final, trial))
 
 
-def report_rows(found: Searches) -> list[Intervention]:
+def report_rows(searches: Searches) -> list[Intervention]:
     """Every row the report plays, as the searches chose them: the baselines and the top
     principal directions' splice; for each count the feature and channel sets (cheese present
     and removed), each kind's picked erasure (and a maze map's fixed write), the splices, the
     move features' splice at every step; the bound's feature counts; the ceiling; the maze's
     bound; the search's best feature row; the upstream rows."""
-    mat, counts, picks = found.mat, found.counts, found.picks
+    mat, counts, picks = searches.mat, searches.counts, searches.picks
     directions, _ = principal_directions(mat.search.cheese_move)
     k_dir = min(max(counts), directions.shape[1])
     final: list[Intervention] = [
@@ -95,14 +95,16 @@ def report_rows(found: Searches) -> list[Intervention]:
         for kind in mat.kinds:
             er = picks[f"erasure {kind} {n}"]
             if er["count"]:
-                m = found.multiple(kind, n, er["mode"])
+                m = searches.multiple(kind, n, er["mode"])
                 final.append(mat.row(kind, n, m, er["count"], er["mode"]))
             if kind in mat.mazemaps and er["mode"] != "predicted":  # the fixed write, too
-                final.append(mat.row(kind, n, found.multiple(kind, n, "predicted"), 1, "predicted"))
-        for name in found.ranking:
+                final.append(
+                    mat.row(kind, n, searches.multiple(kind, n, "predicted"), 1, "predicted")
+                )
+        for name in searches.ranking:
             for rem in CONDITIONS:
                 sc = picks[f"{name}splice {n}{SUFFIX[rem]}"]["scale"]
-                final.append(found.splice_row(name, n, sc, rem))
+                final.append(searches.splice_row(name, n, sc, rem))
         # the move features' splice taken again at every step, at the scale picked for it once
         sc = picks[f"move splice {n}"]["scale"]
         final.append(every_step_splice(mat.sae, mat.by_move[:n], sc, "move "))
@@ -115,24 +117,26 @@ def report_rows(found: Searches) -> list[Intervention]:
     final.append(cheese_shown())
     # the search's best feature row, reported under its own name (a kind's erasure pick may be
     # a whole-vector one, which leaves it out above)
-    kind, n, e, mode = found.best()[0]
-    picked = mat.row(kind, n, found.multiple(kind, n, mode), e, mode)
+    kind, n, e, mode = searches.best()[0]
+    picked = mat.row(kind, n, searches.multiple(kind, n, mode), e, mode)
     if picked.label not in {r.label for r in final}:
         final.append(picked)
-    for name, up in found.upstream.items():
+    for name, up in searches.upstream.items():
         up_kind, up_n = name.split()
-        final.append(found.upstream_row(up_kind, int(up_n), up["radius"]))
+        final.append(searches.upstream_row(up_kind, int(up_n), up["radius"]))
     return final
 
 
-def report(agent: Agent, found: Searches, trial: Trial, played: dict[str, Any]) -> dict[str, Any]:
+def report(
+    agent: Agent, searches: Searches, trial: Trial, played: dict[str, Any]
+) -> dict[str, Any]:
     """The measurement's JSON: what was read and picked on the search mazes, and ``played``
     (`outcomes` of `report_rows` on ``trial``)."""
-    mat, cfg = found.mat, found.cfg
-    best, best_layer = found.best()
+    mat, cfg = searches.mat, searches.cfg
+    best, best_layer = searches.best()
     b_kind, b_n, b_e, b_mode = best
     b_feats = mat.features(b_kind, b_n)
-    m = found.multiple(b_kind, b_n, b_mode)
+    m = searches.multiple(b_kind, b_n, b_mode)
     chosen_pattern = (
         mat.patterns[b_feats]
         if b_kind == "pattern"
@@ -141,7 +145,7 @@ def report(agent: Agent, found: Searches, trial: Trial, played: dict[str, Any]) 
         else None
     )
     wall, conv = mat.mazemaps.get("wall"), mat.mazemaps.get("conv")
-    top = max(found.counts)
+    top = max(searches.counts)
     return {
         "hook": agent.hook,
         "targets": int(len(trial.targets.maze)),
@@ -158,7 +162,7 @@ def report(agent: Agent, found: Searches, trial: Trial, played: dict[str, Any]) 
         "conv_map": None  # and the whole maze, through the conv map
         if conv is None
         else {"mazes": cfg.conv_mazes, "steps": cfg.conv_steps, "fve": conv.fve},
-        "picks": found.picks,
+        "picks": searches.picks,
         "best_present": {  # the feature row with the cheese present that the search picked
             "kind": b_kind,
             "features": b_feats,
@@ -175,16 +179,16 @@ def report(agent: Agent, found: Searches, trial: Trial, played: dict[str, Any]) 
             "radius": b_e if b_mode in NEAR_MODES else None,
             "label": mat.row(b_kind, b_n, m, b_e, b_mode).label,  # its row in ``interventions``
             "key": list(best),
-            "search_success": float(found.hit[str(best)].mean()),
+            "search_success": float(searches.hit[str(best)].mean()),
         },  # fmt: skip
         "best_present_layer": None
         if best_layer is None
         else {
-            "label": found.erase_row(best_layer).label,
-            "search_success": float(found.hit[str(best_layer)].mean()),
+            "label": searches.erase_row(best_layer).label,
+            "search_success": float(searches.hit[str(best_layer)].mean()),
         },
         "upstream": None  # the cheese erased at an earlier layer under each map's write
-        if not found.upstream
-        else {"hook": cfg.erase_hook, "tag": cfg.erase_tag, "picks": found.upstream},
+        if not searches.upstream
+        else {"hook": cfg.erase_hook, "tag": cfg.erase_tag, "picks": searches.upstream},
         "interventions": played,
     }

@@ -25,20 +25,21 @@ from agents.interp.features.dictionary import Sae
 from agents.interp.features.materials import KINDS, NEAR_MODES, Materials
 from agents.interp.features.rows import features_splice
 from agents.interp.features.upstream import erased_before
-from agents.interp.interventions import Intervention, channels_set, successes
+from agents.interp.interventions import REMOVED, Intervention, channels_set, successes
 from agents.settings.sae import SaeConfig
 
 #: How an erasure by count takes the cheese's features out.
 MODES = ("zeroed", "replaced")
 #: A pick's key and a row's label after the condition: cheese present, or removed.
-SUFFIX = {False: "", True: ", cheese removed"}
+SUFFIX = {False: "", True: REMOVED}
 #: An erasure: (row kind, features written, cheese features erased or radius, mode).
 ErasureKey = tuple[str, int, int, str]
 
 
 @dataclass
 class Searches:
-    """The searches of one measurement and what they picked.
+    """The searches of one measurement and what they picked: `values`, then `erasures` (its
+    values are those `values` picked), then `upstream_radii`; `best` after `erasures`.
 
     Attributes:
         mat: What the measurement read off the mazes (`agents.interp.features.materials.gather`).
@@ -74,8 +75,7 @@ class Searches:
 
     def channels(self, n: int) -> list[int]:
         """The top ``n`` cheese channels."""
-        ranked = [r["channel"] for r in self.mat.channels.top]
-        return ranked[: min(n, len(ranked))]
+        return [r["channel"] for r in self.mat.channels.top][:n]
 
     def splice_row(self, name: str, n: int, scale: float, removed: bool) -> Intervention:
         """The cheese's move spliced once into the top ``n`` features of ``ranking[name]``."""
@@ -183,7 +183,7 @@ class Searches:
     def upstream_radii(self) -> None:
         """Search 3 (with ``cfg.erase_hook``): the radius of the cheese's erasure at the earlier
         layer under each maze map's write."""
-        if not self.cfg.erase_hook:
+        if not (self.cfg.erase_hook and self.cfg.erase_radii):
             return
         radii = list(self.cfg.erase_radii)
         keys = [(kind, n, r) for kind in self.mat.mazemaps for n in self.counts for r in radii]
