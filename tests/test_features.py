@@ -298,6 +298,50 @@ def test_layers_lists_the_stage_outputs_and_measures_each_layers_ceiling(capsys,
     assert (Path(cfg.out) / "layers.json").is_file()
 
 
+def test_retarget_features_picks_the_best_it_tried_and_plays_every_pick_on_the_report_targets(
+    tmp_path,
+):
+    """``retarget-features`` end to end on a tiny budget: every value, scale, ceiling and erasure
+    it reports is the best of the rates it tried on the search targets (the first on a tie),
+    the best row with the cheese present is the best erasure tried (a whole-vector erasure
+    apart), and every chosen row is played on the same report targets beside the baselines and
+    the maze's bound."""
+    from agents.interp.features.ceiling import BOUND
+    from agents.interp.features.command import run_sae
+    from agents.interp.interventions import NONE, REAL_CHEESE_MOVED
+
+    cfg = SaeConfig(action="retarget-features", run="easy", hook="embedder.block1.res1.resadd_out",
+                    tag="w64mw1", mazes=8, search_mazes=1, retarget_mazes=2, targets_per_maze=3,
+                    counts=[1], multiples=[1.0, 4.0], erase_counts=[0, 16], scales=[1.0, 2.0],
+                    radii=[2], erase_radii=[1], conv_mazes=0, wall_placements=2,
+                    out=str(tmp_path))  # fmt: skip
+    result = run_sae(cfg)
+    for name, pick in result["picks"].items():
+        tried = pick["tried"]
+        if name.startswith("channels"):  # its pick is recorded as a value, not a multiple
+            continue
+        chosen = next(v for k, v in pick.items() if k in ("multiple", "scale", "count"))
+        if name.startswith("erasure "):
+            chosen = str((name.split()[1], 1, pick["count"], pick["mode"]))
+        elif name.startswith("ceiling"):
+            chosen = str((pick["where"], pick["scale"]))
+        assert tried[str(chosen)] == max(tried.values()), (name, pick)
+        assert list(tried.values()).index(max(tried.values())) == list(tried).index(str(chosen))
+    erasures = {k: v for name, p in result["picks"].items() if name.startswith("erasure ")
+                for k, v in p["tried"].items() if "'layer'" not in k}  # fmt: skip
+    best = result["best_present"]
+    assert best["search_success"] == max(erasures.values())
+    assert erasures[str(tuple(best["key"]))] == best["search_success"]
+    played = result["interventions"]
+    assert {NONE, REAL_CHEESE_MOVED, BOUND, best["label"], "top 1 channels"} <= set(played)
+    for row in played.values():
+        assert row["success"]["n"] == result["targets"] == 6
+        if played[NONE]["success"]["p"]:
+            assert row["x_none"] == pytest.approx(
+                row["success"]["p"] / played[NONE]["success"]["p"]
+            )
+
+
 def test_dictionaries_pools_each_dictionarys_every_step_write_and_all_directions_are_the_bound(
     capsys, tmp_path
 ):
