@@ -63,6 +63,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import torch
@@ -318,3 +319,20 @@ def successes(rows: Sequence[Intervention], trial: Trial) -> dict[str, np.ndarra
     """``[K]`` whether each row's episode reached its target within the budget, by label: the
     success of `play` without the rest of its figures (what a search needs)."""
     return reached_each(arms(rows, trial), trial.targets, trial.setting, trial.budget_factor)
+
+
+def ratio(p: float, base: float) -> float | None:
+    """``p`` as a multiple of ``base`` (None where ``base`` is 0)."""
+    return p / base if base > 0 else None
+
+
+def with_ratios(summaries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``summaries`` (`play`'s, by label, the baselines among them), each given its success as
+    a multiple of no intervention's (``x_none``) and of the real cheese moved's
+    (``x_real_cheese``); returns them."""
+    none = summaries[NONE]["success"]["p"]
+    cheese = summaries[REAL_CHEESE_MOVED]["success"]["p"]
+    for summary in summaries.values():
+        summary["x_none"] = ratio(summary["success"]["p"], none)
+        summary["x_real_cheese"] = ratio(summary["success"]["p"], cheese)
+    return summaries

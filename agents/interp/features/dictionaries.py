@@ -28,7 +28,14 @@ from agents.interp.features.ceiling import BOUND, cheese_shown
 from agents.interp.features.dictionary import load_sae
 from agents.interp.features.every_step import EVERY_STEP, every_step_splice
 from agents.interp.features.rows import move_features
-from agents.interp.interventions import NONE, REAL_CHEESE_MOVED, Intervention, Trial, successes
+from agents.interp.interventions import (
+    NONE,
+    REAL_CHEESE_MOVED,
+    Intervention,
+    Trial,
+    ratio,
+    successes,
+)
 from agents.interp.study.agent import study_agent
 from agents.interp.study.retargeting import baselines
 from agents.policy.loading import LoadedPolicy
@@ -112,8 +119,8 @@ def dictionary_bounds(policy: LoadedPolicy, cfg: SaeConfig) -> dict[str, Any]:
         "pooled": {
             label: {
                 "p": float(h.mean()),
-                "x_none": float(h.mean()) / none if none else None,
-                "x_real_cheese": float(h.mean()) / real if real else None,
+                "x_none": ratio(float(h.mean()), none),
+                "x_real_cheese": ratio(float(h.mean()), real),
                 "share_of_bound": (float(h.mean()) - none) / (bound - none)
                 if bound > none
                 else None,

@@ -25,7 +25,7 @@ from agents.interp.features.ceiling import (
     difference_added,
     pick_ceiling,
 )
-from agents.interp.interventions import NONE, REAL_CHEESE_MOVED, successes
+from agents.interp.interventions import NONE, REAL_CHEESE_MOVED, ratio, successes
 from agents.interp.study.agent import study_agent
 from agents.interp.study.retargeting import baselines
 from agents.policy.hooked import HookedMazeNet
@@ -111,10 +111,14 @@ def _rates(hit: dict[str, np.ndarray]) -> dict[str, float]:
     }
 
 
-def _figures(hit: np.ndarray, base: dict[str, float]) -> dict[str, float]:
+def _figures(hit: np.ndarray, base: dict[str, float]) -> dict[str, float | None]:
     """A row's success rate and its ratios to no intervention and to the real cheese moved."""
     p = float(hit.mean())
-    return {"p": p, "x_none": p / base["none"], "x_real_cheese": p / base["real_cheese"]}
+    return {
+        "p": p,
+        "x_none": ratio(p, base["none"]),
+        "x_real_cheese": ratio(p, base["real_cheese"]),
+    }
 
 
 def layer_lines(result: dict[str, Any]) -> list[str]:

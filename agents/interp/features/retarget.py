@@ -24,14 +24,13 @@ from agents.interp.features.search import SUFFIX, Searches
 from agents.interp.features.upstream import check_upstream
 from agents.interp.features.wall_map import WallMap
 from agents.interp.interventions import (
-    NONE,
-    REAL_CHEESE_MOVED,
     Intervention,
     Trial,
     along,
     channels_set,
     play,
     splice,
+    with_ratios,
 )
 from agents.interp.study.agent import Agent
 from agents.interp.study.retargeting import baselines
@@ -47,13 +46,7 @@ def outcomes(rows: list[Intervention], trial: Trial) -> dict[str, Any]:
     done = {k: o.summary for k, o in play([r for r in rows if r not in alone], trial).items()}
     for r in alone:
         done.update({k: o.summary for k, o in play([r], trial).items()})
-    none, cheese = done[NONE]["success"]["p"], done[REAL_CHEESE_MOVED]["success"]["p"]
-    results = {row.label: done[row.label] for row in rows}
-    for summary in results.values():
-        p = summary["success"]["p"]
-        summary["x_none"] = p / none if none else None
-        summary["x_real_cheese"] = p / cheese if cheese else None
-    return results
+    return with_ratios({row.label: done[row.label] for row in rows})
 
 
 def measure(agent: Agent, sae: Sae, cfg: SaeConfig, erase_sae: Sae | None = None) -> dict[str, Any]:

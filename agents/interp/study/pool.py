@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from agents.interp.interventions import BASELINES, NONE, REAL_CHEESE_MOVED, REMOVED
+from agents.interp.interventions import BASELINES, NONE, REAL_CHEESE_MOVED, REMOVED, ratio
 from agents.interp.study.headline import by_size
 
 # The behaviour measurement's distributions, in the table's order (saved files sort keys).
@@ -23,10 +23,6 @@ DISTRIBUTIONS = ("train", "test", "test_decision_square")
 
 def _weighted(parts: list[tuple[float, int]]) -> float:
     return sum(p * n for p, n in parts) / sum(n for _, n in parts)
-
-
-def _ratio(p: float, base: float) -> float | None:
-    return p / base if base > 0 else None
 
 
 def _x(v: float | None) -> str:
@@ -73,12 +69,12 @@ def pool_agent(per_set: dict[int, dict[str, Any]]) -> dict[str, Any]:
     for name in names:
         p = _weighted([(success(r, name), n) for r, n in zip(results, targets)])
         # a set where no intervention never succeeds has no ratio (None), and no say in the SE
-        ratios = [_ratio(success(r, name), success(r, NONE)) for r in results]
+        ratios = [ratio(success(r, name), success(r, NONE)) for r in results]
         pooled[name] = {
             "success": p,
             "success_by_set": [success(r, name) for r in results],
-            "x_none": _ratio(p, none),
-            "x_real_cheese": _ratio(p, real),
+            "x_none": ratio(p, none),
+            "x_real_cheese": ratio(p, real),
             "x_none_by_set": ratios,
             "x_none_se": _spread([x for x in ratios if x is not None]),
             "multiples": [_multiples(r, name) for r in results],

@@ -20,8 +20,6 @@ import numpy as np
 import torch
 
 from agents.interp.interventions import (
-    NONE,
-    REAL_CHEESE_MOVED,
     Intervention,
     Trial,
     along,
@@ -32,6 +30,7 @@ from agents.interp.interventions import (
     play,
     real_cheese_moved,
     splice,
+    with_ratios,
 )
 from agents.interp.study.agent import Agent
 from agents.interp.study.cheese_channels import Ranking
@@ -123,14 +122,7 @@ def baselines() -> list[Intervention]:
 def outcomes(rows: list[Intervention], trial: Trial) -> dict[str, Any]:
     """Every row's summary on ``trial``, its success also as a multiple of no intervention's
     and the real cheese's."""
-    results = {k: o.summary for k, o in play(rows, trial).items()}
-    none = results[NONE]["success"]["p"]
-    cheese = results[REAL_CHEESE_MOVED]["success"]["p"]
-    for r in results.values():
-        p = r["success"]["p"]
-        r["x_none"] = p / none if none else None
-        r["x_real_cheese"] = p / cheese if cheese else None
-    return results
+    return with_ratios({k: o.summary for k, o in play(rows, trial).items()})
 
 
 def retargeting(
