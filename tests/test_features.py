@@ -201,6 +201,10 @@ def test_bad_settings_and_a_missing_sae_say_what_to_do():
         validate_sae(SaeConfig(run="easy", width=64, move_weight=1.0, move_within=65))
     with pytest.raises(ConfigError, match="give move_weight > 0 too"):
         validate_sae(SaeConfig(run="easy", move_within=11))
+    with pytest.raises(ConfigError, match=r"move_per_target must be in \[0, width=64\], got 65"):
+        validate_sae(SaeConfig(run="easy", width=64, move_weight=1.0, move_per_target=65))
+    with pytest.raises(ConfigError, match="give move_weight > 0 and no move_within"):
+        validate_sae(SaeConfig(run="easy", move_weight=1.0, move_within=11, move_per_target=11))
     with pytest.raises(
         ConfigError, match=r"maze_sets must list different sets among 0-9, got \[1, 10\]"
     ):
@@ -349,22 +353,30 @@ def test_dictionaries_pools_each_dictionarys_every_step_write_and_all_directions
     set and pooled over the sets. The shipped ``moves`` dictionary of `easy`'s block 1 holds
     the layer's 16 channels as 16 signed directions, so its 16 directions written at every step
     are the network shown the cheese on the target: the maze's bound, target for target, on
-    every set (share 1 of its gain), each dictionary's rows beside the others'."""
+    every set (share 1 of its gain), each dictionary's rows beside the others' (a count past a
+    dictionary's width takes all of it); with ``per_target``, each target's own top ``n`` too,
+    all of them when ``n`` is the width."""
     from agents.interp.features.ceiling import BOUND
     from agents.interp.features.command import run_sae
     from agents.interp.features.dictionaries import written
     from agents.interp.interventions import NONE
 
     cfg = SaeConfig(action="dictionaries", run="easy", hook="embedder.block1.res1.resadd_out",
-                    tags=["moves", "w64mw1"], maze_sets=[1, 2], counts=[16], search_mazes=1,
-                    retarget_mazes=3, targets_per_maze=3, out=str(tmp_path))  # fmt: skip
+                    tags=["moves", "w64mw1"], maze_sets=[1, 2], counts=[64], search_mazes=1,
+                    retarget_mazes=3, targets_per_maze=3, per_target=True,
+                    out=str(tmp_path))  # fmt: skip
     result = run_sae(cfg)
     every = "moves: top 16 directions, at every step"
     assert result["maze_sets"] == [1, 2] and result["targets"] == 18
     assert result["dictionaries"]["moves"]["dictionary"] == "moves"
     for rates in result["sets"].values():
         assert rates[every] == rates[BOUND]
-        assert set(rates) >= {NONE, "w64mw1: top 16 move features, at every step"}
+        assert set(rates) >= {NONE, "moves: each target's top 16 features, at every step"}
+        # each target's top 64 of 64 features are all of them: the same write, the same draws
+        assert (
+            rates["w64mw1: each target's top 64 features, at every step"]
+            == rates["w64mw1: top 64 move features, at every step"]
+        )
     pooled = result["pooled"]
     for label, f in pooled.items():  # the sets' rates weighted by their targets (9 each)
         assert f["p"] == pytest.approx(sum(r[label] for r in result["sets"].values()) / 2)
@@ -503,6 +515,35 @@ def test_a_move_loss_makes_the_features_change_hold_a_move_the_activations_alone
     assert move_fve(first, *pairs, within=1) > 0.8
 
 
+def test_the_per_target_move_loss_counts_each_targets_own_top_features_only():
+    """``move_per_target``: each target's move is held by its own top ``n`` features (by their
+    change's energy over the map), other features at other targets. With the identity as the
+    dictionary the loss of one feature per target is exactly what the second-largest feature of
+    each target's move leaves out; with two, nothing; the loss's gradient reaches only the
+    picked features' decoder rows."""
+    from agents.interp.features.dictionary import Sae
+    from agents.interp.features.train import target_move_error, top_per_target
+
+    sae = Sae(4, 4, k=0)
+    with torch.no_grad():  # features = relu(channels), decoded back as they are
+        sae.w_dec.copy_(torch.eye(4))
+        sae.w_enc.copy_(torch.eye(4))
+    played = torch.zeros(2, 4, 2, 2)  # [targets, C, H, W]
+    moved = played.clone()
+    moved[0, 0, 0, 0], moved[0, 1, 0, 0], moved[0, 1, 1, 1] = 3.0, 0.5, 1.0  # features 0, 1
+    moved[1, 3, 0, 1], moved[1, 2, 0, 1] = 2.0, 0.5  # target 1: features 3 and 2
+    change = sae.encode_map(moved) - sae.encode_map(played)
+    assert top_per_target(change, sae.w_dec.detach(), 1).tolist() == [[1, 0, 0, 0], [0, 0, 0, 1]]
+    weighed = torch.diag(torch.tensor([1.0, 3.0, 1.0, 1.0]))  # feature 1 decodes 3x longer
+    assert top_per_target(change, weighed, 1).tolist()[0] == [0, 1, 0, 0]
+    assert target_move_error(sae, played, moved, 2).tolist() == [0.0, 0.0]
+    error = target_move_error(sae, played, moved, 1)
+    assert error.tolist() == [1.25, 0.25]  # feature 1's 0.5 and 1 left out; feature 2's 0.5
+    error.sum().backward()
+    assert sae.w_dec.grad is not None
+    assert sae.w_dec.grad.abs().sum(1).nonzero().flatten().tolist() == [0, 3]
+
+
 def test_moves_init_starts_the_learned_sae_on_the_move_directions_and_it_stays_sparse():
     """``init=moves``: before any step the first 2C decoder rows are the moves dictionary's
     signed directions (the encoder their transpose), the rest the random rows the trainer starts
@@ -628,7 +669,9 @@ def test_the_splice_at_every_step_with_a_dictionary_of_the_whole_layer_is_the_ma
     """`every_step_splice` takes the features' change again at each step (the observation with
     the cheese on the target against the observation as it is): with a dictionary that holds
     the whole layer exactly ([I; -I], no top-k), its splice at scale 1 is the network shown the
-    cheese on the target, `cheese_shown`'s policy, at any step; half of it is not."""
+    cheese on the target, `cheese_shown`'s policy, at any step; half of it is not. Each
+    target's own top ``c`` of its ``2c`` features (``per_target``) are the positive half
+    wherever anything changes: the bound again at the start; its top 1 alone is not."""
     from agents.interp.features.ceiling import cheese_shown
     from agents.interp.features.every_step import EVERY_STEP, every_step_splice
     from mazegen.render import observe
@@ -659,3 +702,10 @@ def test_the_splice_at_every_step_with_a_dictionary_of_the_whole_layer_is_the_ma
     plain = trial.unpatched()(obs, k)
     assert np.allclose(half(obs, k), plain, atol=1e-6)
     assert np.abs(plain - bound(obs, k)).max() > 0.05, np.abs(plain - bound(obs, k)).max()
+    # each target's own top c of the 2c: the positive half wherever anything changes, so the
+    # bound again; its top 1 alone is not
+    rows = {n: every_step_splice(sae, list(range(2 * c)), 1.0, per_target=n) for n in (c, 1)}
+    assert rows[1].label == f"features each target's top 1 of {2 * c} splice x1{EVERY_STEP}"
+    own = {n: row.build(trial)[1](obs, k) for n, row in rows.items()}
+    assert np.allclose(own[c], bound(obs, k), atol=1e-5)
+    assert np.abs(own[1] - bound(obs, k)).max() > 0.05, np.abs(own[1] - bound(obs, k)).max()

@@ -37,6 +37,9 @@ class SaeConfig:
         tags: The dictionaries of ``hook`` the ``dictionaries`` action compares, by tag (``""``
             the untagged one; empty: ``tag``).
         maze_sets: The maze sets the ``dictionaries`` action pools (empty: ``maze_set``).
+        per_target: The ``dictionaries`` action also writes, for each of ``counts``, each
+            target's own top ``n`` features (those that carry most of its move), not the same
+            ``n`` at every target.
         width: Dictionary size (features).
         k: Features kept per position (top-k); 0 uses the L1 penalty instead.
         l1: The L1 penalty on feature activations when ``k=0``.
@@ -65,6 +68,10 @@ class SaeConfig:
             move, as a retargeting row that writes at most that many features needs. With
             ``init=moves`` those features start on the top directions, one sign each; with
             ``init=moves-paired`` and ``move_within=2n``, on the top ``n`` directions both ways.
+        move_per_target: With ``move_weight``, the move loss counts, for each target, the
+            change of the ``move_per_target`` features that carry most of its move (0: as
+            ``move_within`` says), so that a few features per target hold it, as a row that
+            writes each target's own top features needs (``dictionaries per_target=true``).
         tag: Names a second SAE of the same layer (``<hook>-<tag>.safetensors``), e.g. ``mix``.
         removed_share: Share of the collected activations taken with the cheese removed (0: the
             policy's own observations only; a mix lets the dictionary hold both).
@@ -110,6 +117,7 @@ class SaeConfig:
     layers: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     maze_sets: list[int] = field(default_factory=list)
+    per_target: bool = False
     width: int = 256
     k: int = 4
     l1: float = 1e-3
@@ -121,6 +129,7 @@ class SaeConfig:
     init: str = "random"
     move_weight: float = 0.0
     move_within: int = 0
+    move_per_target: int = 0
     tag: str = ""
     removed_share: float = 0.0
     eval_mazes: int = 300
@@ -177,6 +186,14 @@ def validate_sae(cfg: SaeConfig) -> None:
         raise ConfigError(f"move_within must be in [0, width={cfg.width}], got {cfg.move_within}")
     if cfg.move_within and not cfg.move_weight > 0:
         raise ConfigError("move_within limits the move loss: give move_weight > 0 too")
+    if not 0 <= cfg.move_per_target <= cfg.width:
+        raise ConfigError(
+            f"move_per_target must be in [0, width={cfg.width}], got {cfg.move_per_target}"
+        )
+    if cfg.move_per_target and not (cfg.move_weight > 0 and cfg.move_within == 0):
+        raise ConfigError(
+            "move_per_target shapes the move loss: give move_weight > 0 and no move_within"
+        )
     if cfg.k > cfg.width:
         raise ConfigError(f"k must be <= width ({cfg.width}), got {cfg.k}")
     if not 0 <= cfg.removed_share < 1:

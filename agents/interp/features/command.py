@@ -100,7 +100,9 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
         trial = agent.trial(FIT_OFFSET + 50, cfg.rollout_mazes, cfg.targets_per_maze, rng, 2.0)
         with torch.no_grad():
             move = trial.cheese_move  # [targets, C, H, W]
-            if cfg.move_weight > 0:
+            if cfg.move_weight > 0 and cfg.move_per_target:
+                pairs = trial.layer_played_and_moved  # ([K, C, H, W], [K, C, H, W])
+            elif cfg.move_weight > 0:
                 pairs = move_pairs(*trial.layer_played_and_moved)  # ([M, C], [M, C])
     if move is not None and not learned:
         sae, vectors = moves_dictionary(move), move.shape[0] * move[0, 0].numel()
@@ -113,14 +115,14 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
         fixed = cfg.init == "moves-fixed"
         sae, losses = fit(
             data, cfg.width, cfg.k, cfg.steps, cfg.batch, cfg.lr, cfg.l1, cfg.seed, init, fixed,
-            pairs, cfg.move_weight, cfg.move_within,
+            pairs, cfg.move_weight, cfg.move_within, cfg.move_per_target,
         )  # fmt: skip
         vectors = len(data)
     minutes = (time.perf_counter() - t0) / 60
     quality = reconstruction(sae, collect(agent.net, agent.hook, agent.env, held, 0.0, rng))
     if pairs is not None:  # on the training moves
-        quality["move_fve"] = move_fve(sae, *pairs)
-        if cfg.move_within:
+        quality["move_fve"] = move_fve(sae, *pairs, per_target=cfg.move_per_target)
+        if cfg.move_within and not cfg.move_per_target:
             quality["move_fve_within"] = move_fve(sae, *pairs, within=cfg.move_within)
     quality["p_cheese"] = p_cheese_share(
         agent.net, agent.hook, sae, agent.env, range(agent.behaviour_start,
@@ -132,6 +134,7 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
         "init": cfg.init if learned else None,
         "move_weight": cfg.move_weight if learned else None,
         "move_within": cfg.move_within if learned and cfg.move_weight > 0 else None,
+        "move_per_target": cfg.move_per_target if learned and cfg.move_weight > 0 else None,
         "width": sae.width,
         "k": sae.k,
         "l1": cfg.l1 if learned and cfg.k == 0 else None,

@@ -16,6 +16,10 @@ sets; each row also as its share of the maze's bound's gain over no intervention
 every dictionary's rows play one by one from the same state of the sampler (`paired`): rows
 whose policies agree take the same actions, so their differences are the policies', not the
 draws'.
+
+With ``cfg.per_target`` each ``n`` has a second row: the ``n`` features that carry most of each
+target's own move (`agents.interp.features.every_step.target_picks`), so that a row may write
+other features at other targets, still at most ``n`` at each.
 """
 
 from __future__ import annotations
@@ -43,9 +47,13 @@ from agents.settings.levels import STUDY_RETARGET_OFFSET, STUDY_SEARCH_OFFSET
 from agents.settings.sae import SaeConfig
 
 
-def row_label(tag: str, n: int, directions: bool) -> str:
-    """A dictionary's row: ``"<tag>: top <n> move features, at every step"``."""
-    what = f"top {n} directions" if directions else f"top {n} move features"
+def row_label(tag: str, n: int, directions: bool, per_target: bool = False) -> str:
+    """A dictionary's row: ``"<tag>: top <n> move features, at every step"`` (``per_target``:
+    ``"<tag>: each target's top <n> features, at every step"``)."""
+    if per_target:
+        what = f"each target's top {n} features"
+    else:
+        what = f"top {n} directions" if directions else f"top {n} move features"
     return f"{tag or '(untagged)'}: {what}{EVERY_STEP}"
 
 
@@ -103,6 +111,9 @@ def dictionary_bounds(policy: LoadedPolicy, cfg: SaeConfig) -> dict[str, Any]:
                 feats = written(ranked, n, sae.width if directions else None)
                 row = every_step_splice(sae, feats, 1.0, "move ")
                 rows.append(Intervention(row_label(tag, n, directions), row.build))
+                if cfg.per_target:
+                    row = every_step_splice(sae, range(sae.width), 1.0, "move ", per_target=n)
+                    rows.append(Intervention(row_label(tag, n, False, True), row.build))
         got |= paired(rows, trial)
         sets[str(maze_set)] = {label: float(h.mean()) for label, h in got.items()}
         for label, h in got.items():

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from agents.interp.features.dictionary import Sae
-from agents.interp.features.train import cheese_on
+from agents.interp.features.rows import feature_move
+from agents.interp.features.train import cheese_on, top_per_target
 from agents.interp.interventions import Arm, Intervention, Trial
 from agents.policy.hooked import HookedMazeNet
 
@@ -34,6 +35,8 @@ class EveryStepAct:
     features: Sequence[int]
     scale: float
     squares: torch.Tensor  # [K, 2] each episode's target
+    #: [K, len(features)] which of ``features`` each episode writes (None: all of them)
+    mask: torch.Tensor | None = None
     #: a function of the observation and the maze index (`agents.policy.rollout.pure`)
     pure: ClassVar[bool] = True
 
@@ -46,6 +49,8 @@ class EveryStepAct:
             self.net(torch.cat([moved, x]))
         both = self.sae.encode_map(there[self.hook].float())[:, chosen]  # [2B, k, h, w]
         change = both[: len(x)] - both[len(x) :]
+        if self.mask is not None:
+            change = change * self.mask[torch.as_tensor(index)][:, :, None, None]
         add = self.scale * torch.einsum("bfhw,fc->bchw", change, self.sae.w_dec[chosen].float())
         with torch.no_grad(), self.net.hooks(patches={self.hook: lambda a: a + add.to(a.dtype)}):
             logits, _ = self.net(x)
@@ -56,16 +61,35 @@ class EveryStepAct:
 EVERY_STEP = ", at every step"
 
 
+def target_picks(sae: Sae, t: Trial, features: Sequence[int], n: int) -> torch.Tensor:
+    """``[K, len(features)]`` 1 for the ``n`` of ``features`` that carry most of each target's
+    own move (`top_per_target` of the change of moving the cheese there, the mouse at the
+    start), else 0."""
+    chosen = list(features)
+    with torch.no_grad():
+        change = feature_move(sae, t, t.states)[:, chosen]  # [K, F', h, w]
+        return top_per_target(change, sae.w_dec[chosen].detach(), n)
+
+
 def every_step_splice(
-    sae: Sae, features: Sequence[int], scale: float, name: str = ""
+    sae: Sae, features: Sequence[int], scale: float, name: str = "", per_target: int = 0
 ) -> Intervention:
-    """The row, cheese present: `EveryStepAct` on the trial's mazes as played."""
-    label = f"{name}features top {len(features)} splice x{scale:g}{EVERY_STEP}"
+    """The row, cheese present: `EveryStepAct` on the trial's mazes as played. With
+    ``per_target``, each target's own top ``per_target`` of ``features`` (`target_picks`): at
+    most that many features written at a target, which ones chosen target by target."""
+    what = (
+        f"each target's top {per_target} of {len(features)}"
+        if per_target
+        else (f"top {len(features)}")
+    )
+    label = f"{name}features {what} splice x{scale:g}{EVERY_STEP}"
 
     def build(t: Trial) -> Arm:
         if t.setting.config.obs_mode != "grid":
             raise ValueError("the splice at every step moves the cheese of grid observations only")
         squares = torch.as_tensor(t.targets.squares)
-        return t.states, EveryStepAct(t.net, t.hook, sae, list(features), scale, squares)
+        mask = target_picks(sae, t, features, per_target) if per_target else None
+        act = EveryStepAct(t.net, t.hook, sae, list(features), scale, squares, mask)
+        return t.states, act
 
     return Intervention(label, build)

@@ -104,12 +104,44 @@ def move_error(
     return (change - (moved - played)).pow(2).sum(1)
 
 
+def top_per_target(change: torch.Tensor, w_dec: torch.Tensor, n: int) -> torch.Tensor:
+    """``[B, F]``: 1 for each target's ``n`` features (of a change ``[B, F, H, W]``) that carry
+    most of it (their squared change summed over the map times their decoder direction's
+    squared norm, ``w_dec`` ``[F, C]``), else 0."""
+    with torch.no_grad():
+        energy = change.pow(2).sum(dim=(2, 3)) * w_dec.pow(2).sum(1)
+        top = torch.topk(energy, min(n, energy.shape[1]), dim=1).indices
+        return torch.zeros_like(energy).scatter_(1, top, 1.0)
+
+
+def target_move_error(
+    sae: Sae, played: torch.Tensor, moved: torch.Tensor, per_target: int
+) -> torch.Tensor:
+    """``[B]``: per target (maps ``[B, C, H, W]`` as played and with the cheese moved), the
+    squared error of the change of its own top ``per_target`` features decoded (those whose
+    change, times their decoder direction's norm, is largest over the map; picked, not
+    differentiated) against the move, summed over the map."""
+    change = sae.encode_map(moved) - sae.encode_map(played)  # [B, F, H, W]
+    mask = top_per_target(change.detach(), sae.w_dec.detach(), per_target)  # [B, F]
+    decoded = torch.einsum("bfhw,fc->bchw", change * mask[:, :, None, None], sae.w_dec)
+    return (decoded - (moved - played)).pow(2).sum(dim=(1, 2, 3))
+
+
 @torch.no_grad()
-def move_fve(sae: Sae, played: torch.Tensor, moved: torch.Tensor, within: int = 0) -> float:
-    """The share of the move's squared length (pairs ``[M, C]``) that the features' change
-    (of the first ``within`` features, if > 0) holds: 1 - `move_error` / |move|^2."""
-    error = move_error(sae, played, moved, within).sum()
-    return float(1 - error / (moved - played).pow(2).sum())
+def move_fve(
+    sae: Sae, played: torch.Tensor, moved: torch.Tensor, within: int = 0, per_target: int = 0
+) -> float:
+    """The share of the move's squared length that the features' change holds: 1 -
+    `move_error` / |move|^2 on pairs ``[M, C]`` (of the first ``within`` features, if > 0), or
+    with ``per_target`` > 0 `target_move_error` on maps ``[K, C, H, W]``."""
+    if per_target > 0:
+        error = sum(
+            float(target_move_error(sae, p, m, per_target).sum())
+            for p, m in zip(played.split(256), moved.split(256), strict=True)
+        )
+    else:
+        error = float(move_error(sae, played, moved, within).sum())
+    return float(1 - error / float((moved - played).pow(2).sum()))
 
 
 def fit(
@@ -126,6 +158,7 @@ def fit(
     moves: tuple[torch.Tensor, torch.Tensor] | None = None,
     move_weight: float = 0.0,
     move_within: int = 0,
+    move_per_target: int = 0,
 ) -> tuple[Sae, list[float]]:
     """An SAE trained on ``data`` ``[N, C]``, and its loss every 100 steps. ``init`` (``[M, C]``
     directions) starts the first ``min(width, M)`` decoder rows on them (made unit; the encoder
@@ -134,7 +167,10 @@ def fit(
     and the other rows train). With ``moves`` (`move_pairs`) and ``move_weight`` > 0, each step
     adds ``move_weight`` x the mean `move_error` of a batch of pairs, as a share of their mean
     squared move; with ``move_within`` > 0, of the change of the first ``move_within`` features
-    only, so that those few hold the move."""
+    only, so that those few hold the move. With ``move_per_target`` > 0, ``moves`` are the
+    layer's maps as played and moved (``[K, C, H, W]`` each) and the second loss is
+    `target_move_error`: each target's move held by its own top ``move_per_target`` features
+    (a batch of ``batch // 16`` targets a step)."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     sae = Sae(data.shape[1], width, k)
@@ -149,7 +185,8 @@ def fit(
     opt = torch.optim.Adam(sae.parameters(), lr=lr)
     scale = float(data.var(0).sum())  # the loss as a share of the variance
     pairs = moves if moves is not None and move_weight > 0 else None
-    move_scale = 1.0 if pairs is None else float((pairs[1] - pairs[0]).pow(2).sum(1).mean())
+    sums = (1,) if pairs is None or not move_per_target else (1, 2, 3)  # a pair's or a map's
+    move_scale = 1.0 if pairs is None else float((pairs[1] - pairs[0]).pow(2).sum(sums).mean())
     losses = []
     for step in range(steps):
         x = data[torch.randint(len(data), (batch,), generator=gen)]
@@ -157,7 +194,11 @@ def fit(
         loss = (sae.decode(f) - x).pow(2).sum(1).mean() / scale
         if k <= 0:
             loss = loss + l1 * f.sum(1).mean()
-        if pairs is not None:
+        if pairs is not None and move_per_target:
+            j = torch.randint(len(pairs[0]), (max(batch // 16, 1),), generator=gen)
+            error = target_move_error(sae, pairs[0][j], pairs[1][j], move_per_target).mean()
+            loss = loss + move_weight * error / move_scale
+        elif pairs is not None:
             j = torch.randint(len(pairs[0]), (batch,), generator=gen)
             error = move_error(sae, pairs[0][j], pairs[1][j], move_within).mean()
             loss = loss + move_weight * error / move_scale
