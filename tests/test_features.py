@@ -205,6 +205,8 @@ def test_bad_settings_and_a_missing_sae_say_what_to_do():
         validate_sae(SaeConfig(run="easy", width=64, move_weight=1.0, move_per_target=65))
     with pytest.raises(ConfigError, match="give move_weight > 0 and no move_within"):
         validate_sae(SaeConfig(run="easy", move_weight=1.0, move_within=11, move_per_target=11))
+    with pytest.raises(ConfigError, match="give move_weight > 0 and no move_within"):
+        validate_sae(SaeConfig(run="easy", move_per_target=11))
     with pytest.raises(
         ConfigError, match=r"maze_sets must list different sets among 0-9, got \[1, 10\]"
     ):
@@ -371,7 +373,8 @@ def test_dictionaries_pools_each_dictionarys_every_step_write_and_all_directions
     assert result["dictionaries"]["moves"]["dictionary"] == "moves"
     for rates in result["sets"].values():
         assert rates[every] == rates[BOUND]
-        assert set(rates) >= {NONE, "moves: each target's top 16 features, at every step"}
+        # 16 directions both ways are 32 features: each target's top 32 are all of them
+        assert rates["moves: each target's top 32 features, at every step"] == rates[BOUND]
         # each target's top 64 of 64 features are all of them: the same write, the same draws
         assert (
             rates["w64mw1: each target's top 64 features, at every step"]
@@ -520,9 +523,10 @@ def test_the_per_target_move_loss_counts_each_targets_own_top_features_only():
     change's energy over the map), other features at other targets. With the identity as the
     dictionary the loss of one feature per target is exactly what the second-largest feature of
     each target's move leaves out; with two, nothing; the loss's gradient reaches only the
-    picked features' decoder rows."""
+    picked features' decoder rows. Trained with it (a move along channels the activations
+    never use), each target's own 2 features hold the move; trained without, they do not."""
     from agents.interp.features.dictionary import Sae
-    from agents.interp.features.train import target_move_error, top_per_target
+    from agents.interp.features.train import move_fve, target_move_error, top_per_target
 
     sae = Sae(4, 4, k=0)
     with torch.no_grad():  # features = relu(channels), decoded back as they are
@@ -542,6 +546,17 @@ def test_the_per_target_move_loss_counts_each_targets_own_top_features_only():
     error.sum().backward()
     assert sae.w_dec.grad is not None
     assert sae.w_dec.grad.abs().sum(1).nonzero().flatten().tolist() == [0, 3]
+    # trained with it (`fit(move_per_target=)`), each target's own 2 features hold its move
+    g = torch.Generator().manual_seed(3)
+    data = torch.cat([_sparse_data()[:, :6], torch.zeros(4000, 2)], dim=1)  # [4000, 8]
+    played = data[:640].reshape(40, 4, 4, 8).permute(0, 3, 1, 2)  # [40, 8, 4, 4]
+    moved = played.clone()  # a move along the 7th and 8th channels, unused by the activations
+    moved[:, 6:, 1:3, 1:3] += 0.8 * (1 + torch.rand(40, 2, 2, 2, generator=g))
+    kwargs = {"width": 16, "k": 3, "steps": 100, "batch": 256, "lr": 3e-3, "l1": 0.0, "seed": 0}
+    alone, _ = fit(data, **kwargs)
+    held, _ = fit(data, moves=(played, moved), move_weight=1.0, move_per_target=2, **kwargs)
+    assert move_fve(alone, played, moved, per_target=2) < 0.3
+    assert move_fve(held, played, moved, per_target=2) > 0.8
 
 
 def test_moves_init_starts_the_learned_sae_on_the_move_directions_and_it_stays_sparse():
@@ -671,9 +686,10 @@ def test_the_splice_at_every_step_with_a_dictionary_of_the_whole_layer_is_the_ma
     the whole layer exactly ([I; -I], no top-k), its splice at scale 1 is the network shown the
     cheese on the target, `cheese_shown`'s policy, at any step; half of it is not. Each
     target's own top ``c`` of its ``2c`` features (``per_target``) are the positive half
-    wherever anything changes: the bound again at the start; its top 1 alone is not."""
+    wherever anything changes: the bound again at the start; its top 1 alone is not, and is
+    each episode's own target's, whatever the order the episodes come in."""
     from agents.interp.features.ceiling import cheese_shown
-    from agents.interp.features.every_step import EVERY_STEP, every_step_splice
+    from agents.interp.features.every_step import EVERY_STEP, every_step_splice, target_picks
     from mazegen.render import observe
 
     policy = load_policy("quick")
@@ -706,6 +722,13 @@ def test_the_splice_at_every_step_with_a_dictionary_of_the_whole_layer_is_the_ma
     # bound again; its top 1 alone is not
     rows = {n: every_step_splice(sae, list(range(2 * c)), 1.0, per_target=n) for n in (c, 1)}
     assert rows[1].label == f"features each target's top 1 of {2 * c} splice x1{EVERY_STEP}"
-    own = {n: row.build(trial)[1](obs, k) for n, row in rows.items()}
+    acts = {n: row.build(trial)[1] for n, row in rows.items()}
+    own = {n: act_n(obs, k) for n, act_n in acts.items()}
     assert np.allclose(own[c], bound(obs, k), atol=1e-5)
     assert np.abs(own[1] - bound(obs, k)).max() > 0.05, np.abs(own[1] - bound(obs, k)).max()
+    # the top 1 differs target by target, and each episode writes its own target's (by index)
+    picks = target_picks(sae, trial, list(range(2 * c)), 1)  # [K, 2c]
+    assert len({tuple(r.tolist()) for r in picks}) > 1
+    assert torch.equal(acts[1].mask, picks)
+    perm = np.random.default_rng(1).permutation(len(k))
+    assert np.allclose(acts[1](obs[perm], k[perm]), own[1][perm], atol=1e-6)

@@ -71,7 +71,8 @@ class SaeConfig:
         move_per_target: With ``move_weight``, the move loss counts, for each target, the
             change of the ``move_per_target`` features that carry most of its move (0: as
             ``move_within`` says), so that a few features per target hold it, as a row that
-            writes each target's own top features needs (``dictionaries per_target=true``).
+            writes each target's own top features needs (``dictionaries per_target=true``); a
+            step's move batch is ``batch // 16`` targets' whole maps.
         tag: Names a second SAE of the same layer (``<hook>-<tag>.safetensors``), e.g. ``mix``.
         removed_share: Share of the collected activations taken with the cheese removed (0: the
             policy's own observations only; a mix lets the dictionary hold both).

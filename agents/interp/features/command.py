@@ -94,16 +94,16 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
     held = range(agent.start + FIT_OFFSET, agent.start + FIT_OFFSET + 50)
     learned = cfg.dictionary == "learned"
     move: torch.Tensor | None = None
-    pairs: tuple[torch.Tensor, torch.Tensor] | None = None
+    pairs: tuple[torch.Tensor, torch.Tensor] | None = None  # the move loss's: pairs or maps
+    maps: tuple[torch.Tensor, torch.Tensor] | None = None  # ([K, C, H, W], [K, C, H, W])
     if not learned or cfg.init != "random" or cfg.move_weight > 0:
         # the moves of mazes after the held-out ones
         trial = agent.trial(FIT_OFFSET + 50, cfg.rollout_mazes, cfg.targets_per_maze, rng, 2.0)
         with torch.no_grad():
             move = trial.cheese_move  # [targets, C, H, W]
-            if cfg.move_weight > 0 and cfg.move_per_target:
-                pairs = trial.layer_played_and_moved  # ([K, C, H, W], [K, C, H, W])
-            elif cfg.move_weight > 0:
-                pairs = move_pairs(*trial.layer_played_and_moved)  # ([M, C], [M, C])
+            if cfg.move_weight > 0:
+                maps = trial.layer_played_and_moved
+                pairs = maps if cfg.move_per_target else move_pairs(*maps)  # ([M, C], [M, C])
     if move is not None and not learned:
         sae, vectors = moves_dictionary(move), move.shape[0] * move[0, 0].numel()
         losses: list[float] = []
@@ -120,10 +120,12 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
         vectors = len(data)
     minutes = (time.perf_counter() - t0) / 60
     quality = reconstruction(sae, collect(agent.net, agent.hook, agent.env, held, 0.0, rng))
-    if pairs is not None:  # on the training moves
-        quality["move_fve"] = move_fve(sae, *pairs, per_target=cfg.move_per_target)
-        if cfg.move_within and not cfg.move_per_target:
-            quality["move_fve_within"] = move_fve(sae, *pairs, within=cfg.move_within)
+    if maps is not None:  # on the training moves
+        quality["move_fve"] = move_fve(sae, *move_pairs(*maps))
+        if cfg.move_within:
+            quality["move_fve_within"] = move_fve(sae, *move_pairs(*maps), within=cfg.move_within)
+        if cfg.move_per_target:
+            quality["move_fve_per_target"] = move_fve(sae, *maps, per_target=cfg.move_per_target)
     quality["p_cheese"] = p_cheese_share(
         agent.net, agent.hook, sae, agent.env, range(agent.behaviour_start,
         agent.behaviour_start + cfg.eval_mazes), cfg.seed,
@@ -170,6 +172,11 @@ def lines_of(action: str, result: dict[str, Any]) -> list[str]:
             [f"the first {result['move_within']} features' change holds "
              f"{q['move_fve_within']:.3f} of it"]
             if "move_fve_within" in q
+            else []
+        ) + (
+            [f"each target's own top {result['move_per_target']} features' change holds "
+             f"{q['move_fve_per_target']:.3f} of its move (over the whole map)"]
+            if "move_fve_per_target" in q
             else []
         )  # fmt: skip
     if action == "find-features":

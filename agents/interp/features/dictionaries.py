@@ -17,9 +17,11 @@ every dictionary's rows play one by one from the same state of the sampler (`pai
 whose policies agree take the same actions, so their differences are the policies', not the
 draws'.
 
-With ``cfg.per_target`` each ``n`` has a second row: the ``n`` features that carry most of each
-target's own move (`agents.interp.features.every_step.target_picks`), so that a row may write
-other features at other targets, still at most ``n`` at each.
+With ``cfg.per_target`` each ``n`` has a second row: as many features as the first writes (``n``;
+``2n`` for ``n`` directions), those that carry most of each target's own move
+(`agents.interp.features.every_step.target_picks`, picked on the played targets themselves: an
+oracle's pick, like the rows' own change), so that a row may write other features at other
+targets, still as many at each.
 """
 
 from __future__ import annotations
@@ -87,7 +89,15 @@ def dictionary_bounds(policy: LoadedPolicy, cfg: SaeConfig) -> dict[str, Any]:
     info = {
         tag: {
             k: meta.get(k)
-            for k in ("dictionary", "width", "k", "move_weight", "move_within", "init")
+            for k in (
+                "dictionary",
+                "width",
+                "k",
+                "move_weight",
+                "move_within",
+                "move_per_target",
+                "init",
+            )
         }  # fmt: skip
         for tag, (_, meta) in saes.items()
     }
@@ -111,9 +121,10 @@ def dictionary_bounds(policy: LoadedPolicy, cfg: SaeConfig) -> dict[str, Any]:
                 feats = written(ranked, n, sae.width if directions else None)
                 row = every_step_splice(sae, feats, 1.0, "move ")
                 rows.append(Intervention(row_label(tag, n, directions), row.build))
-                if cfg.per_target:
-                    row = every_step_splice(sae, range(sae.width), 1.0, "move ", per_target=n)
-                    rows.append(Intervention(row_label(tag, n, False, True), row.build))
+                if cfg.per_target:  # as many features as the row above writes
+                    own = len(feats)
+                    row = every_step_splice(sae, range(sae.width), 1.0, "move ", per_target=own)
+                    rows.append(Intervention(row_label(tag, own, False, True), row.build))
         got |= paired(rows, trial)
         sets[str(maze_set)] = {label: float(h.mean()) for label, h in got.items()}
         for label, h in got.items():

@@ -77,11 +77,8 @@ def every_step_splice(
     """The row, cheese present: `EveryStepAct` on the trial's mazes as played. With
     ``per_target``, each target's own top ``per_target`` of ``features`` (`target_picks`): at
     most that many features written at a target, which ones chosen target by target."""
-    what = (
-        f"each target's top {per_target} of {len(features)}"
-        if per_target
-        else (f"top {len(features)}")
-    )
+    top = f"each target's top {per_target} of" if per_target else "top"
+    what = f"{top} {len(features)}"
     label = f"{name}features {what} splice x{scale:g}{EVERY_STEP}"
 
     def build(t: Trial) -> Arm:

@@ -106,7 +106,7 @@ def move_error(
 
 def top_per_target(change: torch.Tensor, w_dec: torch.Tensor, n: int) -> torch.Tensor:
     """``[B, F]``: 1 for each target's ``n`` features (of a change ``[B, F, H, W]``) that carry
-    most of it (their squared change summed over the map times their decoder direction's
+    most of it (their squared change summed over the map, times their decoder direction's
     squared norm, ``w_dec`` ``[F, C]``), else 0."""
     with torch.no_grad():
         energy = change.pow(2).sum(dim=(2, 3)) * w_dec.pow(2).sum(1)
@@ -118,9 +118,9 @@ def target_move_error(
     sae: Sae, played: torch.Tensor, moved: torch.Tensor, per_target: int
 ) -> torch.Tensor:
     """``[B]``: per target (maps ``[B, C, H, W]`` as played and with the cheese moved), the
-    squared error of the change of its own top ``per_target`` features decoded (those whose
-    change, times their decoder direction's norm, is largest over the map; picked, not
-    differentiated) against the move, summed over the map."""
+    squared error of the change of its own top ``per_target`` features decoded (`top_per_target`:
+    their squared change summed over the map, times their decoder direction's squared norm;
+    picked, not differentiated) against the move, summed over the map."""
     change = sae.encode_map(moved) - sae.encode_map(played)  # [B, F, H, W]
     mask = top_per_target(change.detach(), sae.w_dec.detach(), per_target)  # [B, F]
     decoded = torch.einsum("bfhw,fc->bchw", change * mask[:, :, None, None], sae.w_dec)
@@ -133,7 +133,7 @@ def move_fve(
 ) -> float:
     """The share of the move's squared length that the features' change holds: 1 -
     `move_error` / |move|^2 on pairs ``[M, C]`` (of the first ``within`` features, if > 0), or
-    with ``per_target`` > 0 `target_move_error` on maps ``[K, C, H, W]``."""
+    with ``per_target`` > 0 `target_move_error` on maps ``[K, C, H, W]`` (``within`` unused)."""
     if per_target > 0:
         error = sum(
             float(target_move_error(sae, p, m, per_target).sum())
