@@ -96,6 +96,7 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
     move: torch.Tensor | None = None
     pairs: tuple[torch.Tensor, torch.Tensor] | None = None  # the move loss's: pairs or maps
     maps: tuple[torch.Tensor, torch.Tensor] | None = None  # ([K, C, H, W], [K, C, H, W])
+    flat: tuple[torch.Tensor, torch.Tensor] | None = None  # their pairs, ([M, C], [M, C])
     if not learned or cfg.init != "random" or cfg.move_weight > 0:
         # the moves of mazes after the held-out ones
         trial = agent.trial(FIT_OFFSET + 50, cfg.rollout_mazes, cfg.targets_per_maze, rng, 2.0)
@@ -103,7 +104,8 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
             move = trial.cheese_move  # [targets, C, H, W]
             if cfg.move_weight > 0:
                 maps = trial.layer_played_and_moved
-                pairs = maps if cfg.move_per_target else move_pairs(*maps)  # ([M, C], [M, C])
+                flat = move_pairs(*maps)
+                pairs = maps if cfg.move_per_target else flat
     if move is not None and not learned:
         sae, vectors = moves_dictionary(move), move.shape[0] * move[0, 0].numel()
         losses: list[float] = []
@@ -120,10 +122,10 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
         vectors = len(data)
     minutes = (time.perf_counter() - t0) / 60
     quality = reconstruction(sae, collect(agent.net, agent.hook, agent.env, held, 0.0, rng))
-    if maps is not None:  # on the training moves
-        quality["move_fve"] = move_fve(sae, *move_pairs(*maps))
+    if maps is not None and flat is not None:  # on the training moves
+        quality["move_fve"] = move_fve(sae, *flat)
         if cfg.move_within:
-            quality["move_fve_within"] = move_fve(sae, *move_pairs(*maps), within=cfg.move_within)
+            quality["move_fve_within"] = move_fve(sae, *flat, within=cfg.move_within)
         if cfg.move_per_target:
             quality["move_fve_per_target"] = move_fve(sae, *maps, per_target=cfg.move_per_target)
     quality["p_cheese"] = p_cheese_share(

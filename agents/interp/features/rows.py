@@ -19,7 +19,7 @@ import torch
 
 from agents.interp.activations import activations, map_position, patched_act_fn
 from agents.interp.features.dictionary import Sae
-from agents.interp.features.train import without_cheese_obs
+from agents.interp.features.train import move_energy, without_cheese_obs
 from agents.interp.features.wall_map import MazeMap
 from agents.interp.interventions import REMOVED, Arm, Intervention, Trial
 from agents.policy.hooked import HookedMazeNet, PatchFn
@@ -299,5 +299,5 @@ def move_features(sae: Sae, t: Trial) -> list[int]:
     moving the cheese to the target, summed over positions and targets), most first."""
     with torch.no_grad():
         change = feature_move(sae, t, t.states)
-    energy = change.pow(2).sum(dim=(0, 2, 3)) * sae.w_dec.detach().pow(2).sum(1)
+    energy = move_energy(change, sae.w_dec.detach()).sum(0)  # over the targets
     return [int(j) for j in torch.argsort(energy, descending=True)]

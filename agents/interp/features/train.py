@@ -104,12 +104,18 @@ def move_error(
     return (change - (moved - played)).pow(2).sum(1)
 
 
+def move_energy(change: torch.Tensor, w_dec: torch.Tensor) -> torch.Tensor:
+    """``[B, F]``: how much of each target's move (a features' change ``[B, F, H, W]``) each
+    feature carries: its squared change summed over the map, times its decoder direction's
+    squared norm (``w_dec`` ``[F, C]``)."""
+    return change.pow(2).sum(dim=(2, 3)) * w_dec.pow(2).sum(1)
+
+
 def top_per_target(change: torch.Tensor, w_dec: torch.Tensor, n: int) -> torch.Tensor:
-    """``[B, F]``: 1 for each target's ``n`` features (of a change ``[B, F, H, W]``) that carry
-    most of it (their squared change summed over the map, times their decoder direction's
-    squared norm, ``w_dec`` ``[F, C]``), else 0."""
+    """``[B, F]``: 1 for each target's ``n`` features (of a change ``[B, F, H, W]``) with the
+    most `move_energy`, else 0."""
     with torch.no_grad():
-        energy = change.pow(2).sum(dim=(2, 3)) * w_dec.pow(2).sum(1)
+        energy = move_energy(change, w_dec)
         top = torch.topk(energy, min(n, energy.shape[1]), dim=1).indices
         return torch.zeros_like(energy).scatter_(1, top, 1.0)
 
