@@ -1,7 +1,9 @@
+import atexit
 import io
 import logging
 import os
 import runpy
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,8 +23,12 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
-# the precision probe's cache in a folder of the test session's, not in the user's home
-os.environ.setdefault("CHEESE_MAZE_CACHE", tempfile.mkdtemp(prefix="cheese-maze-cache-"))
+# the precision probe's cache in a folder of the test session's, not in the user's home: made
+# by the first process (pytest's, before its workers start; they inherit the variable) and
+# removed when that process exits, after its workers
+if "CHEESE_MAZE_CACHE" not in os.environ:
+    os.environ["CHEESE_MAZE_CACHE"] = tempfile.mkdtemp(prefix="cheese-maze-cache-")
+    atexit.register(shutil.rmtree, os.environ["CHEESE_MAZE_CACHE"], ignore_errors=True)
 # every training start measures the other processes' load for its log line, over 0.25 s by
 # default: a twentieth of a second is enough for the tests' runs (torch_threads=1, so the
 # measurement decides nothing in them)
