@@ -9,11 +9,11 @@ top-right corner is ``(o, o + S - 1)``.
 from __future__ import annotations
 
 import os
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from mazegen.bfs import UNREACHABLE, grid_distances
 from mazegen.files import atomic_write
 
 Square = tuple[int, int]
@@ -123,7 +123,7 @@ class MazeState:
         if self.cheese is not None:
             if self.cheese == self.mouse:
                 raise MazeStateError(f"cheese and mouse are both at {self.cheese}; move one")
-            if not _reachable(self.walls, self.mouse, self.cheese):
+            if grid_distances(self.walls, [self.mouse])[self.cheese] == UNREACHABLE:
                 raise MazeStateError(
                     f"the walls cut the mouse at {self.mouse} off from the cheese "
                     f"at {self.cheese}; open a path between them"
@@ -225,22 +225,6 @@ def region_masks(world_size: int, inner_size: np.ndarray, n: int) -> np.ndarray:
     rows = (idx >= o[:, None]) & (idx < (o + k)[:, None])
     cols = (idx >= (o + inner - k)[:, None]) & (idx < (o + inner)[:, None])
     return rows[:, :, None] & cols[:, None, :]
-
-
-def _reachable(walls: np.ndarray, a: Square, b: Square) -> bool:
-    w = walls.shape[0]
-    seen = np.zeros_like(walls, dtype=bool)
-    seen[a] = True
-    todo = deque([a])
-    while todo:
-        r, c = todo.popleft()
-        if (r, c) == b:
-            return True
-        for nr, nc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
-            if 0 <= nr < w and 0 <= nc < w and not walls[nr, nc] and not seen[nr, nc]:
-                seen[nr, nc] = True
-                todo.append((nr, nc))
-    return False
 
 
 @dataclass(frozen=True, eq=False)

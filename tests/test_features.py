@@ -732,3 +732,48 @@ def test_the_splice_at_every_step_with_a_dictionary_of_the_whole_layer_is_the_ma
     assert torch.equal(acts[1].mask, picks)
     perm = np.random.default_rng(1).permutation(len(k))
     assert np.allclose(acts[1](obs[perm], k[perm]), own[1][perm], atol=1e-6)
+
+
+def test_a_signed_sae_keeps_the_largest_values_with_their_signs_and_its_move_goes_both_ways(
+    tmp_path: Path,
+):
+    """``signed=true``: no ReLU, the ``k`` pre-activations largest in size kept with their signs;
+    the signed moves dictionary is the C directions, one feature each, exact, a move and its
+    opposite read by the same feature with opposite signs (the unsigned one needs two features);
+    `written` reads its top ``n`` directions as its first ``n`` features; the sign survives a
+    save and a load, and training keeps at most ``k`` features a vector, negative ones among
+    them."""
+    from agents.interp.features.dictionaries import written
+    from agents.interp.features.dictionary import read_sae, save_sae
+    from agents.interp.features.train import moves_dictionary, moves_directions
+
+    sae = Sae(3, 3, 2, signed=True)
+    with torch.no_grad():
+        sae.w_enc.copy_(torch.eye(3))
+        sae.w_dec.copy_(torch.eye(3))
+        sae.b_enc.zero_()
+    f = sae.encode(torch.tensor([[0.5, -2.0, 1.0], [-0.1, 0.2, -0.3]])).detach()
+    assert torch.allclose(f, torch.tensor([[0.0, -2.0, 1.0], [0.0, 0.2, -0.3]]))
+    unsigned = Sae(3, 3, 2)
+    unsigned.load_state_dict(sae.state_dict())
+    assert unsigned.encode(torch.tensor([[0.5, -2.0, 1.0]])).detach().tolist() == [[0.5, 0, 1.0]]
+    g = torch.Generator().manual_seed(4)
+    move = torch.randn(20, 6, 3, 3, generator=g) * torch.linspace(3, 0.5, 6).view(1, 6, 1, 1)
+    signed = moves_dictionary(move, signed=True)
+    assert signed.width == 6 and signed.signed and signed.k == 0
+    assert torch.equal(signed.w_dec.detach(), moves_directions(move)[:6])
+    x = torch.randn(50, 6, generator=g)
+    assert torch.allclose(signed(x).detach(), x, atol=1e-5)
+    d = signed.w_dec.detach()[0]
+    both = signed.encode(torch.stack([2 * d, -2 * d])).detach()
+    assert both[:, 0].tolist() == pytest.approx([2.0, -2.0], abs=1e-5)
+    assert written([], 3, 6, signed=True) == [0, 1, 2]
+    assert written([], 3, 12) == [0, 1, 2, 6, 7, 8]  # the unsigned: each and its opposite
+    save_sae(signed, tmp_path / "s.safetensors", {"k": 0, "signed": True})
+    back, info = read_sae(tmp_path / "s.safetensors")
+    assert back.signed and info["signed"]
+    assert torch.equal(back.encode(x), signed.encode(x))
+    trained, _ = fit(_sparse_data()[:, :6], width=12, k=3, steps=50, batch=128, lr=3e-3,
+                     l1=0.0, seed=0, signed=True)  # fmt: skip
+    f = trained.encode(_sparse_data()[:, :6]).detach()
+    assert int((f != 0).sum(1).max()) <= 3 and bool((f < 0).any())

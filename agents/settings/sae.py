@@ -58,6 +58,11 @@ class SaeConfig:
             other rows train); ``moves-paired``: as ``moves``, each direction followed by its
             opposite, so that the first ``2n`` features are the top ``n`` directions both ways
             (with ``move_within=2n``, the move's loss on them).
+        signed: Features that go both ways (sparse coding without the ReLU: the ``k``
+            pre-activations largest in size kept with their signs), so that a feature's change
+            follows a direction both ways as the move's does; with ``init=moves`` its first
+            ``min(width, C)`` features start on the move's directions, one each, and with
+            ``dictionary=moves`` the dictionary is those C directions, one feature each.
         move_weight: Weight of a second loss for a ``learned`` dictionary (0: none): the
             features' change, decoded, against the cheese's move itself (the layer with the
             cheese moved to a target minus as played, on the same training mazes as
@@ -128,6 +133,7 @@ class SaeConfig:
     rollout_mazes: int = 300
     dictionary: str = "learned"
     init: str = "random"
+    signed: bool = False
     move_weight: float = 0.0
     move_within: int = 0
     move_per_target: int = 0
@@ -177,6 +183,8 @@ def validate_sae(cfg: SaeConfig) -> None:
         raise ConfigError(f"dictionary must be one of {list(DICTIONARIES)}, got {cfg.dictionary!r}")
     if cfg.init not in INITS:
         raise ConfigError(f"init must be one of {list(INITS)}, got {cfg.init!r}")
+    if cfg.signed and cfg.init == "moves-paired":
+        raise ConfigError("a signed feature goes both ways: give init=moves, not moves-paired")
     if cfg.init != "random" and cfg.dictionary != "learned":
         raise ConfigError(f"init={cfg.init} starts a learned dictionary: give dictionary=learned")
     if not (math.isfinite(cfg.move_weight) and cfg.move_weight >= 0):

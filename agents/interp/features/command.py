@@ -107,17 +107,21 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
                 flat = move_pairs(*maps)
                 pairs = maps if cfg.move_per_target else flat
     if move is not None and not learned:
-        sae, vectors = moves_dictionary(move), move.shape[0] * move[0, 0].numel()
+        sae, vectors = moves_dictionary(move, cfg.signed), move.shape[0] * move[0, 0].numel()
         losses: list[float] = []
     else:
         data = collect(agent.net, agent.hook, env, range(env.start_level, env.start_level +
                        cfg.rollout_mazes), cfg.removed_share, rng)  # fmt: skip
         paired = cfg.init == "moves-paired"
-        init = None if move is None or cfg.init == "random" else moves_directions(move, paired)
+        init = (
+            None
+            if move is None or cfg.init == "random"
+            else moves_directions(move, paired, cfg.signed)
+        )
         fixed = cfg.init == "moves-fixed"
         sae, losses = fit(
             data, cfg.width, cfg.k, cfg.steps, cfg.batch, cfg.lr, cfg.l1, cfg.seed, init, fixed,
-            pairs, cfg.move_weight, cfg.move_within, cfg.move_per_target,
+            pairs, cfg.move_weight, cfg.move_within, cfg.move_per_target, cfg.signed,
         )  # fmt: skip
         vectors = len(data)
     minutes = (time.perf_counter() - t0) / 60
@@ -136,6 +140,7 @@ def train(policy: LoadedPolicy, agent: Agent, cfg: SaeConfig) -> dict[str, Any]:
         "hook": agent.hook,
         "dictionary": cfg.dictionary,
         "init": cfg.init if learned else None,
+        "signed": cfg.signed,
         "move_weight": cfg.move_weight if learned else None,
         "move_within": cfg.move_within if learned and cfg.move_weight > 0 else None,
         "move_per_target": cfg.move_per_target if learned and cfg.move_weight > 0 else None,

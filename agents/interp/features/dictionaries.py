@@ -8,7 +8,8 @@ those ``n`` features, fixed or predicted from the maze, can do better than their
 following the mouse, so this is each dictionary's bound for an ``n``-feature row. A ``moves``
 dictionary (the signed principal directions of the move, not sparse; ``dictionary=moves``) is
 read as ``n`` directions: its features ``j`` and ``j + C`` for ``j < n`` (each of the top ``n``
-directions and its opposite, `agents.interp.features.train.moves_dictionary`).
+directions and its opposite, `agents.interp.features.train.moves_dictionary`); a signed one
+(``signed=true``, a feature going both ways along its direction) as its first ``n`` features.
 
 Played on each of ``cfg.maze_sets``' retargeting mazes (`STUDY_RETARGET_OFFSET`) beside no
 intervention, the real cheese moved and the maze's bound (`cheese_shown`), and pooled over the
@@ -59,12 +60,16 @@ def row_label(tag: str, n: int, directions: bool, per_target: bool = False) -> s
     return f"{tag or '(untagged)'}: {what}{EVERY_STEP}"
 
 
-def written(ranked: list[int], n: int, moves_width: int | None = None) -> list[int]:
+def written(
+    ranked: list[int], n: int, moves_width: int | None = None, signed: bool = False
+) -> list[int]:
     """The features an ``n``-feature row writes: the top ``n`` of ``ranked``; of a ``moves``
     dictionary of width ``moves_width`` (2C), its top ``n`` directions, each a feature and its
-    opposite: ``j`` and ``j + C`` for ``j < n``."""
+    opposite: ``j`` and ``j + C`` for ``j < n``; of a ``signed`` one (C), features ``j < n``."""
     if moves_width is None:
         return ranked[:n]
+    if signed:
+        return list(range(min(n, moves_width)))
     half = moves_width // 2
     return [*range(min(n, half)), *range(half, half + min(n, half))]
 
@@ -97,6 +102,7 @@ def dictionary_bounds(policy: LoadedPolicy, cfg: SaeConfig) -> dict[str, Any]:
                 "move_within",
                 "move_per_target",
                 "init",
+                "signed",
             )
         }  # fmt: skip
         for tag, (_, meta) in saes.items()
@@ -114,11 +120,11 @@ def dictionary_bounds(policy: LoadedPolicy, cfg: SaeConfig) -> dict[str, Any]:
         rows = [cheese_shown()]
         for tag, (sae, meta) in saes.items():
             directions = meta.get("dictionary") == "moves"
-            most = sae.width // 2 if directions else sae.width
+            most = sae.width // 2 if directions and not sae.signed else sae.width
             # ranked again on each set's search targets (the rows' features may differ by set)
             ranked = [] if directions else move_features(sae, search)
             for n in sorted({min(n, most) for n in cfg.counts}):
-                feats = written(ranked, n, sae.width if directions else None)
+                feats = written(ranked, n, sae.width if directions else None, sae.signed)
                 row = every_step_splice(sae, feats, 1.0, "move ")
                 rows.append(Intervention(row_label(tag, n, directions), row.build))
                 if cfg.per_target:  # as many features as the row above writes

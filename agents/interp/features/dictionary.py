@@ -2,11 +2,13 @@
 each position's channel vector one sample, saved as safetensors beside its policy.
 
 ``x [N, C] -> f = TopK(ReLU(W_enc (x - b_dec) + b_enc)) [N, F] -> x_hat = f W_dec + b_dec``;
-with ``k = 0`` the top-k is off and training puts an L1 penalty on ``f``. Each decoder row is a
-unit direction in channel space, so a feature's value is the length it writes along it. Files:
-``<run>/sae/<hook>.safetensors``, for a shipped agent ``agents/pretrained/<name>/sae/``
-(`sae_path`), read back by the policy's name (`load_sae`) with its settings and quality figures
-in the file's metadata.
+with ``k = 0`` the top-k is off and training puts an L1 penalty on ``f``. A *signed* SAE (sparse
+coding as in Olshausen and Field's, not an SAE's usual ReLU) drops the ReLU and keeps the ``k``
+pre-activations largest in size with their signs, so that a feature's value, and its change,
+goes both ways along its direction. Each decoder row is a unit direction in channel space, so
+a feature's value is the length it writes along it. Files: ``<run>/sae/<hook>.safetensors``,
+for a shipped agent ``agents/pretrained/<name>/sae/`` (`sae_path`), read back by the policy's
+name (`load_sae`) with its settings and quality figures in the file's metadata.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ class Sae(nn.Module):
         channels: C, the layer's channels.
         width: F, the features.
         k: Features kept per vector (0: all positive ones, for the L1 variant).
+        signed: No ReLU: the ``k`` values largest in size kept with their signs (0: all).
     """
 
-    def __init__(self, channels: int, width: int, k: int) -> None:
+    def __init__(self, channels: int, width: int, k: int, signed: bool = False) -> None:
         super().__init__()
         self.k = int(k)
+        self.signed = bool(signed)
         self.w_enc = nn.Parameter(torch.empty(channels, width))  # [C, F]
         self.b_enc = nn.Parameter(torch.zeros(width))
         self.w_dec = nn.Parameter(torch.empty(width, channels))  # [F, C], unit rows
@@ -55,11 +59,13 @@ class Sae(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """``[N, C] -> [N, F]`` feature activations (at most ``k`` nonzero a row)."""
-        pre = torch.relu((x - self.b_dec) @ self.w_enc + self.b_enc)
+        pre = (x - self.b_dec) @ self.w_enc + self.b_enc
+        if not self.signed:
+            pre = torch.relu(pre)
         if self.k <= 0 or self.k >= pre.shape[1]:
             return pre
-        top = pre.topk(self.k, dim=1)
-        return torch.zeros_like(pre).scatter(1, top.indices, top.values)
+        top = (pre.abs() if self.signed else pre).topk(self.k, dim=1).indices
+        return torch.zeros_like(pre).scatter(1, top, pre.gather(1, top))
 
     def decode(self, f: torch.Tensor) -> torch.Tensor:
         """``[N, F] -> [N, C]``."""
@@ -109,7 +115,7 @@ def read_sae(path: Path) -> tuple[Sae, dict[str, Any]]:
         info = json.loads((f.metadata() or {}).get("info", "{}"))
         tensors = {n: f.get_tensor(n) for n in f.keys()}  # noqa: SIM118
     channels, width = tensors["w_enc"].shape
-    sae = Sae(int(channels), int(width), int(info.get("k", 0)))
+    sae = Sae(int(channels), int(width), int(info.get("k", 0)), bool(info.get("signed", False)))
     sae.load_state_dict(tensors)
     return sae.eval(), info
 

@@ -5,8 +5,8 @@ which ones the cheese turns on (the erasure's pick), and resampling them against
   feature map; a feature's *tracking accuracy* is the share of mazes where its |diff| peaks at
   the cheese's position (`agents.interp.channels.find_cheese_channels`' measure).
 - `cheese_features`: the features ranked by how much the cheese adds to them over the whole
-  map (mean positive part of ``diff`` summed over positions): those an erasure removes, picked
-  apart from the tracking ones that are set at the target.
+  map (mean positive part of ``diff``, its size for a signed SAE, summed over positions): those
+  an erasure removes, picked apart from the tracking ones that are set at the target.
 - `cheese_maps`: each feature's change around the cheese (aligned on it, averaged over the
   mazes) within a radius: what a "map" row writes around the target.
 - `resample_features`: the 2023 resampling test on the top features' contribution.
@@ -67,7 +67,7 @@ def find_cheese_features(
     moved = np.abs(diff).reshape(n, f, -1).max(axis=2) > 0
     tracking = ((peak == (pos[:, 0] * w + pos[:, 1])[:, None]) & moved).mean(axis=0)
     order = np.lexsort((-at.mean(axis=0), -tracking))
-    largest = with_c.amax(dim=(0, 2, 3)).numpy()
+    largest = with_c.abs().amax(dim=(0, 2, 3)).numpy()  # a signed feature's size
     pattern = aligned_mean(diff, pos, 1)
     return FoundFeatures([int(j) for j in order], tracking, largest, diff, pattern)
 
@@ -107,10 +107,10 @@ def cheese_features(
     net: HookedMazeNet, hook: str, sae: Sae, states: BatchState, config: MazeConfig
 ) -> list[int]:
     """Features by how much the cheese turns them on over the map, most first (only those it
-    turns on at all)."""
+    turns on at all); of a signed SAE, by how much it changes them either way."""
     with_c = feature_maps(net, hook, sae, states, config)
     diff = with_c - feature_maps(net, hook, sae, without_cheese(states), config)
-    gain = diff.clamp(min=0).sum(dim=(2, 3)).mean(0)  # [F]
+    gain = (diff.abs() if sae.signed else diff.clamp(min=0)).sum(dim=(2, 3)).mean(0)  # [F]
     order = torch.argsort(gain, descending=True)
     return [int(j) for j in order if gain[j] > 0]
 
@@ -151,7 +151,8 @@ def resample_features(
             feature_resampler(sae, features),
         )  # fmt: skip
         out[label] = float(eff.mean())
-    alive = np.flatnonzero(feature_maps(net, hook, sae, states, config).amax(dim=(0, 2, 3)) > 0)
+    sizes = feature_maps(net, hook, sae, states, config).abs().amax(dim=(0, 2, 3))
+    alive = np.flatnonzero(sizes > 0)
     donors, keep = donors_for(states, pool, False)
     out["random_elsewhere"] = []
     for _ in range(randoms):

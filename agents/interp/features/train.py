@@ -165,6 +165,7 @@ def fit(
     move_weight: float = 0.0,
     move_within: int = 0,
     move_per_target: int = 0,
+    signed: bool = False,
 ) -> tuple[Sae, list[float]]:
     """An SAE trained on ``data`` ``[N, C]``, and its loss every 100 steps. ``init`` (``[M, C]``
     directions) starts the first ``min(width, M)`` decoder rows on them (made unit; the encoder
@@ -176,10 +177,11 @@ def fit(
     only, so that those few hold the move. With ``move_per_target`` > 0, ``moves`` are the
     layer's maps as played and moved (``[K, C, H, W]`` each) and the second loss is
     `target_move_error`: each target's move held by its own top ``move_per_target`` features
-    (a batch of ``batch // 16`` targets a step)."""
+    (a batch of ``batch // 16`` targets a step). ``signed``: a signed SAE (`Sae`), its features
+    going both ways (the L1 penalty on their sizes)."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    sae = Sae(data.shape[1], width, k)
+    sae = Sae(data.shape[1], width, k, signed)
     n = 0 if init is None else min(width, len(init))
     with torch.no_grad():
         sae.b_dec.copy_(data.mean(0))
@@ -199,7 +201,7 @@ def fit(
         f = sae.encode(x)
         loss = (sae.decode(f) - x).pow(2).sum(1).mean() / scale
         if k <= 0:
-            loss = loss + l1 * f.sum(1).mean()
+            loss = loss + l1 * f.abs().sum(1).mean()
         if pairs is not None and move_per_target:
             j = torch.randint(len(pairs[0]), (max(batch // 16, 1),), generator=gen)
             error = target_move_error(sae, pairs[0][j], pairs[1][j], move_per_target).mean()
@@ -226,10 +228,10 @@ def reconstruction(sae: Sae, data: torch.Tensor) -> dict[str, Any]:
     f = sae.encode(data)
     err = (sae.decode(f) - data).pow(2).sum()
     var = (data - data.mean(0)).pow(2).sum()
-    fires = (f > 0).sum(0)
+    fires = (f != 0).sum(0)
     return {
         "fve": float(1 - err / var),
-        "mean_l0": float((f > 0).sum(1).float().mean()),
+        "mean_l0": float((f != 0).sum(1).float().mean()),
         "dead": int((fires == 0).sum()),
         "width": sae.width,
         "vectors": len(data),
@@ -255,18 +257,23 @@ def p_cheese_share(
     return out
 
 
-def moves_directions(move: torch.Tensor, paired: bool = False) -> torch.Tensor:
+def moves_directions(
+    move: torch.Tensor, paired: bool = False, signed: bool = False
+) -> torch.Tensor:
     """``[2C, C]``: the principal directions of ``move`` (``[B, C, H, W]``) by decreasing share,
     then their opposites (row ``j + C`` is ``-`` row ``j``); ``paired``: each followed by its
     opposite (rows ``2j`` and ``2j + 1``), so that the first ``2n`` rows are the top ``n``
-    directions both ways."""
+    directions both ways; ``signed``: ``[C, C]``, the directions alone (a signed feature goes
+    both ways along one)."""
     directions, _ = principal_directions(move)  # [C, C], one a column
+    if signed:
+        return directions.T.float()
     if paired:
         return torch.stack([directions.T, -directions.T], dim=1).flatten(0, 1).float()
     return torch.cat([directions.T, -directions.T]).float()
 
 
-def moves_dictionary(move: torch.Tensor) -> Sae:
+def moves_dictionary(move: torch.Tensor, signed: bool = False) -> Sae:
     """A dictionary of the cheese's move, not learned and not sparse: the principal directions
     of ``move`` (``[B, C, H, W]``, the layer with the cheese moved minus as played,
     `agents.interp.subspace.principal_directions`), each with its sign and its opposite as two
@@ -276,13 +283,14 @@ def moves_dictionary(move: torch.Tensor) -> Sae:
 
     It is the baseline a learned dictionary should beat at holding the move in few features:
     its first 11 features (or their opposites) carry the share of the move that the top 11
-    principal directions carry."""
-    signed = moves_directions(move)  # [2C, C]
-    c = signed.shape[1]
-    sae = Sae(c, 2 * c, 0)
+    principal directions carry. ``signed``: C features, one a direction, each going both ways
+    (a signed `Sae`, every feature kept): the ``j``-th feature is the move's length along the
+    ``j``-th direction, so that ``n`` of them carry what ``2n`` of the unsigned ones do."""
+    rows = moves_directions(move, signed=signed)  # [2C, C], or [C, C] signed
+    sae = Sae(rows.shape[1], rows.shape[0], 0, signed)
     with torch.no_grad():
-        sae.w_dec.copy_(signed)
-        sae.w_enc.copy_(signed.T)
+        sae.w_dec.copy_(rows)
+        sae.w_enc.copy_(rows.T)
         sae.b_enc.zero_()
         sae.b_dec.zero_()
     return sae
