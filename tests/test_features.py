@@ -218,6 +218,9 @@ def test_bad_settings_and_a_missing_sae_say_what_to_do():
     ):
         validate_sae(SaeConfig(run="easy", tags=["a", "a"]))
     validate_sae(SaeConfig(run="easy", init="moves-paired"))  # the paired start is accepted
+    validate_sae(SaeConfig(run="easy", init="moves", signed=True))
+    with pytest.raises(ConfigError, match="a signed feature goes both ways: give init=moves"):
+        validate_sae(SaeConfig(run="easy", init="moves-paired", signed=True))
     with pytest.raises(ConfigError, match=r"init must be one of \['random', 'moves', 'moves-fix"):
         validate_sae(SaeConfig(run="easy", init="pca"))
     with pytest.raises(ConfigError, match="give dictionary=learned"):
