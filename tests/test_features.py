@@ -780,3 +780,4 @@ def test_a_signed_sae_keeps_the_largest_values_with_their_signs_and_its_move_goe
                      l1=0.0, seed=0, signed=True)  # fmt: skip
     f = trained.encode(_sparse_data()[:, :6]).detach()
     assert int((f != 0).sum(1).max()) <= 3 and bool((f < 0).any())
+    assert reconstruction(trained, _sparse_data()[:, :6])["mean_l0"] > 2.9  # negatives count
