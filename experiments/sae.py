@@ -1,6 +1,7 @@
 """Sparse autoencoders on a policy's hooked layer: ``python -m experiments.sae
-[train|find-features|resample-features|retarget-features|layers|dictionaries] run=<policy> [hook=...
-width=... k=... steps=...]`` (`agents.interp.features`; the write-up: ``docs/features.md``)."""
+[train|find-features|resample-features|retarget-features|layers|dictionaries|follow-map]
+run=<policy> [hook=... width=... k=... steps=...]`` (`agents.interp.features`; the write-up:
+``docs/features.md``)."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ SAE_ACTIONS = (
     "retarget-features",
     "layers",
     "dictionaries",
+    "follow-map",
 )
 
 
@@ -111,6 +112,16 @@ class SaeConfig:
             layer's SAE features, replaced by its value without the cheese.
         erase_tag: The SAE of ``erase_hook`` whose features are replaced (its tag; "" the
             untagged one; None: the whole vector).
+        follow_mazes: Fit mazes of the ``follow-map`` action's map (``maze_set``'s): the top
+            move features' change predicted at every step, fit along the mouse's paths
+            (`agents.interp.features.follow_map`; a fifth of them held out for its figure).
+        follow_steps: Training steps of the follow map (batches of 128 steps).
+        follow_width: Channels of the follow map's convolutions.
+        follow_layer: The follow map also reads the layer's SAE features at each step (False:
+            from the maze and the mouse's square alone). Without ``out``, ``follow-map`` keeps
+            its result, the map's weights in it, beside the SAE
+            (``<hook>[-<tag>].follow-map.json``; ``.follow-map-layer.json`` with the layer).
+        follow_scales: Scales of the follow map's write tried on each set's search targets.
         maze_set: Held-out maze set of the retargeting (0: the study's; 1-9 others).
         out: Report folder (default: the policy's report folder ``sae/``).
         seed: Seed of the trainer, sampled actions and drawn targets.
@@ -156,6 +167,11 @@ class SaeConfig:
     conv_steps: int = 2000
     erase_hook: str | None = None
     erase_tag: str | None = None
+    follow_mazes: int = 500
+    follow_steps: int = 5000
+    follow_width: int = 32
+    follow_layer: bool = False
+    follow_scales: list[float] = field(default_factory=lambda: [1.0, 1.5, 2.0])
     maze_set: int = 0
     out: str | None = None
     seed: int = 0
@@ -178,6 +194,8 @@ def validate_sae(cfg: SaeConfig) -> None:
     at_least(0, ("conv_mazes", cfg.conv_mazes))
     if cfg.conv_mazes == 1:
         raise ConfigError("conv_mazes must be 0 (no conv map) or at least 2, got 1")
+    at_least(2, ("follow_mazes", cfg.follow_mazes))
+    at_least(1, ("follow_steps", cfg.follow_steps), ("follow_width", cfg.follow_width))
     at_least(1, ("torch_threads", cfg.torch_threads))
     if cfg.dictionary not in DICTIONARIES:
         raise ConfigError(f"dictionary must be one of {list(DICTIONARIES)}, got {cfg.dictionary!r}")
@@ -226,7 +244,7 @@ def validate_sae(cfg: SaeConfig) -> None:
         value = getattr(cfg, name)
         if not (math.isfinite(value) and value > 0):
             raise ConfigError(f"{name} must be a positive number, got {value!r}")
-    for name in ("counts", "multiples", "scales"):
+    for name in ("counts", "multiples", "scales", "follow_scales"):
         values = list(getattr(cfg, name))
         if not values or min(values) <= 0:
             raise ConfigError(f"{name} must list positive numbers, got {values}")

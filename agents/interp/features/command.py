@@ -15,6 +15,7 @@ from agents.interp.features.conv_map import map_from_json
 from agents.interp.features.dictionaries import dictionary_bounds, dictionary_lines
 from agents.interp.features.dictionary import load_sae, measured_path, sae_path, save_sae
 from agents.interp.features.find import find_cheese_features, resample_features
+from agents.interp.features.following import follow_lines, follow_measure
 from agents.interp.features.layers import layer_ceilings, layer_lines
 from agents.interp.features.retarget import measure
 from agents.interp.features.train import (
@@ -201,6 +202,8 @@ def lines_of(action: str, result: dict[str, Any]) -> list[str]:
         return layer_lines(result)
     if action == "dictionaries":
         return dictionary_lines(result)
+    if action == "follow-map":
+        return follow_lines(result)
     lines = []
     if result.get("wall_map"):
         w = result["wall_map"]
@@ -235,11 +238,15 @@ def run_sae(cfg: SaeConfig) -> dict[str, Any]:
     out = Path(cfg.out) if cfg.out else policy.report_dir("sae", *layer)
     if cfg.action == "train":
         result = train(policy, agent, cfg)
-    elif cfg.action in ("layers", "dictionaries"):
+    elif cfg.action in ("layers", "dictionaries", "follow-map"):
         t0 = time.perf_counter()
-        measured = layer_ceilings if cfg.action == "layers" else dictionary_bounds
+        measured = {"layers": layer_ceilings, "dictionaries": dictionary_bounds,
+                    "follow-map": follow_measure}[cfg.action]  # fmt: skip
         result = measured(policy, cfg) | {"cpu": machine()}
         result["minutes"] = (time.perf_counter() - t0) / 60
+        if cfg.action == "follow-map" and not cfg.out:  # the map kept beside the SAE
+            kind = "follow-map-layer" if cfg.follow_layer else "follow-map"
+            write_json(measured_path(policy, result["hook"], cfg.tag, kind), result)
     else:
         sae, info = load_sae(policy, agent.hook, cfg.tag)
         tests = generate_levels(range(agent.start, agent.start + cfg.mazes), agent.test_env)

@@ -60,6 +60,26 @@ def pooling(world: int, shape: tuple[int, int]) -> torch.Tensor:
     return torch.as_tensor(pool / np.maximum(pool.sum(1, keepdims=True), 1.0))
 
 
+def weights_json(net: nn.Module) -> dict[str, str]:
+    """A map network's weights as JSON: each tensor's float32 bytes in base64 (no code; the
+    ``pool`` buffer, rebuilt from the shapes, left out)."""
+    return {k: base64.b64encode(v.detach().numpy().astype("<f4").tobytes()).decode()
+            for k, v in net.state_dict().items() if k != "pool"}  # fmt: skip
+
+
+def load_weights_json(net: nn.Module, state: dict[str, str]) -> None:
+    """Loads `weights_json`'s ``state`` into ``net`` (built with the same shapes), in place."""
+    own = net.state_dict()
+    weights = {
+        k: torch.as_tensor(
+            np.frombuffer(base64.b64decode(v), dtype="<f4").reshape(own[k].shape).copy()
+        )
+        for k, v in state.items()
+    }
+    net.load_state_dict(weights | {"pool": own["pool"]})
+    net.eval()
+
+
 class ConvMapNet(nn.Module):
     """Four 3 x 3 convolutions at the maze's resolution (dilations 1, 2, 4, 1: each square sees
     about 8 squares around it, beside the path distance that carries the rest), pooled to the
@@ -119,8 +139,6 @@ class ConvMap(MazeMap):
         return torch.cat(out)[:, : len(self.features)].numpy()
 
     def to_json(self) -> dict[str, Any]:
-        state = {k: base64.b64encode(v.detach().numpy().astype("<f4").tobytes()).decode()
-                 for k, v in self.net.state_dict().items() if k != "pool"}  # fmt: skip
         return {
             "kind": "conv",
             "features": self.features,
@@ -129,21 +147,14 @@ class ConvMap(MazeMap):
             "world": self.net.world,
             "shape": list(self.net.shape),
             "fve": self.fve,
-            "state": state,
+            "state": weights_json(self.net),
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ConvMap:
         shape = (int(d["shape"][0]), int(d["shape"][1]))
         net = ConvMapNet(int(d["width"]), int(d["heads"]), int(d["world"]), shape)
-        own = net.state_dict()
-        state = {
-            k: torch.as_tensor(
-                np.frombuffer(base64.b64decode(v), dtype="<f4").reshape(own[k].shape).copy()
-            )
-            for k, v in d["state"].items()
-        }
-        net.load_state_dict(state | {"pool": own["pool"]})
+        load_weights_json(net, d["state"])
         feats = [int(j) for j in d["features"]]
         return cls(feats, net.eval(), float(d["fve"]))
 

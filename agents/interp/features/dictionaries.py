@@ -135,26 +135,31 @@ def dictionary_bounds(policy: LoadedPolicy, cfg: SaeConfig) -> dict[str, Any]:
         sets[str(maze_set)] = {label: float(h.mean()) for label, h in got.items()}
         for label, h in got.items():
             hits.setdefault(label, []).append(h)
+    return {
+        "hook": hook,
+        "maze_sets": [int(k) for k in sets],
+        "targets": len(np.concatenate(hits[NONE])),
+        "dictionaries": info,
+        "sets": sets,
+        "pooled": pooled_figures(hits),
+    }
+
+
+def pooled_figures(hits: dict[str, list[np.ndarray]]) -> dict[str, dict[str, Any]]:
+    """Each row's successes (one ``[K]`` array a maze set) pooled over the sets: its success,
+    as a multiple of no intervention's and of the real cheese moved's, and as its share of the
+    maze's bound's gain over no intervention (the rows must hold these three)."""
     pooled = {label: np.concatenate(h) for label, h in hits.items()}
     none, real = float(pooled[NONE].mean()), float(pooled[REAL_CHEESE_MOVED].mean())
     bound = float(pooled[BOUND].mean())
     return {
-        "hook": hook,
-        "maze_sets": [int(k) for k in sets],
-        "targets": len(pooled[NONE]),
-        "dictionaries": info,
-        "sets": sets,
-        "pooled": {
-            label: {
-                "p": float(h.mean()),
-                "x_none": ratio(float(h.mean()), none),
-                "x_real_cheese": ratio(float(h.mean()), real),
-                "share_of_bound": (float(h.mean()) - none) / (bound - none)
-                if bound > none
-                else None,
-            }
-            for label, h in pooled.items()
-        },
+        label: {
+            "p": float(h.mean()),
+            "x_none": ratio(float(h.mean()), none),
+            "x_real_cheese": ratio(float(h.mean()), real),
+            "share_of_bound": (float(h.mean()) - none) / (bound - none) if bound > none else None,
+        }
+        for label, h in pooled.items()
     }
 
 
@@ -164,7 +169,13 @@ def dictionary_lines(result: dict[str, Any]) -> list[str]:
         f"{result['hook']}, maze sets {result['maze_sets']} ({result['targets']} targets), "
         "cheese present, pooled:"
     ]
-    for label, f in result["pooled"].items():
+    return lines + pooled_lines(result["pooled"])
+
+
+def pooled_lines(pooled: dict[str, dict[str, Any]]) -> list[str]:
+    """One printed line a row of `pooled_figures`."""
+    lines = []
+    for label, f in pooled.items():
         ratios = [
             f"{f[key]:.2f}x {name}"
             for key, name in (("x_none", "none"), ("x_real_cheese", "real cheese"))

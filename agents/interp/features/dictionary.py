@@ -134,7 +134,9 @@ def train_command(policy: LoadedPolicy, hook: str) -> str:
     return f"train one with: python -m experiments.sae train run={run} hook={hook}"
 
 
-def measured_path(policy: LoadedPolicy, hook: str, tag: str = "") -> Path:
-    """Where ``retarget-features`` keeps its result beside the SAE (read by the study)."""
+def measured_path(policy: LoadedPolicy, hook: str, tag: str = "", kind: str = "retarget") -> Path:
+    """Where a measurement keeps its result beside the SAE: ``retarget-features``' (read by
+    the study) ``<hook>[-<tag>].retarget.json``; ``follow-map``'s (its map in it) ``kind``
+    ``follow-map``."""
     path = sae_path(policy, hook, tag)
-    return path.with_name(path.name.replace(".safetensors", ".retarget.json"))
+    return path.with_name(path.name.replace(".safetensors", f".{kind}.json"))
