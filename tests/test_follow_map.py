@@ -193,7 +193,7 @@ def test_follow_map_command_picks_each_sets_scale_on_its_search_and_pools_the_pi
 ):
     """``follow-map``: the map fit once, each set's scale the best on its search targets, the
     pooled picked row made of each set's row at its picked scale, played beside the bound and
-    the features' own change at every step on the same draws."""
+    the features' own change at every step on the same draws; its figure drawn."""
     from agents.interp.features.command import run_sae
     from agents.interp.features.following import PICKED
 
@@ -214,6 +214,7 @@ def test_follow_map_command_picks_each_sets_scale_on_its_search_and_pools_the_pi
         assert rates[picked] == rates[at_scale]
     assert FollowMap.from_json(result["weights"]).features == result["features"]
     assert (tmp_path / "follow-map.json").exists()
+    assert result["figure"] == "follow_map.png" and (tmp_path / "follow_map.png").stat().st_size
     out = capsys.readouterr().out
     assert "scale picked on each set's search targets: set 1 x" in out and picked in out
 

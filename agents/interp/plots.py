@@ -252,16 +252,20 @@ def plot_map_pairs(
     rows: tuple[str, str],
     path: Path,
     title: str,
+    mark: tuple[int, int] | None = None,
 ) -> None:
     """The maze, and per label two maps ``[h, w]`` of it (a layer's map: coarser than the maze
     where the layer pools), one above the other (named
     by ``rows``) on one diverging scale per label, so that the two compare (e.g. a change as
-    the network computes it and as a model predicts it)."""
+    the network computes it and as a model predicts it); ``mark``: a square of the maze drawn
+    as a red cross (a target)."""
     plt = figure_module()
     n = len(pairs) + 1
     fig, axes = plt.subplots(2, n, figsize=(2.4 * n, 5.6), squeeze=False)
     _maze_axes(axes[0, 0], state)
-    axes[0, 0].set_title("maze (cheese: yellow)", fontsize=9)
+    axes[0, 0].set_title("maze (cheese: yellow" + (", target: x)" if mark else ")"), fontsize=9)
+    if mark is not None:
+        axes[0, 0].plot(mark[1], mark[0], "x", color="red", markersize=9, markeredgewidth=2.5)
     axes[1, 0].axis("off")
     for col, (label, maps) in enumerate(pairs.items(), start=1):
         lim = float(max(np.abs(m).max() for m in maps)) + 1e-9

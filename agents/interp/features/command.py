@@ -240,9 +240,12 @@ def run_sae(cfg: SaeConfig) -> dict[str, Any]:
         result = train(policy, agent, cfg)
     elif cfg.action in ("layers", "dictionaries", "follow-map"):
         t0 = time.perf_counter()
-        measured = {"layers": layer_ceilings, "dictionaries": dictionary_bounds,
-                    "follow-map": follow_measure}[cfg.action]  # fmt: skip
-        result = measured(policy, cfg) | {"cpu": machine()}
+        if cfg.action == "follow-map":
+            result = follow_measure(policy, cfg, out / "follow_map.png")
+        else:
+            measured = layer_ceilings if cfg.action == "layers" else dictionary_bounds
+            result = measured(policy, cfg)
+        result["cpu"] = machine()
         result["minutes"] = (time.perf_counter() - t0) / 60
         if cfg.action == "follow-map" and not cfg.out:  # the map kept beside the SAE
             kind = "follow-map-layer" if cfg.follow_layer else "follow-map"

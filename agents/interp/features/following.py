@@ -16,31 +16,44 @@ picked scale as one row (`PICKED`).
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from agents.interp.features.ceiling import cheese_shown
 from agents.interp.features.dictionaries import paired, pooled_figures, pooled_lines
-from agents.interp.features.dictionary import load_sae
+from agents.interp.features.dictionary import Sae, load_sae
 from agents.interp.features.every_step import EVERY_STEP, every_step_splice
-from agents.interp.features.follow_fit import fit_follow_map
-from agents.interp.features.follow_map import follow_label, follow_row
+from agents.interp.features.follow_fit import changes_at, fit_follow_map
+from agents.interp.features.follow_map import (
+    FollowMap,
+    episode_planes,
+    follow_inputs,
+    follow_label,
+    follow_row,
+)
 from agents.interp.features.rows import move_features
-from agents.interp.interventions import successes
+from agents.interp.interventions import Trial, successes
 from agents.interp.study.agent import study_agent
 from agents.interp.study.retargeting import baselines
 from agents.policy.loading import LoadedPolicy
 from agents.settings.levels import FIT_OFFSET, STUDY_RETARGET_OFFSET, STUDY_SEARCH_OFFSET
 from agents.settings.sae import SaeConfig
+from mazegen.queries import shortest_path
+from mazegen.render import observe
 
 #: How the pooled row of the map at each set's search-picked scale is named (after the map's).
 PICKED = ", the scale each set's search picked"
 
 
-def follow_measure(policy: LoadedPolicy, cfg: SaeConfig) -> dict[str, Any]:
+def follow_measure(
+    policy: LoadedPolicy, cfg: SaeConfig, figure: Path | None = None
+) -> dict[str, Any]:
     """Fits the map, then plays it on every maze set (the module's docstring); the result as
-    JSON, the map's weights in it (``"weights"``, `FollowMap.to_json`)."""
+    JSON, the map's weights in it (``"weights"``, `FollowMap.to_json`). With ``figure``, draws
+    `plot_follow_map` there on the first set's first target."""
     t0 = time.perf_counter()
     agent = study_agent(policy.run.name, policy, cfg.hook, cfg.maze_set)
     sae, _ = load_sae(policy, agent.hook, cfg.tag)
@@ -56,6 +69,7 @@ def follow_measure(policy: LoadedPolicy, cfg: SaeConfig) -> dict[str, Any]:
     hits: dict[str, list[np.ndarray]] = {}
     sets: dict[str, dict[str, float]] = {}
     picks: dict[str, dict[str, Any]] = {}
+    shown: Trial | None = None  # the first set's retargeting trial, for the figure
     for maze_set in list(cfg.maze_sets) or [cfg.maze_set]:
         here = study_agent(policy.run.name, policy, agent.hook, maze_set)
         draw = np.random.default_rng([cfg.seed, 38])  # the retargeting measurement's targets
@@ -68,6 +82,7 @@ def follow_measure(policy: LoadedPolicy, cfg: SaeConfig) -> dict[str, Any]:
         tried = {s: float(h.mean()) for s, h in zip(cfg.follow_scales, on_search, strict=True)}
         best = max(cfg.follow_scales, key=lambda s: tried[s])  # the first on a tie
         picks[str(maze_set)] = {"scale": best, "tried": {f"{s:g}": p for s, p in tried.items()}}
+        shown = shown or trial
         got = successes(baselines(), trial)
         own = every_step_splice(sae, features, 1.0, "move ")  # what the map imitates
         got |= paired([cheese_shown(), own, *rows], trial)
@@ -75,9 +90,13 @@ def follow_measure(policy: LoadedPolicy, cfg: SaeConfig) -> dict[str, Any]:
         sets[str(maze_set)] = {label: float(h.mean()) for label, h in got.items()}
         for label, h in got.items():
             hits.setdefault(label, []).append(h)
+    if figure is not None and shown is not None:
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        plot_follow_map(sae, fmap, shown, figure, policy.run.name)
     return {
         "hook": agent.hook,
         "tag": cfg.tag,
+        "figure": None if figure is None else figure.name,
         "features": features,
         "map": {
             "name": fmap.name,
@@ -109,3 +128,30 @@ def follow_lines(result: dict[str, Any]) -> list[str]:
         f"maze sets {result['maze_sets']} ({result['targets']} targets), cheese present, pooled:",
     ]
     return lines + pooled_lines(result["pooled"])
+
+
+def plot_follow_map(sae: Sae, fmap: FollowMap, trial: Trial, path: Path, name: str) -> None:
+    """The top 3 features' change on the trial's first target, the mouse halfway along its
+    shortest path there: as the network computes it (the observation with the cheese on the
+    target against as it is) and as the map predicts it from the maze and that square."""
+    from agents.interp.plots import plot_map_pairs
+
+    state = trial.states.take(np.array([0]))
+    target = trial.targets.squares[:1]
+    start = (int(state.mouse[0][0]), int(state.mouse[0][1]))
+    way = shortest_path(state.walls[0], start, (int(target[0][0]), int(target[0][1])))
+    state.mouse[0] = way[len(way) // 2]
+    obs = observe(state, trial.setting.config)
+    change, layer = changes_at(trial.net, trial.hook, sae, obs, target, fmap.features[:3])
+    with torch.no_grad():
+        x = follow_inputs(torch.as_tensor(obs), episode_planes(state, target))
+        pred = fmap.change(sae, x, layer)[:, :3]
+    pairs = {f"feature {f}": (change[0, j].numpy(), pred[0, j].numpy())
+             for j, f in enumerate(fmap.features[:3])}  # fmt: skip
+    r, c = (int(v) for v in target[0])
+    title = (
+        f"{name}, SAE at {trial.hook}: the top move features' change with the cheese on the "
+        f"target ({r}, {c}), the mouse halfway there,\nas the network computes it (top) and as "
+        f"the {fmap.name} predicts it (bottom); red: up"
+    )
+    plot_map_pairs(state[0], pairs, ("network", "follow map"), path, title, (r, c))
