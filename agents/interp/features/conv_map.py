@@ -80,6 +80,16 @@ def load_weights_json(net: nn.Module, state: dict[str, str]) -> None:
     net.eval()
 
 
+def dilated_body(inputs: int, width: int) -> nn.Sequential:
+    """Four 3 x 3 convolutions with ReLUs, dilations 1, 2, 4, 1 (each square sees about 8
+    squares around it), ``inputs`` planes in, ``width`` out, at the input's resolution."""
+    layers: list[nn.Module] = []
+    for i, d in enumerate((1, 2, 4, 1)):
+        layers += [nn.Conv2d(inputs if i == 0 else width, width, 3, padding=d, dilation=d)]
+        layers += [nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
 class ConvMapNet(nn.Module):
     """Four 3 x 3 convolutions at the maze's resolution (dilations 1, 2, 4, 1: each square sees
     about 8 squares around it, beside the path distance that carries the rest), pooled to the
@@ -87,11 +97,7 @@ class ConvMapNet(nn.Module):
 
     def __init__(self, width: int, outputs: int, world: int, shape: tuple[int, int]):
         super().__init__()
-        layers: list[nn.Module] = []
-        for i, d in enumerate((1, 2, 4, 1)):
-            layers += [nn.Conv2d(len(PLANES) if i == 0 else width, width, 3, padding=d, dilation=d)]
-            layers += [nn.ReLU()]
-        self.body = nn.Sequential(*layers)
+        self.body = dilated_body(len(PLANES), width)
         self.head = nn.Conv2d(width, outputs, 1)
         self.world, self.shape = world, shape
         self.register_buffer("pool", pooling(world, shape))

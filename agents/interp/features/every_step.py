@@ -23,6 +23,25 @@ from agents.interp.interventions import Arm, Intervention, Trial
 from agents.policy.hooked import HookedMazeNet
 
 
+@torch.no_grad()
+def step_change(
+    net: HookedMazeNet,
+    hook: str,
+    sae: Sae,
+    x: torch.Tensor,
+    squares: torch.Tensor,
+    features: Sequence[int],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """At grid observations ``x`` ``[B, 3, W, W]``: ``features``' change between each with the
+    cheese on ``squares`` ``[B, 2]`` and as it is ``[B, k, h, w]``, and the layer as it is
+    ``[B, C, h, w]`` (one forward pass on both observations at once)."""
+    with net.hooks(cache=[hook]) as there:
+        net(torch.cat([cheese_on(x, squares), x]))
+    acts = there[hook].float()
+    f = sae.encode_map(acts)[:, list(features)]  # [2B, k, h, w]
+    return f[: len(x)] - f[len(x) :], acts[len(x) :]
+
+
 @dataclass(frozen=True)
 class EveryStepAct:
     """An ``act_fn``: at each step, ``features``' change at ``hook`` between the observation
@@ -43,12 +62,9 @@ class EveryStepAct:
     def __call__(self, obs: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
         index = np.arange(len(obs)) if idx is None else idx
         x = torch.as_tensor(obs, device=self.net.device)
-        moved = cheese_on(x, self.squares[torch.as_tensor(index)])
         chosen = list(self.features)
-        with torch.no_grad(), self.net.hooks(cache=[self.hook]) as there:
-            self.net(torch.cat([moved, x]))
-        both = self.sae.encode_map(there[self.hook].float())[:, chosen]  # [2B, k, h, w]
-        change = both[: len(x)] - both[len(x) :]
+        squares = self.squares[torch.as_tensor(index)]
+        change, _ = step_change(self.net, self.hook, self.sae, x, squares, chosen)
         if self.mask is not None:
             change = change * self.mask[torch.as_tensor(index)][:, :, None, None]
         add = self.scale * torch.einsum("bfhw,fc->bchw", change, self.sae.w_dec[chosen].float())

@@ -16,14 +16,13 @@ import numpy as np
 import torch
 
 from agents.interp.features.dictionary import Sae
-from agents.interp.features.every_step import EveryStepAct
+from agents.interp.features.every_step import EveryStepAct, step_change
 from agents.interp.features.follow_map import (
     FollowMap,
     FollowMapNet,
     episode_planes,
     follow_inputs,
 )
-from agents.interp.features.train import cheese_on
 from agents.interp.interventions import Arm, Intervention, Trial, successes
 from agents.policy.hooked import HookedMazeNet
 from agents.policy.rollout import ActFn
@@ -64,7 +63,6 @@ def along_paths(sae: Sae, trial: Trial, features: list[int]) -> tuple[np.ndarray
     return np.concatenate(kept[0].obs), np.concatenate(kept[0].episode)
 
 
-@torch.no_grad()
 def changes_at(
     net: HookedMazeNet,
     hook: str,
@@ -75,19 +73,14 @@ def changes_at(
     batch: int = 512,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """At each observation ``[N, 3, W, W]``: ``features``' change between it with the cheese on
-    ``squares`` ``[N, 2]`` and as it is ``[N, k, h, w]`` (what `EveryStepAct` writes there),
-    and the layer as it is ``[N, C, h, w]``."""
-    change, layer = [], []
-    for i in range(0, len(obs), batch):
-        x = torch.as_tensor(obs[i : i + batch], device=net.device)
-        moved = cheese_on(x, torch.as_tensor(squares[i : i + batch]))
-        with net.hooks(cache=[hook]) as there:
-            net(torch.cat([moved, x]))
-        acts = there[hook].float()
-        f = sae.encode_map(acts)[:, features]
-        change.append(f[: len(x)] - f[len(x) :])
-        layer.append(acts[len(x) :])
-    return torch.cat(change), torch.cat(layer)
+    ``squares`` ``[N, 2]`` and as it is ``[N, k, h, w]`` (what `EveryStepAct` writes there,
+    `step_change`), and the layer as it is ``[N, C, h, w]``."""
+    parts = [
+        step_change(net, hook, sae, torch.as_tensor(obs[i : i + batch], device=net.device),
+                    torch.as_tensor(squares[i : i + batch]), features)
+        for i in range(0, len(obs), batch)
+    ]  # fmt: skip
+    return torch.cat([c for c, _ in parts]), torch.cat([a for _, a in parts])
 
 
 def fit_follow_map(

@@ -25,7 +25,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.interp.features.conv_map import load_weights_json, pooling, weights_json
+from agents.interp.features.conv_map import (
+    dilated_body,
+    load_weights_json,
+    pooling,
+    weights_json,
+)
 from agents.interp.features.dictionary import Sae
 from agents.interp.features.every_step import EVERY_STEP
 from agents.interp.interventions import Arm, Intervention, Trial
@@ -78,11 +83,7 @@ class FollowMapNet(nn.Module):
         self, width: int, outputs: int, world: int, shape: tuple[int, int], layer_features: int
     ):
         super().__init__()
-        body: list[nn.Module] = []
-        for i, d in enumerate((1, 2, 4, 1)):
-            body += [nn.Conv2d(len(PLANES) if i == 0 else width, width, 3, padding=d, dilation=d)]
-            body += [nn.ReLU()]
-        self.body = nn.Sequential(*body)
+        self.body = dilated_body(len(PLANES), width)
         self.top = nn.Sequential(
             nn.Conv2d(width + layer_features, width, 3, padding=1),
             nn.ReLU(),
