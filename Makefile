@@ -9,7 +9,7 @@ STAMP := $(VENV)/.stamp-installed
 ARGS ?=
 
 .PHONY: setup procgen-textures train test test-slow lint typecheck docs bench peer-venv clean-venv pretrained \
-	pretrained-easy pretrained-hard pretrained-study9-fullres pretrained-easy-spread pretrained-easy-steer pretrained-easy-steer-seed2 gpu-check gpu-wheels analysis-2023
+	pretrained-easy pretrained-hard pretrained-hard-g999 pretrained-study9-fullres pretrained-easy-spread pretrained-easy-steer pretrained-easy-steer-seed2 gpu-check gpu-wheels analysis-2023
 
 setup: $(STAMP)
 
@@ -155,6 +155,19 @@ pretrained-hard: setup
 		agent.ppo.ent_coef=0.003
 	$(PY) -m experiments.train resume=outputs/pretrained/hard total_steps=16500000
 	$(PY) -m experiments.ship run=outputs/pretrained/hard name=hard
+
+# hard_g999: hard's first two phases (to 7.5M), then procgen's discount and learning rate
+# (gamma 0.999, lr 5e-4) to 30M, the branch that rose past the shipped hard's plateau
+# (docs/agents.md#hard_g999). About 8.5 h of two Zen 4 EPYC threads in bf16 (ARGS="torch_threads=2").
+pretrained-hard-g999: setup
+	rm -rf outputs/pretrained/hard_g999
+	$(PY) -m experiments.train experiment=hard progress=false total_steps=4000000 \
+		hydra.run.dir=outputs/pretrained/hard_g999 $(ARGS)
+	$(PY) -m experiments.train resume=outputs/pretrained/hard_g999 total_steps=7500000 \
+		agent.ppo.ent_coef=0.003 $(ARGS)
+	$(PY) -m experiments.train resume=outputs/pretrained/hard_g999 total_steps=30000000 \
+		agent.ppo.gamma=0.999 agent.ppo.learning_rate=0.0005 $(ARGS)
+	$(PY) -m experiments.ship run=outputs/pretrained/hard_g999 name=hard_g999
 
 # The study's full-resolution agent (docs/study/index.md): 2M steps, ~90 min on one EPYC core.
 pretrained-study9-fullres: setup

@@ -270,6 +270,21 @@ def test_study_row_of_a_policy_without_sae_names_the_command():
     assert cells[1:] == ("–", "–")
 
 
+def test_study_row_reads_the_follow_map_kept_beside_the_sae():
+    """The follow-map row shows the search-picked pooled figures of the map shipped beside
+    `easy`'s SAE (docs/features.md: 2.01x none, 0.77x the real cheese, maze sets 7-9), and a
+    dash for an agent with none."""
+    from agents.interp.study.features import follow_cell, follow_summaries
+
+    (easy,) = follow_summaries(load_policy("easy"))
+    assert easy["tag"] == "s32k12mw1r11" and easy["maze_sets"] == [7, 8, 9]
+    assert easy["bound"]["x_none"] > 0 and easy["picked"]["p"] < easy["bound"]["p"] * 1.1
+    cell = follow_cell([easy])
+    assert "`s32k12mw1r11` at block1.res1, maze sets 7,8,9 (825 targets)" in cell
+    assert "0.526 = 2.01x none, 0.77x; the maze's bound 2.13x" in cell
+    assert follow_summaries(load_policy("quick")) == [] and follow_cell([]) == "–"
+
+
 def test_layers_lists_the_stage_outputs_and_measures_each_layers_ceiling(capsys, tmp_path):
     """``layers`` names the maps a channel code flows through (each stage's output, not the
     inside of a residual block) and measures each one's ceiling on the same targets: the

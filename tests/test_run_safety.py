@@ -2,6 +2,7 @@
 two runs never share a folder, resume keeps its promises, files are readable by others."""
 
 import base64
+import dataclasses
 import io
 import json
 import os
@@ -16,7 +17,7 @@ from conftest import ROLLOUT, TINY, fork_cli, run_cli, train_cli, train_config
 torch = pytest.importorskip("torch")
 
 from agents.run.checkpoint import read_checkpoint  # noqa: E402
-from agents.run.folder import RunError, checkpoints  # noqa: E402
+from agents.run.folder import RunError, checkpoints, read_config  # noqa: E402
 from agents.settings.base import ConfigError  # noqa: E402
 from agents.train.ship import ship  # noqa: E402
 from agents.train.training import check_command_line  # noqa: E402
@@ -211,6 +212,12 @@ def test_resume_honours_or_refuses_overrides_and_cleans_debris(tmp_path, tiny_ru
         assert path.stat().st_mode & 0o044 == 0o044, f"{path} is not readable by others"
     # shipped, its provenance replays the first command and then the resume
     shipped = ship(run, "tiny", dest=tmp_path / "pretrained")
+    # the shipped config is the run's under the shipped name, and loads as that name
+    assert read_config(run).name != "tiny" and read_config(shipped).name == "tiny"
+    assert dataclasses.replace(read_config(shipped), name="") == dataclasses.replace(
+        read_config(run), name=""
+    )
+    assert (shipped / "model.zip").read_bytes() == (run / "model.zip").read_bytes()
     commands = json.loads((shipped / "provenance.json").read_text())["commands"]
     assert commands[0].startswith("python -m experiments.train total_steps=512 ")
     assert commands[1:] == [

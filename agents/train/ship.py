@@ -13,18 +13,22 @@ from agents.run.folder import (
     PRETRAINED,
     RunError,
     git_commit,
+    read_config,
     read_history,
+    write_config,
 )
 from agents.settings.commands import ShipConfig, validate_ship
-from mazegen.files import write_json
+from mazegen.files import atomic_write_bytes, write_json
 
 
 def ship(run: Path, name: str, dest: Path = PRETRAINED) -> Path:
     """Copies a finished run's ``config.yaml``, ``model.zip`` and ``metrics.json`` into
     ``dest/<name>/`` with ``provenance.json`` (the command, its overrides, steps, training
-    minutes, the git commit of the code that trained it and its CPU). Returns the folder."""
+    minutes, the git commit of the code that trained it and its CPU), each file written
+    atomically. The shipped config's ``name`` is ``name`` (a run of the ``hard`` preset ships
+    as another name beside ``hard``). Returns the folder."""
+    import dataclasses
     import platform
-    import shutil
 
     if not name.isidentifier():
         raise RunError(f"a shipped policy's name must be a plain word, got {name!r}")
@@ -49,8 +53,9 @@ def ship(run: Path, name: str, dest: Path = PRETRAINED) -> Path:
     commit = trained_at[0] if trained_at else git_commit()
     out = dest / name
     out.mkdir(parents=True, exist_ok=True)
-    for f in (CONFIG, MODEL, METRICS):
-        shutil.copyfile(run / f, out / f)
+    write_config(out, dataclasses.replace(read_config(run), name=name))
+    for f in (MODEL, METRICS):
+        atomic_write_bytes(out / f, (run / f).read_bytes())
     import torch
 
     from agents.train.compute import machine

@@ -1,6 +1,6 @@
-"""The study table's feature rows: each agent's SAE figures, read from the measurement saved
-beside its SAE (``python -m experiments.sae retarget-features``; `agents.interp.features`), or
-the command that trains one when it has none."""
+"""The study table's feature rows: each agent's SAE figures, read from the measurements saved
+beside its SAEs (``python -m experiments.sae retarget-features`` and ``follow-map``;
+`agents.interp.features`), or the command that trains one when it has none."""
 
 from __future__ import annotations
 
@@ -75,3 +75,47 @@ def feature_cells(summary: dict[str, Any]) -> tuple[str, str, str]:
         f"{cell(present)}; {cell(removed)}",
         f"{cell(summary['ceiling_present'])}; {cell(summary['ceiling_removed'])}",
     )
+
+
+#: The follow map's pooled row with each maze set's search-picked scale (`follow-map`'s label).
+PICKED = "the scale each set's search picked"
+
+
+def follow_summaries(policy: LoadedPolicy) -> list[dict[str, Any]]:
+    """Each follow map kept beside the policy's SAEs (``python -m experiments.sae follow-map``
+    without ``out=``): its SAE (hook, tag), maze sets and targets, and the pooled rows of the
+    search-picked scale and of the maze's bound. Empty when the policy has none."""
+    found = []
+    for path in sorted((policy.run / "sae").glob("*.follow-map.json")):
+        saved = read_json_object(path)
+        pooled = saved.get("pooled")
+        if not isinstance(pooled, dict):
+            continue
+        picked = next((v for k, v in pooled.items() if PICKED in k), None)
+        bound = next((v for k, v in pooled.items() if k.startswith("the maze's bound")), None)
+        if picked is None:
+            continue
+        found.append(
+            {key: saved.get(key) for key in ("hook", "tag", "maze_sets", "targets")}
+            | {"picked": picked, "bound": bound, "fit": (saved.get("map") or {}).get("fve")}
+        )
+    return found
+
+
+def follow_cell(summaries: list[dict[str, Any]]) -> str:
+    """The study cell of an agent's follow maps: each one's search-picked figures with the cheese
+    present, pooled over its maze sets, and the maze's bound on the same targets."""
+    if not summaries:
+        return "–"
+
+    def one(s: dict[str, Any]) -> str:
+        p, bound = s["picked"], s.get("bound")
+        sets = ",".join(str(m) for m in s.get("maze_sets") or [])
+        hook = str(s.get("hook", "")).removeprefix("embedder.").removesuffix(".resadd_out")
+        tail = "" if bound is None else f"; the maze's bound {bound['x_none']:.2f}x"
+        return (
+            f"`{s.get('tag')}` at {hook}, maze sets {sets} ({s.get('targets')} targets): "
+            f"{p['p']:.3f} = {p['x_none']:.2f}x none, {p['x_real_cheese']:.2f}x{tail}"
+        )
+
+    return "; ".join(one(s) for s in summaries)

@@ -11,7 +11,7 @@ import torch
 
 from agents.interp.study.agent import describe, study_agent
 from agents.interp.study.cache import measurement_key, reusable, save, saved_path
-from agents.interp.study.features import feature_summary
+from agents.interp.study.features import feature_summary, follow_summaries
 from agents.interp.study.headline import headline
 from agents.interp.study.measure import MEASUREMENTS, measure
 from agents.interp.study.plot import plot_study
@@ -39,9 +39,10 @@ def measured(label: str, run: str, cfg: StudyConfig, out: Path) -> dict[str, Any
         save(part, key, saved)
         if len(missing) < len(MEASUREMENTS):
             print(f"{label}: added {', '.join(missing)} (new since it was measured)")
-    # the SAE's figures are read fresh each time: they are measured by their own command
-    features = feature_summary(policy, agent.hook)
-    return {**saved, "label": label, "agent": describe(agent), "features": features}
+    # the SAE's figures are read fresh each time: they are measured by their own commands
+    features, follow = feature_summary(policy, agent.hook), follow_summaries(policy)
+    about = {"label": label, "agent": describe(agent), "features": features}
+    return {**saved, **about, "follow_maps": follow}
 
 
 def _line(r: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agents.interp.interventions import CHEESE_REMOVED, NONE, REAL_CHEESE_MOVED, splice_label
-from agents.interp.study.features import feature_cells
+from agents.interp.study.features import feature_cells, follow_cell
 from agents.interp.study.headline import (
     DISTANCES,
     REACH,
@@ -185,6 +185,12 @@ def table(results: list[dict[str, Any]]) -> list[str]:
             "the layer's ceiling (the cheese's difference added, scale and place searched "
             "apart): cheese present; removed",
             [c[2] for c in cells],
+        ),
+        (
+            "the top SAE features written at every step by a follow map (a small network "
+            "predicting their change from the maze; `python -m experiments.sae follow-map`), "
+            "cheese present, pooled over maze sets that picked nothing, scale search-picked",
+            [follow_cell(r.get("follow_maps") or []) for r in results],
         ),
     ]
     header = "| measure | " + " | ".join(f"`{r['label']}`" for r in results) + " |"
