@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.interp.features.ceiling import BOUND
 from agents.interp.features.dictionary import measured_path, sae_path, train_command
+from agents.interp.features.following import PICKED
 from agents.policy.loading import LoadedPolicy
 from mazegen.files import read_json_object
 
@@ -77,27 +79,21 @@ def feature_cells(summary: dict[str, Any]) -> tuple[str, str, str]:
     )
 
 
-#: The follow map's pooled row with each maze set's search-picked scale (`follow-map`'s label).
-PICKED = "the scale each set's search picked"
-
-
 def follow_summaries(policy: LoadedPolicy) -> list[dict[str, Any]]:
     """Each follow map kept beside the policy's SAEs (``python -m experiments.sae follow-map``
     without ``out=``): its SAE (hook, tag), maze sets and targets, and the pooled rows of the
     search-picked scale and of the maze's bound. Empty when the policy has none."""
     found = []
-    for path in sorted((policy.run / "sae").glob("*.follow-map.json")):
+    # named as `measured_path` names them: <hook>[-<tag>].follow-map.json
+    for path in sorted(sae_path(policy, "").parent.glob("*.follow-map.json")):
         saved = read_json_object(path)
-        pooled = saved.get("pooled")
-        if not isinstance(pooled, dict):
-            continue
+        pooled = saved.get("pooled") or {}
         picked = next((v for k, v in pooled.items() if PICKED in k), None)
-        bound = next((v for k, v in pooled.items() if k.startswith("the maze's bound")), None)
         if picked is None:
             continue
         found.append(
             {key: saved.get(key) for key in ("hook", "tag", "maze_sets", "targets")}
-            | {"picked": picked, "bound": bound, "fit": (saved.get("map") or {}).get("fve")}
+            | {"picked": picked, "bound": pooled.get(BOUND)}
         )
     return found
 
